@@ -1,0 +1,87 @@
+import { digestsEqual, hashSecret } from "../domain/keys.ts";
+import type { Store } from "../store/store.ts";
+import type { Principal } from "./principal.ts";
+
+/**
+ * Turns a presented secret into a Principal. Keys are looked up by their SHA-256 digest and the
+ * digests compared in constant time; revoked keys, keys of removed users and unknown secrets all
+ * answer null, indistinguishably.
+ */
+export class Authenticator {
+  private readonly rootDigest: string | null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly keyUses: KeyUseRecorder,
+    private readonly now: () => number,
+    rootKey: string | null,
+  ) {
+    this.rootDigest = rootKey ? hashSecret(rootKey) : null;
+  }
+
+  async authenticate(secret: string | null | undefined): Promise<Principal | null> {
+    if (!secret || secret.length > 512) return null;
+    const digest = hashSecret(secret);
+    if (this.rootDigest && digestsEqual(digest, this.rootDigest)) return { kind: "root", keyId: null };
+    const key = await this.store.findKeyByHash(digest);
+    if (!key || !digestsEqual(key.hash, digest) || key.revokedAt !== null) return null;
+    this.keyUses.touch(key.id, this.now());
+    if (key.isRoot) return { kind: "root", keyId: key.id };
+    if (!key.userId || !key.accountId) return null;
+    const user = await this.store.getUser(key.userId);
+    if (!user) return null;
+    return {
+      kind: "user",
+      accountId: user.accountId,
+      userId: user.id,
+      username: user.username,
+      role: user.role,
+      nodeId: user.nodeId,
+      keyId: key.id,
+      keyLabel: key.label,
+      keyPrefix: key.prefix,
+      keyCreatedAt: key.createdAt,
+      secret,
+    };
+  }
+}
+
+/**
+ * Collects keys' last use in memory and writes them in batches (with the next event commit, or
+ * every second), so that reading a key's usage costs no write transaction.
+ */
+export class KeyUseRecorder {
+  private pending = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly store: Store) {}
+
+  touch(keyId: string, at: number): void {
+    const prev = this.pending.get(keyId);
+    if (prev === undefined || prev < at) this.pending.set(keyId, at);
+    if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), 1000);
+      this.timer.unref();
+    }
+  }
+
+  /** Hands the pending uses to a caller that writes them in its own transaction. */
+  drain(): Map<string, number> {
+    const out = this.pending;
+    this.pending = new Map();
+    return out;
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const uses = this.drain();
+    if (uses.size === 0) return;
+    try {
+      await this.store.touchKeys(uses);
+    } catch {
+      // last_used_at is informational; put the uses back and try again with the next batch
+      for (const [id, at] of uses) this.touch(id, at);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+
+/**
+ * API key secrets: `tly_` + 40 base62 characters (about 238 bits). Only the SHA-256 of a secret
+ * is stored; a high-entropy secret needs no slow hash, and the lookup by digest leaks nothing
+ * useful, but digests are still compared in constant time.
+ */
+const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+export const KEY_PREFIX = "tly_";
+const SECRET_LENGTH = 40;
+
+export function generateSecret(): string {
+  const out: string[] = [];
+  while (out.length < SECRET_LENGTH) {
+    for (const b of randomBytes(64)) {
+      // rejection sampling keeps every character equally likely
+      if (b < 248 && out.length < SECRET_LENGTH) out.push(ALPHABET[b % 62]);
+    }
+  }
+  return KEY_PREFIX + out.join("");
+}
+
+export function hashSecret(secret: string): string {
+  return createHash("sha256").update(secret, "utf8").digest("hex");
+}
+
+/** The recognisable, non-secret part shown in listings: `tly_` and the first 6 characters. */
+export function displayPrefix(secret: string): string {
+  return secret.slice(0, KEY_PREFIX.length + 6);
+}
+
+/** `tly_Ab12…WXYZ`: prefix and last four characters, never the secret itself. */
+export function maskSecret(secret: string): string {
+  return `${displayPrefix(secret)}...${secret.slice(-4)}`;
+}
+
+export function digestsEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a, "hex");
+  const y = Buffer.from(b, "hex");
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -1,0 +1,105 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { DomainError, type ErrorCode, type FieldIssue } from "../domain/errors.ts";
+
+/**
+ * One mapper per wire format. Every surface turns a DomainError (or a Fastify validation,
+ * body-size or parse error) into its own shape; anything else is logged in full and answered
+ * with a generic 5xx.
+ */
+export const STATUS: Record<ErrorCode, number> = {
+  VALIDATION: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  LIMIT_EXCEEDED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+};
+
+/** Turns whatever was thrown into a DomainError; unknown errors become INTERNAL after logging. */
+export function toDomainError(err: unknown, request: FastifyRequest): DomainError {
+  if (err instanceof DomainError) return err;
+  const fe = err as FastifyError & {
+    validation?: {
+      instancePath: string;
+      message?: string;
+      keyword: string;
+      params?: Record<string, unknown>;
+    }[];
+    validationContext?: string;
+  };
+  if (fe?.validation) {
+    const part = fe.validationContext ?? "body";
+    const issues: FieldIssue[] = fe.validation.map((v) => {
+      const path = v.instancePath
+        .split("/")
+        .filter(Boolean)
+        .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+      const missing = v.keyword === "required" ? String(v.params?.missingProperty ?? "") : "";
+      const loc = [
+        part === "querystring" ? "query" : part === "params" ? "path" : part,
+        ...path,
+        ...(missing ? [missing] : []),
+      ];
+      return { loc, msg: missing ? "Field required" : (v.message ?? "is invalid"), type: ajvType(v.keyword) };
+    });
+    const first = issues[0];
+    const field = first ? first.loc.slice(1).join(".") : part;
+    return new DomainError("VALIDATION", `${field}: ${first?.msg ?? "is invalid"}`, issues);
+  }
+  const code = fe?.code;
+  if (code === "FST_ERR_CTP_BODY_TOO_LARGE")
+    return new DomainError("PAYLOAD_TOO_LARGE", "Request body is too large");
+  if (
+    code === "FST_ERR_CTP_EMPTY_JSON_BODY" ||
+    code === "FST_ERR_CTP_INVALID_JSON_BODY" ||
+    fe instanceof SyntaxError
+  ) {
+    return new DomainError("VALIDATION", "body: is not valid JSON", [
+      { loc: ["body"], msg: "Invalid JSON body", type: "json_invalid" },
+    ]);
+  }
+  if (code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+    return new DomainError("VALIDATION", "body: Content-Type must be application/json", [
+      { loc: ["body"], msg: "Content-Type must be application/json", type: "content_type" },
+    ]);
+  }
+  if (typeof fe?.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new DomainError("VALIDATION", fe.message, [
+      { loc: ["request"], msg: fe.message, type: "value_error" },
+    ]);
+  }
+  request.log.error({ err }, "unhandled error");
+  return new DomainError("INTERNAL", "Internal server error");
+}
+
+function ajvType(keyword: string): string {
+  switch (keyword) {
+    case "required":
+      return "missing";
+    case "type":
+      return "type_error";
+    case "exclusiveMinimum":
+    case "minimum":
+      return "greater_than";
+    case "maximum":
+      return "less_than_equal";
+    default:
+      return "value_error";
+  }
+}
+
+/** Native format: `{error: {code, message, issues?, request_id}}`. */
+export function sendNativeError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const e = toDomainError(err, request);
+  return reply.status(STATUS[e.code]).send({
+    error: {
+      code: e.code,
+      message: e.message,
+      ...(e.issues.length > 0 ? { issues: e.issues } : {}),
+      request_id: request.id,
+    },
+  });
+}

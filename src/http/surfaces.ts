@@ -1,0 +1,14 @@
+import type { FastifyPluginAsync } from "fastify";
+import type { Services } from "../services.ts";
+
+/**
+ * The seed-compatible API surfaces. Each is a Fastify plugin registered under its prefix, with
+ * its own error handler and not-found handler, so unknown routes under the prefix answer in the
+ * surface's error format. The native API is registered at the root.
+ */
+export interface Surface {
+  prefix: string;
+  plugin: (services: Services) => FastifyPluginAsync;
+}
+
+export const SURFACES: Surface[] = [];

@@ -1,0 +1,70 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { Ajv } from "ajv";
+import { DomainError } from "../domain/errors.ts";
+
+/** Checked by readDecimal (exact, non-negative, bounded places), which names the field on failure. */
+const DecimalInput = Type.Unsafe<number | string>({
+  type: ["number", "string"],
+  description: "An exact non-negative decimal, as a JSON number or a decimal string",
+});
+
+export const MODEL_KIND = Type.Union(
+  ["chat", "embedding", "image", "video", "audio", "tts", "other"].map((k) => Type.Literal(k)),
+);
+
+/** One usage event as clients send it to `POST /v1/events`. */
+export const EventInput = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 200, description: "Idempotency key, unique per account" }),
+    account_id: Type.Optional(
+      Type.String({ minLength: 1, description: "Root key only: the account written to" }),
+    ),
+    timestamp: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Integer({ minimum: 0 })], {
+        description: "Event time: ISO 8601 with offset, or epoch milliseconds. Defaults to now.",
+      }),
+    ),
+    model_id: Type.String({ minLength: 1, maxLength: 200 }),
+    quantity: DecimalInput,
+    user_id: Type.Optional(Type.String({ minLength: 1 })),
+    key_id: Type.Optional(Type.String({ minLength: 1 })),
+    api_name: Type.Optional(Type.String({ maxLength: 200 })),
+    endpoint: Type.Optional(Type.String({ maxLength: 500 })),
+    kind: Type.Optional(MODEL_KIND),
+    unit: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+    unit_price: Type.Optional(DecimalInput),
+    cost: Type.Optional(DecimalInput),
+    currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$" })),
+    tokens: Type.Optional(
+      Type.Object(
+        {
+          prompt: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })),
+          completion: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type EventInput = Static<typeof EventInput>;
+
+const ajv = new Ajv({ allErrors: false, coerceTypes: false, strict: false });
+const check = ajv.compile(EventInput);
+
+/** Validates one item; the error names the field as `events[i].field`. */
+export function validateEventInput(item: unknown, loc: (string | number)[]): EventInput {
+  if (check(item)) return item as EventInput;
+  const err = check.errors?.[0];
+  const path = (err?.instancePath ?? "").split("/").filter(Boolean);
+  if (err?.keyword === "required") path.push(String(err.params.missingProperty));
+  if (err?.keyword === "additionalProperties") path.push(String(err.params.additionalProperty));
+  const msg =
+    err?.keyword === "required"
+      ? "Field required"
+      : err?.keyword === "additionalProperties"
+        ? "unknown field"
+        : (err?.message ?? "is invalid");
+  throw DomainError.validation([...loc, ...path.map((p) => (/^\d+$/.test(p) ? Number(p) : p))], msg);
+}

@@ -1,0 +1,326 @@
+import { randomUUID } from "node:crypto";
+import { type Principal, requireAccountAdmin, requireRoot } from "../auth/principal.ts";
+import type { Dec } from "../domain/decimal.ts";
+import { DomainError } from "../domain/errors.ts";
+import { AMOUNT_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal, readInstant } from "../domain/fields.ts";
+import { displayPrefix, generateSecret, hashSecret } from "../domain/keys.ts";
+import type { ModelCatalog } from "../ingest/model-catalog.ts";
+import type {
+  Account,
+  ApiKey,
+  License,
+  Model,
+  Payment,
+  Plan,
+  Role,
+  Store,
+  Subscription,
+  User,
+} from "../store/store.ts";
+
+export const MODEL_KINDS = ["chat", "embedding", "image", "video", "audio", "tts", "other"] as const;
+export const UNLIMITED = -999999;
+
+export interface CreateAccountInput {
+  name: string;
+  plan_id?: string;
+}
+export interface CreateUserInput {
+  username: string;
+  role: Role;
+  node_id?: string | null;
+}
+export interface UpsertModelInput {
+  id: string;
+  unit: string;
+  kind: string;
+  unit_price: number | string;
+  currency?: string;
+  reporting_enabled?: boolean;
+  effective_from?: string | number;
+}
+export interface CreateLicenseInput {
+  model_id: string;
+  starts_at?: string | number;
+  ends_at?: string | number | null;
+}
+export interface UpsertPlanInput {
+  id: string;
+  requests_per_minute: number | null;
+  requests_per_day: number | null;
+  validity_days: number;
+  model_whitelist?: string[] | null;
+  model_blacklist?: string[] | null;
+  included?: Record<string, number | string>;
+}
+export interface CreateSubscriptionInput {
+  plan_id: string;
+  activated_at?: string | number;
+}
+export interface CreatePaymentInput {
+  amount_usd: number | string;
+  paid_at?: string | number;
+  reference?: string | null;
+}
+
+/** Operator and account-admin verbs: accounts, users, keys, models, plans, licenses, money in. */
+export class ManageService {
+  constructor(
+    private readonly store: Store,
+    private readonly catalog: ModelCatalog,
+    private readonly now: () => number,
+  ) {}
+
+  async createAccount(p: Principal, input: CreateAccountInput): Promise<Account> {
+    requireRoot(p);
+    const at = this.now();
+    const account: Account = {
+      id: randomUUID(),
+      name: input.name,
+      isEnabled: true,
+      planId: null,
+      createdAt: at,
+    };
+    if (input.plan_id !== undefined) {
+      if (!(await this.store.getPlan(input.plan_id)))
+        throw DomainError.validation(["body", "plan_id"], "unknown plan");
+    }
+    await this.store.createAccount(account);
+    if (input.plan_id !== undefined) {
+      await this.store.createSubscription({
+        id: randomUUID(),
+        accountId: account.id,
+        planId: input.plan_id,
+        activatedAt: at,
+        createdAt: at,
+      });
+      account.planId = input.plan_id;
+    }
+    return account;
+  }
+
+  async getAccount(p: Principal, accountId: string): Promise<Account> {
+    if (p.kind !== "root" && p.accountId !== accountId) throw DomainError.notFound("account");
+    const account = await this.store.getAccount(accountId);
+    if (!account) throw DomainError.notFound("account");
+    return account;
+  }
+
+  async createUser(p: Principal, accountId: string, input: CreateUserInput): Promise<User> {
+    requireAccountAdmin(p, accountId);
+    if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
+    const user: User = {
+      id: randomUUID(),
+      accountId,
+      username: input.username,
+      role: input.role,
+      nodeId: input.node_id ?? null,
+      createdAt: this.now(),
+    };
+    try {
+      await this.store.createUser(user);
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw new DomainError("CONFLICT", `username ${input.username} exists in this account`);
+      throw err;
+    }
+    return user;
+  }
+
+  async getUser(p: Principal, userId: string): Promise<User> {
+    const user = await this.store.getUser(userId);
+    if (!user || (p.kind !== "root" && p.accountId !== user.accountId)) throw DomainError.notFound("user");
+    return user;
+  }
+
+  /** Creates a key and returns it with its secret, which is never stored or shown again. */
+  async createKey(
+    p: Principal,
+    userId: string,
+    input: { label?: string },
+  ): Promise<ApiKey & { secret: string }> {
+    const user = await this.store.getUser(userId);
+    if (!user || (p.kind !== "root" && p.accountId !== user.accountId)) throw DomainError.notFound("user");
+    requireAccountAdmin(p, user.accountId);
+    const secret = generateSecret();
+    const key: ApiKey = {
+      id: randomUUID(),
+      userId: user.id,
+      accountId: user.accountId,
+      isRoot: false,
+      label: input.label ?? `Key ${(await this.store.listKeys(user.id)).length + 1}`,
+      prefix: displayPrefix(secret),
+      hash: hashSecret(secret),
+      createdAt: this.now(),
+      lastUsedAt: null,
+      revokedAt: null,
+    };
+    await this.store.createKey(key);
+    return { ...key, secret };
+  }
+
+  async revokeKey(p: Principal, keyId: string): Promise<void> {
+    const key = await this.store.getKey(keyId);
+    if (!key || key.isRoot || (p.kind !== "root" && p.accountId !== key.accountId))
+      throw DomainError.notFound("key");
+    requireAccountAdmin(p, key.accountId!);
+    await this.store.revokeKey(keyId, this.now());
+  }
+
+  /** `tally init`: a root key when none exists (the secret is returned once), else null. */
+  async initRootKey(): Promise<string | null> {
+    if (await this.store.hasRootKey()) return null;
+    const secret = generateSecret();
+    await this.store.createKey({
+      id: randomUUID(),
+      userId: null,
+      accountId: null,
+      isRoot: true,
+      label: "root",
+      prefix: displayPrefix(secret),
+      hash: hashSecret(secret),
+      createdAt: this.now(),
+      lastUsedAt: null,
+      revokedAt: null,
+    });
+    return secret;
+  }
+
+  async upsertModel(
+    p: Principal,
+    input: UpsertModelInput,
+  ): Promise<{ model: Model; created: boolean; unitPrice: Dec; currency: string; effectiveFrom: number }> {
+    requireRoot(p);
+    const at = this.now();
+    const unitPrice = readDecimal(input.unit_price, ["body", "unit_price"], PRICE_RULE);
+    const effectiveFrom =
+      input.effective_from === undefined ? at : readInstant(input.effective_from, ["body", "effective_from"]);
+    const existing = await this.store.getModel(input.id);
+    const model: Model = {
+      id: input.id,
+      unit: input.unit,
+      kind: input.kind,
+      reportingEnabled: input.reporting_enabled ?? existing?.reportingEnabled ?? true,
+      createdAt: existing?.createdAt ?? at,
+      updatedAt: at,
+    };
+    const currency = input.currency ?? "USD";
+    const prices = existing ? await this.store.listPrices(input.id) : [];
+    const current = prices.filter((v) => v.effectiveFrom <= effectiveFrom).at(-1);
+    // a new version only when the price or currency in force at effective_from changes
+    const changed = !current || current.unitPrice !== unitPrice || current.currency !== currency;
+    const result = await this.store.upsertModel(
+      model,
+      changed ? { modelId: input.id, effectiveFrom, unitPrice, currency } : null,
+    );
+    this.catalog.invalidate(input.id);
+    return {
+      model,
+      created: result === "created",
+      unitPrice,
+      currency,
+      effectiveFrom: changed ? effectiveFrom : current!.effectiveFrom,
+    };
+  }
+
+  async createLicense(p: Principal, accountId: string, input: CreateLicenseInput): Promise<License> {
+    requireRoot(p);
+    if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
+    if (!(await this.store.getModel(input.model_id)))
+      throw DomainError.validation(["body", "model_id"], "unknown model");
+    const at = this.now();
+    const startsAt = input.starts_at === undefined ? at : readInstant(input.starts_at, ["body", "starts_at"]);
+    const endsAt =
+      input.ends_at === undefined || input.ends_at === null
+        ? null
+        : readInstant(input.ends_at, ["body", "ends_at"]);
+    if (endsAt !== null && endsAt <= startsAt)
+      throw DomainError.validation(["body", "ends_at"], "must be after starts_at");
+    const license: License = {
+      id: randomUUID(),
+      accountId,
+      modelId: input.model_id,
+      startsAt,
+      endsAt,
+      createdAt: at,
+    };
+    await this.store.createLicense(license);
+    return license;
+  }
+
+  async upsertPlan(p: Principal, input: UpsertPlanInput): Promise<{ plan: Plan; created: boolean }> {
+    requireRoot(p);
+    if (input.validity_days !== UNLIMITED && input.validity_days < 0) {
+      throw DomainError.validation(["body", "validity_days"], `must be >= 0, or ${UNLIMITED} for unlimited`);
+    }
+    const included: Record<string, Dec> = {};
+    for (const [modelId, q] of Object.entries(input.included ?? {})) {
+      included[modelId] = readDecimal(q, ["body", "included", modelId], QUANTITY_RULE);
+    }
+    const at = this.now();
+    const existing = await this.store.getPlan(input.id);
+    const plan: Plan = {
+      id: input.id,
+      requestsPerMinute: input.requests_per_minute,
+      requestsPerDay: input.requests_per_day,
+      validityDays: input.validity_days,
+      modelWhitelist: input.model_whitelist ?? null,
+      modelBlacklist: input.model_blacklist ?? null,
+      included,
+      createdAt: existing?.createdAt ?? at,
+      updatedAt: at,
+    };
+    const result = await this.store.upsertPlan(plan);
+    return { plan, created: result === "created" };
+  }
+
+  async createSubscription(
+    p: Principal,
+    accountId: string,
+    input: CreateSubscriptionInput,
+  ): Promise<Subscription> {
+    requireRoot(p);
+    if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
+    if (!(await this.store.getPlan(input.plan_id)))
+      throw DomainError.validation(["body", "plan_id"], "unknown plan");
+    const at = this.now();
+    const activatedAt =
+      input.activated_at === undefined ? at : readInstant(input.activated_at, ["body", "activated_at"]);
+    const sub: Subscription = {
+      id: randomUUID(),
+      accountId,
+      planId: input.plan_id,
+      activatedAt,
+      createdAt: at,
+    };
+    await this.store.createSubscription(sub);
+    return sub;
+  }
+
+  async createPayment(p: Principal, accountId: string, input: CreatePaymentInput): Promise<Payment> {
+    requireRoot(p);
+    if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
+    const amountUsd = readDecimal(input.amount_usd, ["body", "amount_usd"], AMOUNT_RULE);
+    const at = this.now();
+    const paidAt = input.paid_at === undefined ? at : readInstant(input.paid_at, ["body", "paid_at"]);
+    const payment: Payment = {
+      id: randomUUID(),
+      accountId,
+      amountUsd,
+      paidAt,
+      reference: input.reference ?? null,
+      createdAt: at,
+    };
+    await this.store.createPayment(payment);
+    return payment;
+  }
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return (
+    e?.code === "23505" ||
+    e?.code === "SQLITE_CONSTRAINT_UNIQUE" ||
+    e?.code === "SQLITE_CONSTRAINT_PRIMARYKEY"
+  );
+}

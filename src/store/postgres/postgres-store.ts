@@ -1,0 +1,708 @@
+import pg from "pg";
+import { splitCost, toMicro, toPico } from "../../domain/decimal.ts";
+import { FAMILY_CODE, LEVEL_CODE, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
+import {
+  EVENT_COLUMNS,
+  eventSnapshot,
+  eventValues,
+  planColumns,
+  toAccount,
+  toAggregate,
+  toAudit,
+  toEvent,
+  toKey,
+  toLicense,
+  toModel,
+  toPayment,
+  toPlan,
+  toPrice,
+  toSubscription,
+  toUser,
+} from "../rows.ts";
+import { compareRollups } from "../sqlite/sqlite-store.ts";
+import type {
+  Account,
+  AggregateQuery,
+  AggregateRow,
+  ApiKey,
+  AppendOutcome,
+  AuditEntry,
+  EventPage,
+  EventPatch,
+  License,
+  Model,
+  Payment,
+  Plan,
+  PriceVersion,
+  Store,
+  Subscription,
+  UsageEvent,
+  User,
+  VerifyDifference,
+} from "../store.ts";
+import { POSTGRES_MIGRATIONS } from "./schema.ts";
+
+type Row = Record<string, unknown>;
+type Db = pg.Pool | pg.PoolClient;
+
+const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
+  usage_id: "text",
+  account_id: "text",
+  event_id: "text",
+  ts: "int8",
+  user_id: "text",
+  key_id: "text",
+  model_id: "text",
+  api_name: "text",
+  endpoint: "text",
+  kind: "text",
+  unit: "text",
+  quantity: "int8",
+  unit_price: "int8",
+  cost_nano: "int8",
+  cost_atto: "int8",
+  currency: "text",
+  tokens_prompt: "int8",
+  tokens_completion: "int8",
+  status_active: "int8",
+  metadata: "text",
+  api_key_used: "text",
+  created_at: "int8",
+  updated_at: "int8",
+};
+
+const ROLLUP_COLUMNS = [
+  ["account_id", "text"],
+  ["family", "int8"],
+  ["level", "int8"],
+  ["bucket_start", "int8"],
+  ["model_id", "text"],
+  ["unit", "text"],
+  ["unit_price", "int8"],
+  ["currency", "text"],
+  ["kind", "text"],
+  ["key_id", "text"],
+  ["user_id", "text"],
+  ["requests", "int8"],
+  ["quantity", "int8"],
+  ["cost_nano", "int8"],
+  ["cost_atto", "int8"],
+  ["tokens_prompt", "int8"],
+  ["tokens_completion", "int8"],
+] as const;
+
+const ROLLUP_PK =
+  "account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind, key_id, user_id";
+
+const sqlValue = (v: unknown): unknown => (typeof v === "bigint" ? v.toString() : v);
+
+/**
+ * PostgreSQL store for production and for several stateless Tally instances: the unique
+ * idempotency index decides duplicates across instances, and rollups are moved by commutative
+ * increments, so concurrent writers never lose an update.
+ */
+export class PostgresStore implements Store {
+  readonly dialect = "postgres" as const;
+  readonly pool: pg.Pool;
+
+  constructor(connectionString: string, options: { schema?: string; max?: number } = {}) {
+    this.pool = new pg.Pool({
+      connectionString,
+      max: options.max ?? 10,
+      options: options.schema ? `-c search_path=${options.schema}` : undefined,
+    });
+    // an idle client's error must not crash the process; the next query reports it
+    this.pool.on("error", () => {});
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("SELECT pg_advisory_lock(827364501)");
+      await client.query("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+      const { rows } = await client.query("SELECT value FROM meta WHERE key = 'schema_version'");
+      const current = rows[0] ? Number(rows[0].value) : 0;
+      for (let i = current; i < POSTGRES_MIGRATIONS.length; i++) {
+        await client.query("BEGIN");
+        try {
+          await client.query(POSTGRES_MIGRATIONS[i]);
+          await client.query(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [String(i + 1)],
+          );
+          await client.query("COMMIT");
+        } catch (err) {
+          await client.query("ROLLBACK");
+          throw err;
+        }
+      }
+    } finally {
+      await client.query("SELECT pg_advisory_unlock(827364501)").catch(() => {});
+      client.release();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query("SELECT 1");
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async one(sql: string, params: unknown[] = [], db: Db = this.pool): Promise<Row | undefined> {
+    const { rows } = await db.query(sql, params.map(sqlValue));
+    return rows[0];
+  }
+
+  private async many(sql: string, params: unknown[] = [], db: Db = this.pool): Promise<Row[]> {
+    const { rows } = await db.query(sql, params.map(sqlValue));
+    return rows;
+  }
+
+  async createAccount(a: Account): Promise<void> {
+    await this.pool.query(
+      "INSERT INTO accounts (id, name, is_enabled, plan_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+      [a.id, a.name, a.isEnabled ? 1 : 0, a.planId, a.createdAt],
+    );
+  }
+
+  async getAccount(id: string): Promise<Account | null> {
+    const r = await this.one("SELECT * FROM accounts WHERE id = $1", [id]);
+    return r ? toAccount(r) : null;
+  }
+
+  async setAccountPlan(accountId: string, planId: string | null): Promise<void> {
+    await this.pool.query("UPDATE accounts SET plan_id = $1 WHERE id = $2", [planId, accountId]);
+  }
+
+  async createUser(u: User): Promise<void> {
+    await this.pool.query(
+      "INSERT INTO users (id, account_id, username, role, node_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+      [u.id, u.accountId, u.username, u.role, u.nodeId, u.createdAt],
+    );
+  }
+
+  async getUser(id: string): Promise<User | null> {
+    const r = await this.one("SELECT * FROM users WHERE id = $1", [id]);
+    return r ? toUser(r) : null;
+  }
+
+  async createKey(k: ApiKey): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO api_keys (id, user_id, account_id, is_root, label, prefix, hash, created_at, last_used_at, revoked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [
+        k.id,
+        k.userId,
+        k.accountId,
+        k.isRoot ? 1 : 0,
+        k.label,
+        k.prefix,
+        k.hash,
+        k.createdAt,
+        k.lastUsedAt,
+        k.revokedAt,
+      ],
+    );
+  }
+
+  async getKey(id: string): Promise<ApiKey | null> {
+    const r = await this.one("SELECT * FROM api_keys WHERE id = $1", [id]);
+    return r ? toKey(r) : null;
+  }
+
+  async listKeys(userId: string): Promise<ApiKey[]> {
+    return (
+      await this.many("SELECT * FROM api_keys WHERE user_id = $1 ORDER BY created_at, id", [userId])
+    ).map(toKey);
+  }
+
+  async findKeyByHash(hash: string): Promise<ApiKey | null> {
+    const r = await this.one("SELECT * FROM api_keys WHERE hash = $1", [hash]);
+    return r ? toKey(r) : null;
+  }
+
+  async revokeKey(id: string, at: number): Promise<void> {
+    await this.pool.query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [
+      at,
+      id,
+    ]);
+  }
+
+  async hasRootKey(): Promise<boolean> {
+    return (
+      (await this.one("SELECT 1 AS one FROM api_keys WHERE is_root = 1 AND revoked_at IS NULL LIMIT 1")) !==
+      undefined
+    );
+  }
+
+  async touchKeys(uses: Map<string, number>, db: Db = this.pool): Promise<void> {
+    if (uses.size === 0) return;
+    await db.query(
+      `UPDATE api_keys k SET last_used_at = u.at FROM unnest($1::text[], $2::int8[]) AS u(id, at)
+       WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)`,
+      [[...uses.keys()], [...uses.values()]],
+    );
+  }
+
+  async upsertModel(m: Model, price: PriceVersion | null): Promise<"created" | "updated"> {
+    return this.tx(async (c) => {
+      const r = await this.one(
+        `INSERT INTO models (id, unit, kind, reporting_enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET unit = excluded.unit, kind = excluded.kind,
+           reporting_enabled = excluded.reporting_enabled, updated_at = excluded.updated_at
+         RETURNING (xmax = 0) AS created`,
+        [m.id, m.unit, m.kind, m.reportingEnabled ? 1 : 0, m.createdAt, m.updatedAt],
+        c,
+      );
+      if (price) {
+        await c.query(
+          `INSERT INTO model_prices (model_id, effective_from, unit_price, currency) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (model_id, effective_from) DO UPDATE SET unit_price = excluded.unit_price, currency = excluded.currency`,
+          [price.modelId, price.effectiveFrom, toPico(price.unitPrice).toString(), price.currency],
+        );
+      }
+      return r?.created ? "created" : "updated";
+    });
+  }
+
+  async getModel(id: string): Promise<Model | null> {
+    const r = await this.one("SELECT * FROM models WHERE id = $1", [id]);
+    return r ? toModel(r) : null;
+  }
+
+  async listModels(): Promise<Model[]> {
+    return (await this.many("SELECT * FROM models ORDER BY id")).map(toModel);
+  }
+
+  async listPrices(modelId?: string): Promise<PriceVersion[]> {
+    const rows = modelId
+      ? await this.many("SELECT * FROM model_prices WHERE model_id = $1 ORDER BY effective_from", [modelId])
+      : await this.many("SELECT * FROM model_prices ORDER BY model_id, effective_from");
+    return rows.map(toPrice);
+  }
+
+  async createLicense(l: License): Promise<void> {
+    await this.pool.query(
+      "INSERT INTO licenses (id, account_id, model_id, starts_at, ends_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+      [l.id, l.accountId, l.modelId, l.startsAt, l.endsAt, l.createdAt],
+    );
+  }
+
+  async listLicenses(accountId: string, modelId?: string): Promise<License[]> {
+    const rows = modelId
+      ? await this.many("SELECT * FROM licenses WHERE account_id = $1 AND model_id = $2 ORDER BY starts_at", [
+          accountId,
+          modelId,
+        ])
+      : await this.many("SELECT * FROM licenses WHERE account_id = $1 ORDER BY starts_at", [accountId]);
+    return rows.map(toLicense);
+  }
+
+  async upsertPlan(p: Plan): Promise<"created" | "updated"> {
+    const c = planColumns(p);
+    const r = await this.one(
+      `INSERT INTO plans (id, requests_per_minute, requests_per_day, validity_days, model_whitelist, model_blacklist,
+         included, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (id) DO UPDATE SET requests_per_minute = excluded.requests_per_minute,
+         requests_per_day = excluded.requests_per_day, validity_days = excluded.validity_days,
+         model_whitelist = excluded.model_whitelist, model_blacklist = excluded.model_blacklist,
+         included = excluded.included, updated_at = excluded.updated_at
+       RETURNING (xmax = 0) AS created`,
+      [
+        c.id,
+        c.requests_per_minute,
+        c.requests_per_day,
+        c.validity_days,
+        c.model_whitelist,
+        c.model_blacklist,
+        c.included,
+        c.created_at,
+        c.updated_at,
+      ],
+    );
+    return r?.created ? "created" : "updated";
+  }
+
+  async getPlan(id: string): Promise<Plan | null> {
+    const r = await this.one("SELECT * FROM plans WHERE id = $1", [id]);
+    return r ? toPlan(r) : null;
+  }
+
+  async createSubscription(s: Subscription): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(
+        "INSERT INTO subscriptions (id, account_id, plan_id, activated_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+        [s.id, s.accountId, s.planId, s.activatedAt, s.createdAt],
+      );
+      await c.query("UPDATE accounts SET plan_id = $1 WHERE id = $2", [s.planId, s.accountId]);
+    });
+  }
+
+  async listSubscriptions(accountId: string): Promise<Subscription[]> {
+    return (
+      await this.many("SELECT * FROM subscriptions WHERE account_id = $1 ORDER BY activated_at, created_at", [
+        accountId,
+      ])
+    ).map(toSubscription);
+  }
+
+  async createPayment(p: Payment): Promise<void> {
+    const { nano, atto } = splitCost(p.amountUsd);
+    await this.pool.query(
+      `INSERT INTO payments (id, account_id, amount_nano, amount_atto, paid_at, reference, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [p.id, p.accountId, nano.toString(), atto.toString(), p.paidAt, p.reference, p.createdAt],
+    );
+  }
+
+  async listPayments(accountId: string): Promise<Payment[]> {
+    return (
+      await this.many("SELECT * FROM payments WHERE account_id = $1 ORDER BY paid_at, created_at", [
+        accountId,
+      ])
+    ).map(toPayment);
+  }
+
+  private async applyRollups(c: pg.PoolClient, rows: RollupDeltaRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    // a stable order keeps concurrent writers from deadlocking on the same rows
+    rows.sort((a, b) => (rollupOrderKey(a) < rollupOrderKey(b) ? -1 : 1));
+    const cols = ROLLUP_COLUMNS.map(([name]) => name);
+    const arrays = cols.map((name) => rows.map((r) => sqlValue(r[toCamel(name) as keyof RollupDeltaRow])));
+    await c.query(
+      `INSERT INTO usage_rollups (${cols.join(", ")})
+       SELECT * FROM unnest(${ROLLUP_COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(", ")})
+       ON CONFLICT (${ROLLUP_PK}) DO UPDATE SET requests = usage_rollups.requests + excluded.requests,
+         quantity = usage_rollups.quantity + excluded.quantity, cost_nano = usage_rollups.cost_nano + excluded.cost_nano,
+         cost_atto = usage_rollups.cost_atto + excluded.cost_atto,
+         tokens_prompt = usage_rollups.tokens_prompt + excluded.tokens_prompt,
+         tokens_completion = usage_rollups.tokens_completion + excluded.tokens_completion`,
+      arrays,
+    );
+  }
+
+  async appendEvents(events: UsageEvent[], keyUses?: Map<string, number>): Promise<AppendOutcome[]> {
+    // the first of several events with one id in a batch wins; the rest are duplicates
+    const firstIndex = new Map<string, number>();
+    events.forEach((e, i) => {
+      const k = `${e.accountId}\u0000${e.eventId}`;
+      if (!firstIndex.has(k)) firstIndex.set(k, i);
+    });
+    const unique = [...firstIndex.values()].map((i) => events[i]);
+    return this.tx(async (c) => {
+      const values = unique.map(eventValues);
+      const arrays = EVENT_COLUMNS.map((_, col) => values.map((v) => sqlValue(v[col])));
+      const { rows } = await c.query(
+        `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")})
+         SELECT * FROM unnest(${EVENT_COLUMNS.map((name, i) => `$${i + 1}::${EVENT_TYPES[name]}[]`).join(", ")})
+         ON CONFLICT (account_id, event_id) DO NOTHING RETURNING usage_id`,
+        arrays,
+      );
+      const insertedIds = new Set(rows.map((r) => String(r.usage_id)));
+      const inserted = unique.filter((e) => insertedIds.has(e.usageId));
+      await this.applyRollups(c, rollupDeltas(inserted));
+      if (keyUses) await this.touchKeys(keyUses, c);
+      const duplicates = events.filter((e) => !insertedIds.has(e.usageId));
+      const stored = new Map<string, string>();
+      if (duplicates.length > 0) {
+        const { rows: found } = await c.query(
+          `SELECT account_id, event_id, usage_id FROM usage_events
+           WHERE (account_id, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+          [duplicates.map((e) => e.accountId), duplicates.map((e) => e.eventId)],
+        );
+        for (const r of found) stored.set(`${r.account_id}\u0000${r.event_id}`, String(r.usage_id));
+      }
+      return events.map(
+        (e): AppendOutcome =>
+          insertedIds.has(e.usageId)
+            ? { status: "inserted", usageId: e.usageId }
+            : { status: "duplicate", usageId: stored.get(`${e.accountId}\u0000${e.eventId}`) ?? e.usageId },
+      );
+    });
+  }
+
+  async getEvent(accountId: string, usageId: string): Promise<UsageEvent | null> {
+    const r = await this.one(
+      "SELECT * FROM usage_events WHERE usage_id = $1 AND account_id = $2 AND deleted_at IS NULL",
+      [usageId, accountId],
+    );
+    return r ? toEvent(r) : null;
+  }
+
+  async findEventByUsageId(usageId: string): Promise<UsageEvent | null> {
+    const r = await this.one("SELECT * FROM usage_events WHERE usage_id = $1 AND deleted_at IS NULL", [
+      usageId,
+    ]);
+    return r ? toEvent(r) : null;
+  }
+
+  async listEvents(page: EventPage): Promise<UsageEvent[]> {
+    const rows = page.userId
+      ? await this.many(
+          `SELECT * FROM usage_events WHERE user_id = $1 AND account_id = $2 AND deleted_at IS NULL
+           ORDER BY ts DESC, seq DESC LIMIT $3 OFFSET $4`,
+          [page.userId, page.accountId, page.limit, page.skip],
+        )
+      : await this.many(
+          `SELECT * FROM usage_events WHERE account_id = $1 AND deleted_at IS NULL
+           ORDER BY ts DESC, seq DESC LIMIT $2 OFFSET $3`,
+          [page.accountId, page.limit, page.skip],
+        );
+    return rows.map(toEvent);
+  }
+
+  private async writeAudit(c: pg.PoolClient, entry: AuditEntry): Promise<void> {
+    await c.query(
+      `INSERT INTO audit_log (id, account_id, usage_id, action, actor_key_id, actor_user_id, at, before, after)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        entry.id,
+        entry.accountId,
+        entry.usageId,
+        entry.action,
+        entry.actorKeyId,
+        entry.actorUserId,
+        entry.at,
+        entry.before ? JSON.stringify(entry.before) : null,
+        entry.after ? JSON.stringify(entry.after) : null,
+      ],
+    );
+  }
+
+  async updateEvent(
+    accountId: string,
+    usageId: string,
+    patch: EventPatch,
+    audit: Omit<AuditEntry, "before" | "after">,
+  ): Promise<UsageEvent | null> {
+    return this.tx(async (c) => {
+      const r = await this.one(
+        "SELECT * FROM usage_events WHERE usage_id = $1 AND account_id = $2 AND deleted_at IS NULL FOR UPDATE",
+        [usageId, accountId],
+        c,
+      );
+      if (!r) return null;
+      const before = toEvent(r);
+      const after: UsageEvent = {
+        ...before,
+        quantity: patch.quantity ?? before.quantity,
+        cost: patch.cost ?? before.cost,
+        unitPrice: patch.unitPrice ?? before.unitPrice,
+        statusActive: patch.statusActive ?? before.statusActive,
+        updatedAt: audit.at,
+      };
+      const { nano, atto } = splitCost(after.cost);
+      await c.query(
+        `UPDATE usage_events SET quantity = $1, unit_price = $2, cost_nano = $3, cost_atto = $4, status_active = $5,
+           updated_at = $6 WHERE usage_id = $7`,
+        [
+          toMicro(after.quantity).toString(),
+          toPico(after.unitPrice).toString(),
+          nano.toString(),
+          atto.toString(),
+          after.statusActive ? 1 : 0,
+          after.updatedAt,
+          usageId,
+        ],
+      );
+      await this.applyRollups(
+        c,
+        [...rollupDeltas([before], -1), ...rollupDeltas([after])].reduce(mergeDeltas, []),
+      );
+      await this.writeAudit(c, { ...audit, before: eventSnapshot(before), after: eventSnapshot(after) });
+      return after;
+    });
+  }
+
+  async deleteEvent(
+    accountId: string,
+    usageId: string,
+    audit: Omit<AuditEntry, "before" | "after">,
+  ): Promise<boolean> {
+    return this.tx(async (c) => {
+      const r = await this.one(
+        "SELECT * FROM usage_events WHERE usage_id = $1 AND account_id = $2 AND deleted_at IS NULL FOR UPDATE",
+        [usageId, accountId],
+        c,
+      );
+      if (!r) return false;
+      const before = toEvent(r);
+      await c.query("UPDATE usage_events SET deleted_at = $1, updated_at = $1 WHERE usage_id = $2", [
+        audit.at,
+        usageId,
+      ]);
+      await this.applyRollups(c, rollupDeltas([before], -1));
+      await this.writeAudit(c, { ...audit, before: eventSnapshot(before), after: null });
+      return true;
+    });
+  }
+
+  async listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
+    const rows = filter.usageId
+      ? await this.many(
+          "SELECT * FROM audit_log WHERE account_id = $1 AND usage_id = $2 ORDER BY at DESC, id DESC LIMIT $3",
+          [accountId, filter.usageId, filter.limit],
+        )
+      : await this.many("SELECT * FROM audit_log WHERE account_id = $1 ORDER BY at DESC, id DESC LIMIT $2", [
+          accountId,
+          filter.limit,
+        ]);
+    return rows.map(toAudit);
+  }
+
+  async aggregate(q: AggregateQuery): Promise<AggregateRow[]> {
+    const family = FAMILY_CODE[q.family];
+    const rollupSegs = q.segments.filter((s) => s.level !== "raw");
+    const rawSegs = q.segments.filter((s) => s.level === "raw");
+    const out: AggregateRow[] = [];
+    const filter = (startAt: number, keyExpr: string, userExpr: string) => {
+      const parts: string[] = [];
+      const params: unknown[] = [];
+      let n = startAt;
+      if (q.modelIds && q.modelIds.length > 0) {
+        parts.push(`AND model_id = ANY($${n++}::text[])`);
+        params.push(q.modelIds);
+      }
+      if (q.keyId !== undefined) {
+        parts.push(`AND ${keyExpr} = $${n++}`);
+        params.push(q.keyId);
+      }
+      if (q.userId !== undefined) {
+        parts.push(`AND ${userExpr} = $${n++}`);
+        params.push(q.userId);
+      }
+      return { sql: parts.join(" "), params };
+    };
+    const sums = `SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
+      SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion`;
+    if (rollupSegs.length > 0) {
+      const f = filter(7, "key_id", "user_id");
+      const keyCols = q.family === "key" ? "key_id, user_id" : "'' AS key_id, '' AS user_id";
+      const rows = await this.many(
+        `SELECT s.bucket, model_id, unit, unit_price, currency, kind, ${keyCols}, SUM(requests) AS requests, ${sums}
+         FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS s(bucket, level, start_at, end_at)
+         JOIN usage_rollups r ON r.account_id = $5 AND r.family = $6 AND r.level = s.level
+           AND r.bucket_start >= s.start_at AND r.bucket_start < s.end_at
+         WHERE true ${f.sql}
+         GROUP BY s.bucket, model_id, unit, unit_price, currency, kind${q.family === "key" ? ", key_id, user_id" : ""}
+         HAVING SUM(requests) <> 0`,
+        [
+          rollupSegs.map((s) => s.bucket),
+          rollupSegs.map((s) => LEVEL_CODE[s.level as keyof typeof LEVEL_CODE]),
+          rollupSegs.map((s) => s.start),
+          rollupSegs.map((s) => s.end),
+          q.accountId,
+          family,
+          ...f.params,
+        ],
+      );
+      for (const r of rows) out.push(toAggregate(r));
+    }
+    if (rawSegs.length > 0) {
+      const f = filter(5, "COALESCE(key_id, '')", "COALESCE(user_id, '')");
+      const keyCols =
+        q.family === "key"
+          ? "COALESCE(key_id, '') AS key_id, COALESCE(user_id, '') AS user_id"
+          : "'' AS key_id, '' AS user_id";
+      const rows = await this.many(
+        `SELECT s.bucket, model_id, unit, unit_price, currency, kind, ${keyCols}, COUNT(*) AS requests, ${sums}
+         FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS s(bucket, start_at, end_at)
+         JOIN usage_events e ON e.account_id = $4 AND e.ts >= s.start_at AND e.ts < s.end_at
+         WHERE e.status_active = 1 AND e.deleted_at IS NULL ${f.sql}
+         GROUP BY s.bucket, model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 7, 8" : ""}`,
+        [
+          rawSegs.map((s) => s.bucket),
+          rawSegs.map((s) => s.start),
+          rawSegs.map((s) => s.end),
+          q.accountId,
+          ...f.params,
+        ],
+      );
+      for (const r of rows) out.push(toAggregate(r));
+    }
+    return out;
+  }
+
+  async verifyRollups(): Promise<VerifyDifference[]> {
+    const parts: string[] = [];
+    const sizes: Record<number, number> = { 1: 60_000, 2: 3_600_000, 3: 86_400_000 };
+    for (const family of Object.values(FAMILY_CODE)) {
+      for (const level of Object.values(LEVEL_CODE)) {
+        const size = sizes[level];
+        const keyCols =
+          family === FAMILY_CODE.key
+            ? "COALESCE(key_id, '') AS key_id, COALESCE(user_id, '') AS user_id"
+            : "'' AS key_id, '' AS user_id";
+        parts.push(`SELECT account_id, ${family}::int8 AS family, ${level}::int8 AS level,
+            (ts - (((ts % ${size}) + ${size}) % ${size})) AS bucket_start, model_id, unit, unit_price, currency, kind,
+            ${keyCols}, COUNT(*) AS requests, SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano,
+            SUM(cost_atto) AS cost_atto, SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion
+          FROM usage_events WHERE status_active = 1 AND deleted_at IS NULL
+          GROUP BY account_id, 4, model_id, unit, unit_price, currency, kind, 10, 11`);
+      }
+    }
+    const expected = parts.join(" UNION ALL ");
+    const diff = (a: string, b: string) =>
+      this.many(
+        `WITH expected AS (${expected})
+         SELECT x.*, y.requests AS o_requests, y.quantity AS o_quantity, y.cost_nano AS o_cost_nano,
+           y.cost_atto AS o_cost_atto, y.tokens_prompt AS o_tokens_prompt, y.tokens_completion AS o_tokens_completion
+         FROM ${a} x LEFT JOIN ${b} y USING (${ROLLUP_PK})`,
+      );
+    const toBig = (rows: Row[]) =>
+      rows.map((r) => {
+        const o: Row = { ...r };
+        for (const k of ["cost_nano", "cost_atto", "o_cost_nano", "o_cost_atto"])
+          if (o[k] !== null && o[k] !== undefined) o[k] = BigInt(o[k] as string);
+        return o;
+      });
+    return compareRollups(
+      toBig(await diff("expected", "usage_rollups")),
+      toBig(await diff("usage_rollups", "expected")),
+    );
+  }
+}
+
+function toCamel(name: string): string {
+  return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function rollupOrderKey(r: RollupDeltaRow): string {
+  return `${r.accountId}|${r.family}|${r.level}|${r.bucketStart}|${r.modelId}|${r.unit}|${r.unitPrice}|${r.currency}|${r.kind}|${r.keyId}|${r.userId}`;
+}
+
+/** Folds a correction's minus and plus rows on the same key into one (one statement may not touch a row twice). */
+function mergeDeltas(acc: RollupDeltaRow[], row: RollupDeltaRow): RollupDeltaRow[] {
+  const same = acc.find((r) => rollupOrderKey(r) === rollupOrderKey(row));
+  if (!same) {
+    acc.push({ ...row });
+    return acc;
+  }
+  same.requests += row.requests;
+  same.quantity += row.quantity;
+  same.tokensPrompt += row.tokensPrompt;
+  same.tokensCompletion += row.tokensCompletion;
+  // keep the cost split canonical (0 <= atto < 1e9)
+  const total = (same.costNano + row.costNano) * 1_000_000_000n + same.costAtto + row.costAtto;
+  const { nano, atto } = splitCost(total);
+  same.costNano = nano;
+  same.costAtto = atto;
+  return acc;
+}

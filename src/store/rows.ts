@@ -1,0 +1,252 @@
+import { formatDec, fromMicro, fromPico, joinCost, splitCost, toMicro, toPico } from "../domain/decimal.ts";
+import type {
+  Account,
+  AggregateRow,
+  ApiKey,
+  AuditEntry,
+  License,
+  Model,
+  Payment,
+  Plan,
+  PriceVersion,
+  Subscription,
+  UsageEvent,
+  User,
+} from "./store.ts";
+
+/**
+ * Row <-> entity mapping shared by both stores: the column names are the same in SQLite and
+ * PostgreSQL; only the driver's value types differ (number, bigint or string for int64, 0/1 or
+ * boolean), so every reader here accepts all of them.
+ */
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const bool = (v: unknown): boolean => v === true || v === 1 || v === 1n || v === "1" || v === "t";
+const big = (v: unknown): bigint => BigInt(v as string | number | bigint);
+const json = <T>(v: unknown): T | null =>
+  v === null || v === undefined ? null : (JSON.parse(String(v)) as T);
+
+export const toAccount = (r: Row): Account => ({
+  id: String(r.id),
+  name: String(r.name),
+  isEnabled: bool(r.is_enabled),
+  planId: (r.plan_id as string | null) ?? null,
+  createdAt: num(r.created_at),
+});
+
+export const toUser = (r: Row): User => ({
+  id: String(r.id),
+  accountId: String(r.account_id),
+  username: String(r.username),
+  role: r.role as User["role"],
+  nodeId: (r.node_id as string | null) ?? null,
+  createdAt: num(r.created_at),
+});
+
+export const toKey = (r: Row): ApiKey => ({
+  id: String(r.id),
+  userId: (r.user_id as string | null) ?? null,
+  accountId: (r.account_id as string | null) ?? null,
+  isRoot: bool(r.is_root),
+  label: String(r.label),
+  prefix: String(r.prefix),
+  hash: String(r.hash),
+  createdAt: num(r.created_at),
+  lastUsedAt: numOrNull(r.last_used_at),
+  revokedAt: numOrNull(r.revoked_at),
+});
+
+export const toModel = (r: Row): Model => ({
+  id: String(r.id),
+  unit: String(r.unit),
+  kind: String(r.kind),
+  reportingEnabled: bool(r.reporting_enabled),
+  createdAt: num(r.created_at),
+  updatedAt: num(r.updated_at),
+});
+
+export const toPrice = (r: Row): PriceVersion => ({
+  modelId: String(r.model_id),
+  effectiveFrom: num(r.effective_from),
+  unitPrice: fromPico(big(r.unit_price)),
+  currency: String(r.currency),
+});
+
+export const toLicense = (r: Row): License => ({
+  id: String(r.id),
+  accountId: String(r.account_id),
+  modelId: String(r.model_id),
+  startsAt: num(r.starts_at),
+  endsAt: numOrNull(r.ends_at),
+  createdAt: num(r.created_at),
+});
+
+export function toPlan(r: Row): Plan {
+  const included = json<Record<string, string>>(r.included) ?? {};
+  return {
+    id: String(r.id),
+    requestsPerMinute: numOrNull(r.requests_per_minute),
+    requestsPerDay: numOrNull(r.requests_per_day),
+    validityDays: num(r.validity_days),
+    modelWhitelist: json<string[]>(r.model_whitelist),
+    modelBlacklist: json<string[]>(r.model_blacklist),
+    included: Object.fromEntries(Object.entries(included).map(([k, v]) => [k, BigInt(v)])),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export const planColumns = (p: Plan) => ({
+  id: p.id,
+  requests_per_minute: p.requestsPerMinute,
+  requests_per_day: p.requestsPerDay,
+  validity_days: p.validityDays,
+  model_whitelist: p.modelWhitelist ? JSON.stringify(p.modelWhitelist) : null,
+  model_blacklist: p.modelBlacklist ? JSON.stringify(p.modelBlacklist) : null,
+  // atto units as decimal strings: exact, and JSON cannot hold a bigint
+  included: JSON.stringify(Object.fromEntries(Object.entries(p.included).map(([k, v]) => [k, v.toString()]))),
+  created_at: p.createdAt,
+  updated_at: p.updatedAt,
+});
+
+export const toSubscription = (r: Row): Subscription => ({
+  id: String(r.id),
+  accountId: String(r.account_id),
+  planId: String(r.plan_id),
+  activatedAt: num(r.activated_at),
+  createdAt: num(r.created_at),
+});
+
+export const toPayment = (r: Row): Payment => ({
+  id: String(r.id),
+  accountId: String(r.account_id),
+  amountUsd: joinCost(big(r.amount_nano), big(r.amount_atto)),
+  paidAt: num(r.paid_at),
+  reference: (r.reference as string | null) ?? null,
+  createdAt: num(r.created_at),
+});
+
+export const EVENT_COLUMNS = [
+  "usage_id",
+  "account_id",
+  "event_id",
+  "ts",
+  "user_id",
+  "key_id",
+  "model_id",
+  "api_name",
+  "endpoint",
+  "kind",
+  "unit",
+  "quantity",
+  "unit_price",
+  "cost_nano",
+  "cost_atto",
+  "currency",
+  "tokens_prompt",
+  "tokens_completion",
+  "status_active",
+  "metadata",
+  "api_key_used",
+  "created_at",
+  "updated_at",
+] as const;
+
+/** An event's column values in EVENT_COLUMNS order (int64 as bigint, booleans as 0/1). */
+export function eventValues(e: UsageEvent): unknown[] {
+  const { nano, atto } = splitCost(e.cost);
+  return [
+    e.usageId,
+    e.accountId,
+    e.eventId,
+    e.ts,
+    e.userId,
+    e.keyId,
+    e.modelId,
+    e.apiName,
+    e.endpoint,
+    e.kind,
+    e.unit,
+    toMicro(e.quantity),
+    toPico(e.unitPrice),
+    nano,
+    atto,
+    e.currency,
+    e.tokensPrompt,
+    e.tokensCompletion,
+    e.statusActive ? 1 : 0,
+    e.metadata ? JSON.stringify(e.metadata) : null,
+    e.apiKeyUsed,
+    e.createdAt,
+    e.updatedAt,
+  ];
+}
+
+export const toEvent = (r: Row): UsageEvent => ({
+  usageId: String(r.usage_id),
+  accountId: String(r.account_id),
+  eventId: String(r.event_id),
+  ts: num(r.ts),
+  userId: (r.user_id as string | null) ?? null,
+  keyId: (r.key_id as string | null) ?? null,
+  modelId: String(r.model_id),
+  apiName: (r.api_name as string | null) ?? null,
+  endpoint: (r.endpoint as string | null) ?? null,
+  kind: String(r.kind),
+  unit: String(r.unit),
+  quantity: fromMicro(big(r.quantity)),
+  unitPrice: fromPico(big(r.unit_price)),
+  cost: joinCost(big(r.cost_nano), big(r.cost_atto)),
+  currency: String(r.currency),
+  tokensPrompt: num(r.tokens_prompt),
+  tokensCompletion: num(r.tokens_completion),
+  statusActive: bool(r.status_active),
+  metadata: json<Record<string, unknown>>(r.metadata),
+  apiKeyUsed: (r.api_key_used as string | null) ?? null,
+  createdAt: num(r.created_at),
+  updatedAt: num(r.updated_at),
+});
+
+/** An audit snapshot of an event: exact decimals as strings. */
+export function eventSnapshot(e: UsageEvent): Record<string, unknown> {
+  return {
+    usage_id: e.usageId,
+    event_id: e.eventId,
+    model_id: e.modelId,
+    timestamp: e.ts,
+    quantity: formatDec(e.quantity),
+    unit_price: formatDec(e.unitPrice),
+    cost: formatDec(e.cost),
+    status_active: e.statusActive,
+  };
+}
+
+export const toAudit = (r: Row): AuditEntry => ({
+  id: String(r.id),
+  accountId: String(r.account_id),
+  usageId: String(r.usage_id),
+  action: r.action as AuditEntry["action"],
+  actorKeyId: (r.actor_key_id as string | null) ?? null,
+  actorUserId: (r.actor_user_id as string | null) ?? null,
+  at: num(r.at),
+  before: json<Record<string, unknown>>(r.before),
+  after: json<Record<string, unknown>>(r.after),
+});
+
+export const toAggregate = (r: Row): AggregateRow => ({
+  bucket: num(r.bucket),
+  modelId: String(r.model_id),
+  unit: String(r.unit),
+  unitPrice: fromPico(big(r.unit_price)),
+  currency: String(r.currency),
+  kind: String(r.kind),
+  keyId: String(r.key_id ?? ""),
+  userId: String(r.user_id ?? ""),
+  requests: num(r.requests),
+  quantity: fromMicro(big(r.quantity)),
+  cost: joinCost(big(r.cost_nano), big(r.cost_atto)),
+  tokensPrompt: num(r.tokens_prompt),
+  tokensCompletion: num(r.tokens_completion),
+});

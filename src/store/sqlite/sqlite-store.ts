@@ -1,0 +1,687 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { joinCost, splitCost, toMicro, toPico } from "../../domain/decimal.ts";
+import { FAMILY_CODE, LEVEL_CODE, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
+import {
+  EVENT_COLUMNS,
+  eventSnapshot,
+  eventValues,
+  planColumns,
+  toAccount,
+  toAggregate,
+  toAudit,
+  toEvent,
+  toKey,
+  toLicense,
+  toModel,
+  toPayment,
+  toPlan,
+  toPrice,
+  toSubscription,
+  toUser,
+} from "../rows.ts";
+import type {
+  Account,
+  AggregateQuery,
+  AggregateRow,
+  ApiKey,
+  AppendOutcome,
+  AuditEntry,
+  EventPage,
+  EventPatch,
+  License,
+  Model,
+  Payment,
+  Plan,
+  PriceVersion,
+  Store,
+  Subscription,
+  UsageEvent,
+  User,
+  VerifyDifference,
+} from "../store.ts";
+import { SQLITE_MIGRATIONS } from "./schema.ts";
+
+type Row = Record<string, unknown>;
+
+const ROLLUP_UPSERT = `
+INSERT INTO usage_rollups (account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind,
+  key_id, user_id, requests, quantity, cost_nano, cost_atto, tokens_prompt, tokens_completion)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind, key_id, user_id)
+DO UPDATE SET requests = requests + excluded.requests, quantity = quantity + excluded.quantity,
+  cost_nano = cost_nano + excluded.cost_nano, cost_atto = cost_atto + excluded.cost_atto,
+  tokens_prompt = tokens_prompt + excluded.tokens_prompt, tokens_completion = tokens_completion + excluded.tokens_completion`;
+
+/** Embedded store: better-sqlite3 in WAL mode with synchronous=FULL, so a commit is on disk. */
+export class SqliteStore implements Store {
+  readonly dialect = "sqlite" as const;
+  readonly db: Database.Database;
+  private readonly insertEvent: Database.Statement;
+  private readonly upsertRollup: Database.Statement;
+  private readonly touchKey: Database.Statement;
+  private readonly findDuplicate: Database.Statement;
+
+  constructor(path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.pragma("cache_size = -65536");
+    this.db.pragma("foreign_keys = ON");
+    this.db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    this.migrateSync();
+    this.insertEvent = this.db.prepare(
+      `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")})
+       ON CONFLICT (account_id, event_id) DO NOTHING`,
+    );
+    this.upsertRollup = this.db.prepare(ROLLUP_UPSERT);
+    this.findDuplicate = this.db.prepare(
+      "SELECT usage_id FROM usage_events WHERE account_id = ? AND event_id = ?",
+    );
+    this.touchKey = this.db.prepare(
+      "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+    );
+  }
+
+  private migrateSync(): void {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
+      | Row
+      | undefined;
+    const current = row ? Number(row.value) : 0;
+    for (let i = current; i < SQLITE_MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(SQLITE_MIGRATIONS[i]);
+        this.db
+          .prepare(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          )
+          .run(String(i + 1));
+      })();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    this.migrateSync();
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare("SELECT 1").get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private get(sql: string, ...params: unknown[]): Row | undefined {
+    return this.db.prepare(sql).get(...params) as Row | undefined;
+  }
+
+  private all(sql: string, ...params: unknown[]): Row[] {
+    return this.db.prepare(sql).all(...params) as Row[];
+  }
+
+  private run(sql: string, ...params: unknown[]): Database.RunResult {
+    return this.db.prepare(sql).run(...params);
+  }
+
+  async createAccount(a: Account): Promise<void> {
+    this.run(
+      "INSERT INTO accounts (id, name, is_enabled, plan_id, created_at) VALUES (?, ?, ?, ?, ?)",
+      a.id,
+      a.name,
+      a.isEnabled ? 1 : 0,
+      a.planId,
+      a.createdAt,
+    );
+  }
+
+  async getAccount(id: string): Promise<Account | null> {
+    const r = this.get("SELECT * FROM accounts WHERE id = ?", id);
+    return r ? toAccount(r) : null;
+  }
+
+  async setAccountPlan(accountId: string, planId: string | null): Promise<void> {
+    this.run("UPDATE accounts SET plan_id = ? WHERE id = ?", planId, accountId);
+  }
+
+  async createUser(u: User): Promise<void> {
+    this.run(
+      "INSERT INTO users (id, account_id, username, role, node_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      u.id,
+      u.accountId,
+      u.username,
+      u.role,
+      u.nodeId,
+      u.createdAt,
+    );
+  }
+
+  async getUser(id: string): Promise<User | null> {
+    const r = this.get("SELECT * FROM users WHERE id = ?", id);
+    return r ? toUser(r) : null;
+  }
+
+  async createKey(k: ApiKey): Promise<void> {
+    this.run(
+      `INSERT INTO api_keys (id, user_id, account_id, is_root, label, prefix, hash, created_at, last_used_at, revoked_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      k.id,
+      k.userId,
+      k.accountId,
+      k.isRoot ? 1 : 0,
+      k.label,
+      k.prefix,
+      k.hash,
+      k.createdAt,
+      k.lastUsedAt,
+      k.revokedAt,
+    );
+  }
+
+  async getKey(id: string): Promise<ApiKey | null> {
+    const r = this.get("SELECT * FROM api_keys WHERE id = ?", id);
+    return r ? toKey(r) : null;
+  }
+
+  async listKeys(userId: string): Promise<ApiKey[]> {
+    return this.all("SELECT * FROM api_keys WHERE user_id = ? ORDER BY created_at, id", userId).map(toKey);
+  }
+
+  async findKeyByHash(hash: string): Promise<ApiKey | null> {
+    const r = this.get("SELECT * FROM api_keys WHERE hash = ?", hash);
+    return r ? toKey(r) : null;
+  }
+
+  async revokeKey(id: string, at: number): Promise<void> {
+    this.run("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", at, id);
+  }
+
+  async hasRootKey(): Promise<boolean> {
+    return (
+      this.get("SELECT 1 AS one FROM api_keys WHERE is_root = 1 AND revoked_at IS NULL LIMIT 1") !== undefined
+    );
+  }
+
+  async touchKeys(uses: Map<string, number>): Promise<void> {
+    if (uses.size === 0) return;
+    this.db.transaction(() => this.touchKeysSync(uses))();
+  }
+
+  private touchKeysSync(uses: Map<string, number>): void {
+    for (const [id, at] of uses) this.touchKey.run(at, id, at);
+  }
+
+  async upsertModel(m: Model, price: PriceVersion | null): Promise<"created" | "updated"> {
+    return this.db.transaction(() => {
+      const existing = this.get("SELECT 1 AS one FROM models WHERE id = ?", m.id);
+      if (existing) {
+        this.run(
+          "UPDATE models SET unit = ?, kind = ?, reporting_enabled = ?, updated_at = ? WHERE id = ?",
+          m.unit,
+          m.kind,
+          m.reportingEnabled ? 1 : 0,
+          m.updatedAt,
+          m.id,
+        );
+      } else {
+        this.run(
+          "INSERT INTO models (id, unit, kind, reporting_enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+          m.id,
+          m.unit,
+          m.kind,
+          m.reportingEnabled ? 1 : 0,
+          m.createdAt,
+          m.updatedAt,
+        );
+      }
+      if (price) {
+        this.run(
+          `INSERT INTO model_prices (model_id, effective_from, unit_price, currency) VALUES (?, ?, ?, ?)
+           ON CONFLICT (model_id, effective_from) DO UPDATE SET unit_price = excluded.unit_price, currency = excluded.currency`,
+          price.modelId,
+          price.effectiveFrom,
+          toPico(price.unitPrice),
+          price.currency,
+        );
+      }
+      return existing ? "updated" : "created";
+    })();
+  }
+
+  async getModel(id: string): Promise<Model | null> {
+    const r = this.get("SELECT * FROM models WHERE id = ?", id);
+    return r ? toModel(r) : null;
+  }
+
+  async listModels(): Promise<Model[]> {
+    return this.all("SELECT * FROM models ORDER BY id").map(toModel);
+  }
+
+  async listPrices(modelId?: string): Promise<PriceVersion[]> {
+    const rows = modelId
+      ? this.all("SELECT * FROM model_prices WHERE model_id = ? ORDER BY effective_from", modelId)
+      : this.all("SELECT * FROM model_prices ORDER BY model_id, effective_from");
+    return rows.map(toPrice);
+  }
+
+  async createLicense(l: License): Promise<void> {
+    this.run(
+      "INSERT INTO licenses (id, account_id, model_id, starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      l.id,
+      l.accountId,
+      l.modelId,
+      l.startsAt,
+      l.endsAt,
+      l.createdAt,
+    );
+  }
+
+  async listLicenses(accountId: string, modelId?: string): Promise<License[]> {
+    const rows = modelId
+      ? this.all(
+          "SELECT * FROM licenses WHERE account_id = ? AND model_id = ? ORDER BY starts_at",
+          accountId,
+          modelId,
+        )
+      : this.all("SELECT * FROM licenses WHERE account_id = ? ORDER BY starts_at", accountId);
+    return rows.map(toLicense);
+  }
+
+  async upsertPlan(p: Plan): Promise<"created" | "updated"> {
+    const c = planColumns(p);
+    return this.db.transaction(() => {
+      const existing = this.get("SELECT 1 AS one FROM plans WHERE id = ?", p.id);
+      this.run(
+        `INSERT INTO plans (id, requests_per_minute, requests_per_day, validity_days, model_whitelist, model_blacklist,
+           included, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET requests_per_minute = excluded.requests_per_minute,
+           requests_per_day = excluded.requests_per_day, validity_days = excluded.validity_days,
+           model_whitelist = excluded.model_whitelist, model_blacklist = excluded.model_blacklist,
+           included = excluded.included, updated_at = excluded.updated_at`,
+        c.id,
+        c.requests_per_minute,
+        c.requests_per_day,
+        c.validity_days,
+        c.model_whitelist,
+        c.model_blacklist,
+        c.included,
+        c.created_at,
+        c.updated_at,
+      );
+      return existing ? "updated" : "created";
+    })();
+  }
+
+  async getPlan(id: string): Promise<Plan | null> {
+    const r = this.get("SELECT * FROM plans WHERE id = ?", id);
+    return r ? toPlan(r) : null;
+  }
+
+  async createSubscription(s: Subscription): Promise<void> {
+    this.db.transaction(() => {
+      this.run(
+        "INSERT INTO subscriptions (id, account_id, plan_id, activated_at, created_at) VALUES (?, ?, ?, ?, ?)",
+        s.id,
+        s.accountId,
+        s.planId,
+        s.activatedAt,
+        s.createdAt,
+      );
+      this.run("UPDATE accounts SET plan_id = ? WHERE id = ?", s.planId, s.accountId);
+    })();
+  }
+
+  async listSubscriptions(accountId: string): Promise<Subscription[]> {
+    return this.all(
+      "SELECT * FROM subscriptions WHERE account_id = ? ORDER BY activated_at, created_at",
+      accountId,
+    ).map(toSubscription);
+  }
+
+  async createPayment(p: Payment): Promise<void> {
+    const { nano, atto } = splitCost(p.amountUsd);
+    this.run(
+      "INSERT INTO payments (id, account_id, amount_nano, amount_atto, paid_at, reference, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      p.id,
+      p.accountId,
+      nano,
+      atto,
+      p.paidAt,
+      p.reference,
+      p.createdAt,
+    );
+  }
+
+  async listPayments(accountId: string): Promise<Payment[]> {
+    return this.all(
+      "SELECT * FROM payments WHERE account_id = ? ORDER BY paid_at, created_at",
+      accountId,
+    ).map(toPayment);
+  }
+
+  private applyRollups(rows: RollupDeltaRow[]): void {
+    for (const r of rows) {
+      this.upsertRollup.run(
+        r.accountId,
+        r.family,
+        r.level,
+        r.bucketStart,
+        r.modelId,
+        r.unit,
+        r.unitPrice,
+        r.currency,
+        r.kind,
+        r.keyId,
+        r.userId,
+        r.requests,
+        r.quantity,
+        r.costNano,
+        r.costAtto,
+        r.tokensPrompt,
+        r.tokensCompletion,
+      );
+    }
+  }
+
+  async appendEvents(events: UsageEvent[], keyUses?: Map<string, number>): Promise<AppendOutcome[]> {
+    return this.db.transaction(() => {
+      const outcomes: AppendOutcome[] = [];
+      const inserted: UsageEvent[] = [];
+      for (const e of events) {
+        const res = this.insertEvent.run(...eventValues(e));
+        if (res.changes === 1) {
+          outcomes.push({ status: "inserted", usageId: e.usageId });
+          inserted.push(e);
+        } else {
+          const existing = this.findDuplicate.get(e.accountId, e.eventId) as Row;
+          outcomes.push({ status: "duplicate", usageId: String(existing.usage_id) });
+        }
+      }
+      // rollup rows are updated in the events' transaction, so a crash never leaves them apart
+      this.applyRollups(rollupDeltas(inserted));
+      if (keyUses) this.touchKeysSync(keyUses);
+      return outcomes;
+    })();
+  }
+
+  async getEvent(accountId: string, usageId: string): Promise<UsageEvent | null> {
+    const r = this.get(
+      "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
+      usageId,
+      accountId,
+    );
+    return r ? toEvent(r) : null;
+  }
+
+  async findEventByUsageId(usageId: string): Promise<UsageEvent | null> {
+    const r = this.get("SELECT * FROM usage_events WHERE usage_id = ? AND deleted_at IS NULL", usageId);
+    return r ? toEvent(r) : null;
+  }
+
+  async listEvents(page: EventPage): Promise<UsageEvent[]> {
+    const rows = page.userId
+      ? this.all(
+          `SELECT * FROM usage_events WHERE user_id = ? AND account_id = ? AND deleted_at IS NULL
+           ORDER BY ts DESC, seq DESC LIMIT ? OFFSET ?`,
+          page.userId,
+          page.accountId,
+          page.limit,
+          page.skip,
+        )
+      : this.all(
+          `SELECT * FROM usage_events WHERE account_id = ? AND deleted_at IS NULL ORDER BY ts DESC, seq DESC LIMIT ? OFFSET ?`,
+          page.accountId,
+          page.limit,
+          page.skip,
+        );
+    return rows.map(toEvent);
+  }
+
+  private writeAudit(entry: AuditEntry): void {
+    this.run(
+      `INSERT INTO audit_log (id, account_id, usage_id, action, actor_key_id, actor_user_id, at, before, after)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      entry.id,
+      entry.accountId,
+      entry.usageId,
+      entry.action,
+      entry.actorKeyId,
+      entry.actorUserId,
+      entry.at,
+      entry.before ? JSON.stringify(entry.before) : null,
+      entry.after ? JSON.stringify(entry.after) : null,
+    );
+  }
+
+  async updateEvent(
+    accountId: string,
+    usageId: string,
+    patch: EventPatch,
+    audit: Omit<AuditEntry, "before" | "after">,
+  ): Promise<UsageEvent | null> {
+    return this.db.transaction(() => {
+      const r = this.get(
+        "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
+        usageId,
+        accountId,
+      );
+      if (!r) return null;
+      const before = toEvent(r);
+      const after: UsageEvent = {
+        ...before,
+        quantity: patch.quantity ?? before.quantity,
+        cost: patch.cost ?? before.cost,
+        unitPrice: patch.unitPrice ?? before.unitPrice,
+        statusActive: patch.statusActive ?? before.statusActive,
+        updatedAt: audit.at,
+      };
+      const { nano, atto } = splitCost(after.cost);
+      this.run(
+        `UPDATE usage_events SET quantity = ?, unit_price = ?, cost_nano = ?, cost_atto = ?, status_active = ?, updated_at = ?
+         WHERE usage_id = ?`,
+        toMicro(after.quantity),
+        toPico(after.unitPrice),
+        nano,
+        atto,
+        after.statusActive ? 1 : 0,
+        after.updatedAt,
+        usageId,
+      );
+      this.applyRollups(rollupDeltas([before], -1));
+      this.applyRollups(rollupDeltas([after]));
+      this.writeAudit({ ...audit, before: eventSnapshot(before), after: eventSnapshot(after) });
+      return after;
+    })();
+  }
+
+  async deleteEvent(
+    accountId: string,
+    usageId: string,
+    audit: Omit<AuditEntry, "before" | "after">,
+  ): Promise<boolean> {
+    return this.db.transaction(() => {
+      const r = this.get(
+        "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
+        usageId,
+        accountId,
+      );
+      if (!r) return false;
+      const before = toEvent(r);
+      // soft delete: the row keeps its idempotency key, so a late retry of the same event stays a duplicate
+      this.run(
+        "UPDATE usage_events SET deleted_at = ?, updated_at = ? WHERE usage_id = ?",
+        audit.at,
+        audit.at,
+        usageId,
+      );
+      this.applyRollups(rollupDeltas([before], -1));
+      this.writeAudit({ ...audit, before: eventSnapshot(before), after: null });
+      return true;
+    })();
+  }
+
+  async listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
+    const rows = filter.usageId
+      ? this.all(
+          "SELECT * FROM audit_log WHERE account_id = ? AND usage_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+          accountId,
+          filter.usageId,
+          filter.limit,
+        )
+      : this.all(
+          "SELECT * FROM audit_log WHERE account_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+          accountId,
+          filter.limit,
+        );
+    return rows.map(toAudit);
+  }
+
+  async aggregate(q: AggregateQuery): Promise<AggregateRow[]> {
+    const family = FAMILY_CODE[q.family];
+    const rollupSegs = q.segments
+      .filter((s) => s.level !== "raw")
+      .map((s) => [s.bucket, LEVEL_CODE[s.level as keyof typeof LEVEL_CODE], s.start, s.end]);
+    const rawSegs = q.segments.filter((s) => s.level === "raw").map((s) => [s.bucket, s.start, s.end]);
+    const filters: string[] = [];
+    const params: unknown[] = [];
+    if (q.modelIds && q.modelIds.length > 0) {
+      filters.push(`AND model_id IN (${q.modelIds.map(() => "?").join(", ")})`);
+      params.push(...q.modelIds);
+    }
+    if (q.keyId !== undefined) {
+      filters.push("AND key_id = ?");
+      params.push(q.keyId);
+    }
+    if (q.userId !== undefined) {
+      filters.push("AND user_id = ?");
+      params.push(q.userId);
+    }
+    const where = filters.join(" ");
+    const keyCols = q.family === "key" ? "key_id, user_id" : "'' AS key_id, '' AS user_id";
+    const groupKey = q.family === "key" ? ", key_id, user_id" : "";
+    const out: AggregateRow[] = [];
+    if (rollupSegs.length > 0) {
+      // one index range scan per segment: cost follows the number of buckets, not of events
+      const rows = this.db
+        .prepare(
+          `SELECT s.value ->> 0 AS bucket, model_id, unit, unit_price, currency, kind, ${keyCols},
+             SUM(requests) AS requests, SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
+             SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion
+           FROM json_each(?) AS s
+           JOIN usage_rollups r ON r.account_id = ? AND r.family = ? AND r.level = s.value ->> 1
+             AND r.bucket_start >= s.value ->> 2 AND r.bucket_start < s.value ->> 3
+           WHERE 1 = 1 ${where}
+           GROUP BY bucket, model_id, unit, unit_price, currency, kind${groupKey}
+           HAVING SUM(requests) <> 0`,
+        )
+        .safeIntegers(true)
+        .all(JSON.stringify(rollupSegs), q.accountId, family, ...params) as Row[];
+      for (const r of rows) out.push(toAggregate(r));
+    }
+    if (rawSegs.length > 0) {
+      const rows = this.db
+        .prepare(
+          `SELECT s.value ->> 0 AS bucket, model_id, unit, unit_price, currency, kind,
+             ${q.family === "key" ? "COALESCE(key_id, '') AS key_id, COALESCE(user_id, '') AS user_id" : "'' AS key_id, '' AS user_id"},
+             COUNT(*) AS requests, SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
+             SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion
+           FROM json_each(?) AS s
+           JOIN usage_events e ON e.account_id = ? AND e.ts >= s.value ->> 1 AND e.ts < s.value ->> 2
+           WHERE e.status_active = 1 AND e.deleted_at IS NULL
+             ${where.replaceAll("key_id", "COALESCE(key_id, '')").replaceAll("user_id", "COALESCE(user_id, '')")}
+           GROUP BY bucket, model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 7, 8" : ""}`,
+        )
+        .safeIntegers(true)
+        .all(JSON.stringify(rawSegs), q.accountId, ...params) as Row[];
+      for (const r of rows) out.push(toAggregate(r));
+    }
+    return out;
+  }
+
+  async verifyRollups(): Promise<VerifyDifference[]> {
+    // recompute into a temporary table with the same shape, then diff both ways
+    return this.db.transaction(() => {
+      this.db.exec(`DROP TABLE IF EXISTS temp.expected_rollups;
+        CREATE TEMP TABLE expected_rollups AS SELECT * FROM usage_rollups WHERE 0;`);
+      const levels = Object.values(LEVEL_CODE);
+      const sizes: Record<number, number> = { 1: 60_000, 2: 3_600_000, 3: 86_400_000 };
+      for (const family of Object.values(FAMILY_CODE)) {
+        for (const level of levels) {
+          const size = sizes[level];
+          const keyCols =
+            family === FAMILY_CODE.key ? "COALESCE(key_id, ''), COALESCE(user_id, '')" : "'', ''";
+          this.db.exec(`INSERT INTO expected_rollups
+            SELECT account_id, ${family}, ${level}, (ts - (((ts % ${size}) + ${size}) % ${size})) AS b, model_id, unit, unit_price,
+              currency, kind, ${keyCols}, COUNT(*), SUM(quantity), SUM(cost_nano), SUM(cost_atto), SUM(tokens_prompt),
+              SUM(tokens_completion)
+            FROM usage_events WHERE status_active = 1 AND deleted_at IS NULL
+            GROUP BY account_id, b, model_id, unit, unit_price, currency, kind, 10, 11`);
+        }
+      }
+      const diff = (a: string, b: string) =>
+        this.db
+          .prepare(
+            `SELECT x.*, y.requests AS o_requests, y.quantity AS o_quantity, y.cost_nano AS o_cost_nano,
+               y.cost_atto AS o_cost_atto, y.tokens_prompt AS o_tokens_prompt, y.tokens_completion AS o_tokens_completion
+             FROM ${a} x LEFT JOIN ${b} y USING (account_id, family, level, bucket_start, model_id, unit, unit_price,
+               currency, kind, key_id, user_id)`,
+          )
+          .safeIntegers(true)
+          .all() as Row[];
+      return compareRollups(
+        diff("temp.expected_rollups", "usage_rollups"),
+        diff("usage_rollups", "temp.expected_rollups"),
+      );
+    })();
+  }
+}
+
+/** Shared by both stores' verify: rows of expected-vs-actual and actual-vs-expected joins. */
+export function compareRollups(expectedSide: Row[], actualSide: Row[]): VerifyDifference[] {
+  const out: VerifyDifference[] = [];
+  const sums = (r: Row, p: string) => {
+    if (r[`${p}requests`] === null || r[`${p}requests`] === undefined) return null;
+    return [
+      `requests=${r[`${p}requests`]}`,
+      `quantity=${r[`${p}quantity`]}`,
+      `cost=${joinCost(r[`${p}cost_nano`] as bigint, r[`${p}cost_atto`] as bigint)}`,
+      `tokens=${r[`${p}tokens_prompt`]}/${r[`${p}tokens_completion`]}`,
+    ].join(" ");
+  };
+  const keyOf = (r: Row) =>
+    [
+      r.account_id,
+      r.family,
+      r.level,
+      r.bucket_start,
+      r.model_id,
+      r.unit,
+      r.unit_price,
+      r.currency,
+      r.kind,
+      r.key_id,
+      r.user_id,
+    ].join("|");
+  for (const r of expectedSide) {
+    const expected = sums(r, "");
+    const actual = sums(r, "o_");
+    if (expected !== actual)
+      out.push({ table: "usage_rollups", key: keyOf(r), expected: String(expected), actual: String(actual) });
+  }
+  for (const r of actualSide) {
+    if (sums(r, "o_") !== null) continue;
+    const actual = sums(r, "");
+    // a row whose sums are all zero (every event corrected away) is not a difference
+    if (
+      Number(r.requests) === 0 &&
+      BigInt(r.quantity as bigint) === 0n &&
+      joinCost(r.cost_nano as bigint, r.cost_atto as bigint) === 0n
+    )
+      continue;
+    out.push({ table: "usage_rollups", key: keyOf(r), expected: "null", actual: String(actual) });
+  }
+  return out;
+}
