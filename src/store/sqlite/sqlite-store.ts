@@ -571,7 +571,7 @@ export class SqliteStore implements Store {
              SUM(requests) AS requests, SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
              SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion
            FROM json_each(?) AS s
-           JOIN usage_rollups r ON r.account_id = ? AND r.family = ? AND r.level = s.value ->> 1
+           CROSS JOIN usage_rollups r ON r.account_id = ? AND r.family = ? AND r.level = s.value ->> 1
              AND r.bucket_start >= s.value ->> 2 AND r.bucket_start < s.value ->> 3
            WHERE 1 = 1 ${where}
            GROUP BY bucket, model_id, unit, unit_price, currency, kind${groupKey}
@@ -589,7 +589,7 @@ export class SqliteStore implements Store {
              COUNT(*) AS requests, SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
              SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion
            FROM json_each(?) AS s
-           JOIN usage_events e ON e.account_id = ? AND e.ts >= s.value ->> 1 AND e.ts < s.value ->> 2
+           CROSS JOIN usage_events e ON e.account_id = ? AND e.ts >= s.value ->> 1 AND e.ts < s.value ->> 2
            WHERE e.status_active = 1 AND e.deleted_at IS NULL
              ${where.replaceAll("key_id", "COALESCE(key_id, '')").replaceAll("user_id", "COALESCE(user_id, '')")}
            GROUP BY bucket, model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 7, 8" : ""}`,
