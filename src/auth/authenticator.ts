@@ -19,6 +19,15 @@ export class Authenticator {
     this.rootDigest = rootKey ? hashSecret(rootKey) : null;
   }
 
+  /** Whether `secret` is a live (root or unrevoked) key's secret; records no use of the key. */
+  async isLiveSecret(secret: string): Promise<boolean> {
+    if (!secret || secret.length > 512) return false;
+    const digest = hashSecret(secret);
+    if (this.rootDigest && digestsEqual(digest, this.rootDigest)) return true;
+    const key = await this.store.findKeyByHash(digest);
+    return key !== null && digestsEqual(key.hash, digest) && key.revokedAt === null;
+  }
+
   async authenticate(secret: string | null | undefined): Promise<Principal | null> {
     if (!secret || secret.length > 512) return null;
     const digest = hashSecret(secret);

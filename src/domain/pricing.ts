@@ -1,4 +1,4 @@
-import { type Dec, mulDec } from "./decimal.ts";
+import { type Dec, divDec, mulDec } from "./decimal.ts";
 
 export interface PricePoint {
   effectiveFrom: number;
@@ -18,4 +18,9 @@ export function priceAt(versions: readonly PricePoint[], at: number): PricePoint
 /** cost = quantity x unit_price, exact. */
 export function costOf(quantity: Dec, unitPrice: Dec): Dec {
   return mulDec(quantity, unitPrice);
+}
+
+/** Unit price implied by a given cost: cost / quantity rounded half-up to 9 places (0 when quantity is 0). */
+export function unitPriceOfCost(cost: Dec, quantity: Dec): Dec {
+  return quantity === 0n ? 0n : divDec(cost, quantity, 9);
 }

@@ -1,9 +1,9 @@
 import { v7 as uuidv7 } from "uuid";
 import type { Principal } from "../auth/principal.ts";
-import { type Dec, divDec } from "../domain/decimal.ts";
+import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { COST_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal, readInstant } from "../domain/fields.ts";
-import { costOf, priceAt } from "../domain/pricing.ts";
+import { costOf, priceAt, unitPriceOfCost } from "../domain/pricing.ts";
 import type { AppendOutcome, Store, UsageEvent } from "../store/store.ts";
 import { validateEventInput } from "./event-input.ts";
 import type { GroupCommitter } from "./group-committer.ts";
@@ -37,6 +37,8 @@ export interface NewEvent {
 export interface PrepareOptions {
   /** usage-log records may name an api that is not a model: unit "unit", kind "other" */
   allowUnknownModel?: boolean;
+  /** usage-log records: a given cost implies the unit price (cost / quantity), even for a known model */
+  unitPriceFromCost?: boolean;
 }
 
 export interface BatchResult {
@@ -63,8 +65,8 @@ export class IngestService {
     let unitPrice = e.unitPrice;
     let currency = e.currency;
     if (unitPrice === undefined) {
-      if (e.cost !== undefined && entry === null) {
-        unitPrice = e.quantity === 0n ? 0n : divDec(e.cost, e.quantity, 9);
+      if (e.cost !== undefined && (entry === null || options.unitPriceFromCost)) {
+        unitPrice = unitPriceOfCost(e.cost, e.quantity);
       } else {
         const version = entry ? priceAt(entry.prices, e.ts) : null;
         if (!version) {
