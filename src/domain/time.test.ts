@@ -1,0 +1,256 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  autoTimeframe,
+  bucketsBetween,
+  ceilTo,
+  DAY_MS,
+  floorTo,
+  formatLocal,
+  formatUtc,
+  HOUR_MS,
+  isValidZone,
+  MINUTE_MS,
+  nextBoundary,
+  parseInstant,
+  planSegments,
+  rollupBuckets,
+  type Segment,
+  TIMEFRAMES,
+} from "./time.ts";
+
+const at = (iso: string): number => Date.parse(iso);
+const LEVEL_MS = { minute: MINUTE_MS, hour: HOUR_MS, day: DAY_MS } as const;
+const ZONES = [
+  "UTC",
+  "America/New_York",
+  "Europe/Berlin",
+  "Asia/Kolkata", // +05:30
+  "Asia/Kathmandu", // +05:45
+  "Australia/Lord_Howe", // half-hour DST
+  "Pacific/Chatham", // +12:45 / +13:45
+  "America/St_Johns", // -03:30 with DST
+];
+
+/** The laws of a segment plan: an exact tiling, each run aligned to its level, raw only at sub-minute edges. */
+function expectTiling(segments: Segment[], start: number, end: number): void {
+  if (end <= start) {
+    expect(segments).toEqual([]);
+    return;
+  }
+  expect(segments[0].start).toBe(start);
+  expect(segments[segments.length - 1].end).toBe(end);
+  segments.forEach((s, i) => {
+    expect(s.end).toBeGreaterThan(s.start);
+    if (i > 0) expect(s.start).toBe(segments[i - 1].end);
+    if (s.level === "raw") {
+      // no whole aligned minute inside a raw run: the rollups answer those
+      const firstMinute = Math.ceil(s.start / MINUTE_MS) * MINUTE_MS;
+      expect(firstMinute + MINUTE_MS).toBeGreaterThan(s.end);
+      expect(i === 0 || i === segments.length - 1).toBe(true);
+    } else {
+      const size = LEVEL_MS[s.level];
+      expect(s.start % size).toBe(0);
+      expect(s.end % size).toBe(0);
+    }
+  });
+  // at most: raw, minutes, hours, days, hours, minutes, raw: the cost follows buckets, not events
+  expect(segments.length).toBeLessThanOrEqual(7);
+}
+
+describe("planSegments", () => {
+  it("splits a range into raw edges, minutes, hours and days", () => {
+    const start = at("2025-01-01T22:58:30.500Z");
+    const end = at("2025-01-04T01:02:10Z");
+    expect(planSegments(start, end)).toEqual([
+      { level: "raw", start, end: at("2025-01-01T22:59:00Z") },
+      { level: "minute", start: at("2025-01-01T22:59:00Z"), end: at("2025-01-01T23:00:00Z") },
+      { level: "hour", start: at("2025-01-01T23:00:00Z"), end: at("2025-01-02T00:00:00Z") },
+      { level: "day", start: at("2025-01-02T00:00:00Z"), end: at("2025-01-04T00:00:00Z") },
+      { level: "hour", start: at("2025-01-04T00:00:00Z"), end: at("2025-01-04T01:00:00Z") },
+      { level: "minute", start: at("2025-01-04T01:00:00Z"), end: at("2025-01-04T01:02:00Z") },
+      { level: "raw", start: at("2025-01-04T01:02:00Z"), end },
+    ]);
+  });
+
+  it("answers a sub-minute range from raw events only", () => {
+    const start = at("2025-01-01T10:00:10Z");
+    expect(planSegments(start, start + 20_000)).toEqual([{ level: "raw", start, end: start + 20_000 }]);
+    // crossing a minute boundary without a whole minute inside: still raw, as one run
+    const a = at("2025-01-01T10:00:50Z");
+    expect(planSegments(a, a + 20_000)).toEqual([{ level: "raw", start: a, end: a + 20_000 }]);
+  });
+
+  it("uses no raw events for a range on minute boundaries", () => {
+    const start = at("2025-03-01T00:00:00Z");
+    expect(planSegments(start, start + 31 * DAY_MS)).toEqual([
+      { level: "day", start, end: start + 31 * DAY_MS },
+    ]);
+    expect(planSegments(start + MINUTE_MS, start + 2 * MINUTE_MS)).toEqual([
+      { level: "minute", start: start + MINUTE_MS, end: start + 2 * MINUTE_MS },
+    ]);
+  });
+
+  it("is empty for an empty or inverted range", () => {
+    expect(planSegments(1000, 1000)).toEqual([]);
+    expect(planSegments(2000, 1000)).toEqual([]);
+  });
+
+  it("tiles any [start, end) exactly with aligned runs (property)", () => {
+    const base = at("2024-01-01T00:00:00Z");
+    const instant = fc.integer({ min: 0, max: 400 * DAY_MS }).map((x) => base + x);
+    // ranges of every scale: ms, seconds, minutes, hours, days
+    const span = fc.oneof(
+      fc.integer({ min: 0, max: 2 * MINUTE_MS }),
+      fc.integer({ min: 0, max: 3 * HOUR_MS }),
+      fc.integer({ min: 0, max: 3 * DAY_MS }),
+      fc.integer({ min: 0, max: 90 * DAY_MS }),
+    );
+    fc.assert(
+      fc.property(instant, span, (start, len) =>
+        expectTiling(planSegments(start, start + len), start, start + len),
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("needs no raw events for any timezone's hour, day, week or month bucket (property)", () => {
+    const instant = fc.integer({ min: at("2000-01-01T00:00:00Z"), max: at("2040-01-01T00:00:00Z") });
+    fc.assert(
+      fc.property(
+        instant,
+        fc.constantFrom(...ZONES),
+        fc.constantFrom("hour", "day", "week", "month") as fc.Arbitrary<"hour" | "day" | "week" | "month">,
+        (t, zone, tf) => {
+          const s = floorTo(t, tf, zone);
+          const e = nextBoundary(t, tf, zone);
+          expect(s % MINUTE_MS).toBe(0);
+          expect(e % MINUTE_MS).toBe(0);
+          const segments = planSegments(s, e);
+          expectTiling(segments, s, e);
+          expect(segments.filter((x) => x.level === "raw")).toEqual([]);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("rollupBuckets", () => {
+  it("floors an instant to its UTC minute, hour and day", () => {
+    expect(rollupBuckets(at("2025-06-15T12:34:56.789Z"))).toEqual({
+      minute: at("2025-06-15T12:34:00Z"),
+      hour: at("2025-06-15T12:00:00Z"),
+      day: at("2025-06-15T00:00:00Z"),
+    });
+    // before the epoch too
+    expect(rollupBuckets(at("1969-12-31T23:59:59.999Z"))).toEqual({
+      minute: at("1969-12-31T23:59:00Z"),
+      hour: at("1969-12-31T23:00:00Z"),
+      day: at("1969-12-31T00:00:00Z"),
+    });
+  });
+});
+
+describe("calendar buckets", () => {
+  it("floors to local boundaries, weeks starting on Monday", () => {
+    const t = at("2025-01-15T03:40:10Z"); // a Wednesday; 22:40 the day before in New York
+    expect(floorTo(t, "minute", "UTC")).toBe(at("2025-01-15T03:40:00Z"));
+    expect(floorTo(t, "hour", "Asia/Kathmandu")).toBe(at("2025-01-15T03:15:00Z"));
+    expect(floorTo(t, "hour", "Asia/Kolkata")).toBe(at("2025-01-15T03:30:00Z"));
+    expect(floorTo(t, "day", "America/New_York")).toBe(at("2025-01-14T05:00:00Z"));
+    expect(floorTo(t, "week", "UTC")).toBe(at("2025-01-13T00:00:00Z"));
+    expect(floorTo(t, "month", "America/New_York")).toBe(at("2025-01-01T05:00:00Z"));
+  });
+
+  it("has a 23-hour day and a 25-hour day at the DST changes", () => {
+    const spring = at("2025-03-09T12:00:00Z");
+    expect(nextBoundary(spring, "day", "America/New_York") - floorTo(spring, "day", "America/New_York")).toBe(
+      23 * HOUR_MS,
+    );
+    const fall = at("2025-11-02T12:00:00Z");
+    expect(nextBoundary(fall, "day", "America/New_York") - floorTo(fall, "day", "America/New_York")).toBe(
+      25 * HOUR_MS,
+    );
+    // hours stay 60 minutes long across the repeated hour
+    const repeated = at("2025-11-02T05:30:00Z"); // 01:30 EDT... then 01:30 EST an hour later
+    expect(nextBoundary(repeated, "hour", "America/New_York")).toBe(at("2025-11-02T06:00:00Z"));
+    expect(nextBoundary(repeated + HOUR_MS, "hour", "America/New_York")).toBe(at("2025-11-02T07:00:00Z"));
+  });
+
+  it("ceils to the smallest boundary at or after an instant", () => {
+    expect(ceilTo(at("2025-01-15T00:00:00Z"), "day", "UTC")).toBe(at("2025-01-15T00:00:00Z"));
+    expect(ceilTo(at("2025-01-15T00:00:01Z"), "day", "UTC")).toBe(at("2025-01-16T00:00:00Z"));
+    expect(ceilTo(at("2025-01-31T10:00:00Z"), "month", "UTC")).toBe(at("2025-02-01T00:00:00Z"));
+  });
+
+  it("lists buckets tiling [start, end) on local boundaries (property)", () => {
+    const instant = fc.integer({ min: at("2020-01-01T00:00:00Z"), max: at("2030-01-01T00:00:00Z") });
+    const span = fc.oneof(fc.integer({ min: 0, max: 3 * HOUR_MS }), fc.integer({ min: 0, max: 10 * DAY_MS }));
+    fc.assert(
+      fc.property(
+        instant,
+        span,
+        fc.constantFrom(...ZONES),
+        fc.constantFrom(...TIMEFRAMES),
+        (s, len, zone, tf) => {
+          const e = s + (tf === "minute" ? Math.min(len, 3 * HOUR_MS) : tf === "hour" ? len : len * 4);
+          const buckets = bucketsBetween(s, e, tf, zone);
+          if (e <= s) {
+            expect(buckets).toEqual([]);
+            return;
+          }
+          expect(buckets[0].start).toBe(s);
+          expect(buckets[buckets.length - 1].end).toBe(e);
+          buckets.forEach((b, i) => {
+            expect(b.end).toBeGreaterThan(b.start);
+            if (i > 0) {
+              expect(b.start).toBe(buckets[i - 1].end);
+              expect(floorTo(b.start, tf, zone)).toBe(b.start);
+            }
+            if (i < buckets.length - 1) expect(floorTo(b.end, tf, zone)).toBe(b.end);
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("detects the timeframe from the range as the seed says", () => {
+    const s = at("2025-01-01T00:00:00Z");
+    expect(autoTimeframe(s, s + 2 * HOUR_MS - 1)).toBe("minute");
+    expect(autoTimeframe(s, s + 2 * HOUR_MS)).toBe("hour");
+    expect(autoTimeframe(s, s + 2 * DAY_MS - 1)).toBe("hour");
+    expect(autoTimeframe(s, s + 2 * DAY_MS)).toBe("day");
+    expect(autoTimeframe(s, s + 64 * DAY_MS - 1)).toBe("day");
+    expect(autoTimeframe(s, s + 64 * DAY_MS)).toBe("week");
+    expect(autoTimeframe(s, s + 183 * DAY_MS - 1)).toBe("week");
+    expect(autoTimeframe(s, s + 183 * DAY_MS)).toBe("month");
+  });
+});
+
+describe("formatting and parsing", () => {
+  it("formats local time with its offset", () => {
+    expect(formatLocal(at("2025-01-15T05:00:00Z"), "America/New_York")).toBe("2025-01-15T00:00:00-05:00");
+    expect(formatLocal(at("2025-01-15T05:00:00Z"), "UTC")).toBe("2025-01-15T05:00:00+00:00");
+    expect(formatLocal(at("2025-01-15T05:00:00Z"), "Asia/Kathmandu")).toBe("2025-01-15T10:45:00+05:45");
+    expect(formatUtc(at("2025-07-04T12:00:00Z"))).toBe("2025-07-04T12:00:00.000Z");
+  });
+
+  it("parses instants, reading date-only and offset-less values in the zone", () => {
+    expect(parseInstant("2025-01-15T10:00:00Z")).toBe(at("2025-01-15T10:00:00Z"));
+    expect(parseInstant("2025-01-15T10:00:00+05:30")).toBe(at("2025-01-15T04:30:00Z"));
+    expect(parseInstant("2025-01-15", "America/New_York")).toBe(at("2025-01-15T05:00:00Z"));
+    expect(parseInstant("2025-01-15T00:00:00", "Asia/Kolkata")).toBe(at("2025-01-14T18:30:00Z"));
+    expect(parseInstant("2025-02-30")).toBeNull();
+    expect(parseInstant("yesterday")).toBeNull();
+    expect(parseInstant("")).toBeNull();
+  });
+
+  it("knows valid IANA zones", () => {
+    expect(isValidZone("Asia/Kathmandu")).toBe(true);
+    expect(isValidZone("UTC")).toBe(true);
+    expect(isValidZone("Mars/Olympus")).toBe(false);
+    expect(isValidZone("")).toBe(false);
+  });
+});
