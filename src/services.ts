@@ -3,6 +3,9 @@ import { GroupCommitter } from "./ingest/group-committer.ts";
 import { IngestService } from "./ingest/ingest-service.ts";
 import { ModelCatalog } from "./ingest/model-catalog.ts";
 import { UsageLogService } from "./ingest/usage-log-service.ts";
+import { LimitService } from "./limits/limit-service.ts";
+import { MemoryRateLimiter } from "./limits/memory-rate-limiter.ts";
+import type { RateLimiter } from "./limits/rate-limiter.ts";
 import { ManageService } from "./manage/manage-service.ts";
 import { UsageLogQuery } from "./query/usage-log-query.ts";
 import { QueryService } from "./query/usage-query.ts";
@@ -12,6 +15,8 @@ export interface ServiceOptions {
   rootKey?: string | null;
   /** injectable clock for tests: epoch milliseconds */
   now?: () => number;
+  /** shared rate-limit counters (RedisRateLimiter when REDIS_URL is set); default: in memory. Closed by close(). */
+  rateLimiter?: RateLimiter;
 }
 
 /** The core, built once over a store; every API surface, the CLI and the dashboard use it. */
@@ -25,6 +30,9 @@ export interface Services {
   manage: ManageService;
   ingest: IngestService;
   query: QueryService;
+  /** per-account request counters, fed by every committed event */
+  limiter: RateLimiter;
+  limits: LimitService;
   /** the usage log (seed 001): write verbs, read verbs */
   usageLog: UsageLogService;
   usageLogQuery: UsageLogQuery;
@@ -38,6 +46,9 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const committer = new GroupCommitter(store, keyUses);
   const auth = new Authenticator(store, keyUses, now, options.rootKey ?? null);
   const ingest = new IngestService(store, catalog, committer, now);
+  const limiter = options.rateLimiter ?? new MemoryRateLimiter(now);
+  // every recorded event is one request in the windows of its own timestamp
+  committer.onCommitted((inserted) => void limiter.record(inserted));
   const services: Services = {
     store,
     now,
@@ -48,11 +59,14 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     manage: new ManageService(store, catalog, now),
     ingest,
     query: new QueryService(store),
+    limiter,
+    limits: new LimitService(store, catalog, limiter, now),
     usageLog: new UsageLogService(store, ingest, auth, now),
     usageLogQuery: new UsageLogQuery(store),
     async close() {
       await committer.idle();
       await keyUses.flush();
+      await limiter.close();
       await store.close();
     },
   };

@@ -1,0 +1,92 @@
+import type { Principal } from "../auth/principal.ts";
+import { checkEntitlement } from "../domain/entitlements.ts";
+import { DomainError } from "../domain/errors.ts";
+import { type LimitStatus, limitStatus, type RateLimits, UNLIMITED_LIMITS } from "../domain/rate-limits.ts";
+import type { ModelCatalog } from "../ingest/model-catalog.ts";
+import type { Plan, Store } from "../store/store.ts";
+import type { RateLimiter } from "./rate-limiter.ts";
+
+export type CheckReason =
+  | "rate_limited"
+  | "not_licensed"
+  | "plan_blocked"
+  | "unknown_model"
+  | "account_disabled";
+
+export interface CheckInput {
+  model_id?: string;
+  /** the root key names the account; an account key checks its own */
+  account_id?: string;
+}
+
+/** A refusal is an answer, not an error: gateways read `allowed` as data. */
+export interface CheckResult {
+  accountId: string;
+  allowed: boolean;
+  reason: CheckReason | null;
+  status: LimitStatus;
+}
+
+/** The account's limits: its current plan's, unlimited when it has none. */
+export function limitsOfPlan(plan: Plan | null): RateLimits {
+  return plan ? { perMinute: plan.requestsPerMinute, perDay: plan.requestsPerDay } : UNLIMITED_LIMITS;
+}
+
+/** Admission: the live rate windows of an account and `POST /v1/limits/check`. */
+export class LimitService {
+  constructor(
+    private readonly store: Store,
+    private readonly catalog: ModelCatalog,
+    private readonly limiter: RateLimiter,
+    private readonly now: () => number,
+  ) {}
+
+  /** The account's windows now, consuming nothing. */
+  async status(accountId: string, plan: Plan | null): Promise<LimitStatus> {
+    const used = await this.limiter.peek(accountId);
+    return limitStatus(limitsOfPlan(plan), used, this.now());
+  }
+
+  /**
+   * May the account make one more request (of `model_id`) now? Entitlement first (license in force
+   * and the plan's allow and block lists), then both rate windows; one request is consumed only
+   * when the answer is yes.
+   */
+  async check(p: Principal, input: CheckInput): Promise<CheckResult> {
+    const accountId = this.accountOf(p, input.account_id);
+    const account = await this.store.getAccount(accountId);
+    if (!account) throw DomainError.notFound("account");
+    const plan = account.planId ? await this.store.getPlan(account.planId) : null;
+    const refuse = async (reason: CheckReason): Promise<CheckResult> => ({
+      accountId,
+      allowed: false,
+      reason,
+      status: await this.status(accountId, plan),
+    });
+    if (!account.isEnabled) return refuse("account_disabled");
+    if (input.model_id !== undefined) {
+      if (!(await this.catalog.get(input.model_id))) return refuse("unknown_model");
+      const licenses = await this.store.listLicenses(accountId, input.model_id);
+      const entitlement = checkEntitlement(licenses, plan, input.model_id, this.now());
+      if (!entitlement.allowed) return refuse(entitlement.reason);
+    }
+    const limits = limitsOfPlan(plan);
+    const { allowed, used } = await this.limiter.consume(accountId, limits);
+    return {
+      accountId,
+      allowed,
+      reason: allowed ? null : "rate_limited",
+      status: limitStatus(limits, used, this.now()),
+    };
+  }
+
+  private accountOf(p: Principal, named: string | undefined): string {
+    if (p.kind === "user") {
+      if (named !== undefined && named !== p.accountId) throw DomainError.notFound("account");
+      return p.accountId;
+    }
+    if (named === undefined)
+      throw DomainError.validation(["body", "account_id"], "Field required with the root key");
+    return named;
+  }
+}
