@@ -1,0 +1,76 @@
+import type { FastifyPluginAsync, FastifySchemaCompiler } from "fastify";
+import { type WorkspaceUsageLine, WorkspaceUsageService } from "../../query/workspace-usage.ts";
+import type { RawQuery } from "../../query/workspace-usage-request.ts";
+import type { Services } from "../../services.ts";
+import { authenticate } from "../auth.ts";
+import { dec } from "../json.ts";
+import { sendFalError, sendFalNotFound } from "./errors.ts";
+import { FalError, WorkspaceUsageQuery, WorkspaceUsageResponse } from "./schemas.ts";
+
+const lineJson = (l: WorkspaceUsageLine) => ({
+  endpoint_id: l.endpointId,
+  unit: l.unit,
+  quantity: dec(l.quantity),
+  unit_price: dec(l.unitPrice),
+  cost: dec(l.cost),
+  currency: l.currency,
+  ...(l.authMethod !== undefined ? { auth_method: l.authMethod } : {}),
+});
+
+/** The schema documents the parameters; the core reads them, so Fastify's validation is skipped. */
+const documentOnly: FastifySchemaCompiler<unknown> = () => (value) => ({ value });
+
+/**
+ * The workspace usage API (seeds/004), mounted at `/v1/models/usage`: usage per time bucket in any
+ * timezone, and in total, for an account admin's own account (or the root key's `account_id`).
+ */
+export function falRoutes(services: Services): FastifyPluginAsync {
+  const usage = new WorkspaceUsageService(services.store, services.query, services.now);
+  return async (app) => {
+    app.setErrorHandler((err, request, reply) => sendFalError(err, request, reply));
+    app.setNotFoundHandler((request, reply) => sendFalNotFound(request, reply));
+
+    app.get(
+      "/",
+      {
+        validatorCompiler: documentOnly,
+        schema: {
+          tags: ["workspace usage (seed 004)"],
+          summary: "Usage per time bucket and in total, grouped by endpoint, unit, unit price and currency",
+          description:
+            "`Authorization: Key <admin key>` (Bearer and x-key also accepted). A member key is 403. The " +
+            "operator's root key must name the account with `account_id`. Errors are " +
+            "`{error: {type, message, request_id}}`.",
+          querystring: WorkspaceUsageQuery,
+          response: {
+            200: WorkspaceUsageResponse,
+            400: FalError,
+            401: FalError,
+            403: FalError,
+            404: FalError,
+            429: FalError,
+          },
+        },
+        onRequest: async (request) => {
+          await authenticate(request, services);
+        },
+      },
+      async (request) => {
+        const r = await usage.queryWorkspaceUsage(request.principal!, request.query as RawQuery);
+        return {
+          ...(r.timeSeries
+            ? {
+                time_series: r.timeSeries.map((b) => ({
+                  bucket: b.bucket,
+                  results: b.results.map(lineJson),
+                })),
+              }
+            : {}),
+          ...(r.summary ? { summary: r.summary.map(lineJson) } : {}),
+          next_cursor: r.nextCursor,
+          has_more: r.hasMore,
+        };
+      },
+    );
+  };
+}
