@@ -1,5 +1,6 @@
 import { loadConfig } from "./config.ts";
 import { buildApp, REDACT } from "./http/app.ts";
+import { RedisRateLimiter } from "./limits/redis-rate-limiter.ts";
 import { createServices } from "./services.ts";
 import { openStore } from "./store/open-store.ts";
 
@@ -7,7 +8,9 @@ import { openStore } from "./store/open-store.ts";
 async function main(): Promise<void> {
   const config = loadConfig();
   const store = await openStore(config);
-  const services = createServices(store, { rootKey: config.adminKey });
+  // REDIS_URL: rate-limit counters shared by every instance; else in this process's memory
+  const rateLimiter = config.redisUrl ? new RedisRateLimiter(config.redisUrl) : undefined;
+  const services = createServices(store, { rootKey: config.adminKey, rateLimiter });
   const app = await buildApp(services, { logger: { level: config.logLevel, redact: REDACT } });
   if (!config.adminKey && !(await store.hasRootKey())) {
     app.log.warn("no root key yet: set TALLY_ADMIN_KEY or run `npx tally init` to create one");
