@@ -1,7 +1,5 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Services } from "../services.ts";
-import { bflRoutes } from "./bfl/routes.ts";
-import { falRoutes } from "./fal/routes.ts";
 import { usageLogRoutes } from "./usage-log/routes.ts";
 
 /**
@@ -14,8 +12,4 @@ export interface Surface {
   plugin: (services: Services) => FastifyPluginAsync;
 }
 
-export const SURFACES: Surface[] = [
-  { prefix: "/usage", plugin: usageLogRoutes },
-  { prefix: "/v1/models/usage", plugin: falRoutes },
-  { prefix: "/v1/licenses", plugin: bflRoutes },
-];
+export const SURFACES: Surface[] = [{ prefix: "/usage", plugin: usageLogRoutes }];
