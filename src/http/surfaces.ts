@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Services } from "../services.ts";
+import { bflRoutes } from "./bfl/routes.ts";
+import { falRoutes } from "./fal/routes.ts";
 import { usageLogRoutes } from "./usage-log/routes.ts";
 
 /**
@@ -12,4 +14,8 @@ export interface Surface {
   plugin: (services: Services) => FastifyPluginAsync;
 }
 
-export const SURFACES: Surface[] = [{ prefix: "/usage", plugin: usageLogRoutes }];
+export const SURFACES: Surface[] = [
+  { prefix: "/usage", plugin: usageLogRoutes },
+  { prefix: "/v1/models/usage", plugin: falRoutes },
+  { prefix: "/v1/licenses", plugin: bflRoutes },
+];
