@@ -9,6 +9,7 @@ import type { RateLimiter } from "./limits/rate-limiter.ts";
 import { ManageService } from "./manage/manage-service.ts";
 import { UsageLogQuery } from "./query/usage-log-query.ts";
 import { QueryService } from "./query/usage-query.ts";
+import { WorkspaceUsageService } from "./query/workspace-usage.ts";
 import type { Store } from "./store/store.ts";
 
 export interface ServiceOptions {
@@ -36,6 +37,8 @@ export interface Services {
   /** the usage log (seed 001): write verbs, read verbs */
   usageLog: UsageLogService;
   usageLogQuery: UsageLogQuery;
+  /** the workspace usage API (seed 004) */
+  workspaceUsage: WorkspaceUsageService;
   close(): Promise<void>;
 }
 
@@ -49,6 +52,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const limiter = options.rateLimiter ?? new MemoryRateLimiter(now);
   // every recorded event is one request in the windows of its own timestamp
   committer.onCommitted((inserted) => void limiter.record(inserted));
+  const query = new QueryService(store);
+  const limits = new LimitService(store, catalog, limiter, now);
   const services: Services = {
     store,
     now,
@@ -58,11 +63,12 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     auth,
     manage: new ManageService(store, catalog, now),
     ingest,
-    query: new QueryService(store),
+    query,
     limiter,
-    limits: new LimitService(store, catalog, limiter, now),
+    limits,
     usageLog: new UsageLogService(store, ingest, auth, now),
     usageLogQuery: new UsageLogQuery(store),
+    workspaceUsage: new WorkspaceUsageService(store, query, limits, now),
     async close() {
       await committer.idle();
       await keyUses.flush();

@@ -1,7 +1,8 @@
 import { type Principal, requireAccountAdmin } from "../auth/principal.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
-import { formatLocal } from "../domain/time.ts";
+import { formatLocal, formatUtc } from "../domain/time.ts";
+import type { LimitService } from "../limits/limit-service.ts";
 import type { Store } from "../store/store.ts";
 import type { QueryService, UsageLine } from "./usage-query.ts";
 import { encodeCursor, parseWorkspaceUsageQuery, type RawQuery } from "./workspace-usage-request.ts";
@@ -45,12 +46,14 @@ export class WorkspaceUsageService {
   constructor(
     private readonly store: Store,
     private readonly query: QueryService,
+    private readonly limits: LimitService,
     private readonly now: () => number,
   ) {}
 
   async queryWorkspaceUsage(principal: Principal, raw: RawQuery): Promise<WorkspaceUsageResult> {
     // scope before parameters: a member learns nothing about which parameters would be valid
     const accountId = await this.scope(principal, raw.account_id);
+    await this.refuseWhenLimited(accountId);
     const req = parseWorkspaceUsageQuery(raw, this.now());
     const family = req.expand.has("auth_method") ? "key" : "account";
     const withSeries = req.expand.has("time_series");
@@ -92,6 +95,24 @@ export class WorkspaceUsageService {
     const accountId = requested ?? p.accountId;
     requireAccountAdmin(p, accountId);
     return accountId;
+  }
+
+  /**
+   * 429 while the account has no requests left in its plan's minute or day window. Reading usage
+   * consumes none: it is not metered work, and an operator must be able to see why it is limited.
+   */
+  private async refuseWhenLimited(accountId: string): Promise<void> {
+    const account = await this.store.getAccount(accountId);
+    const plan = account?.planId ? await this.store.getPlan(account.planId) : null;
+    if (!plan) return;
+    const { binding } = await this.limits.status(accountId, plan);
+    if (binding && binding.remaining === 0) {
+      throw new DomainError(
+        "LIMIT_EXCEEDED",
+        `Rate limit exceeded: ${binding.used} of ${binding.limit} requests per ${binding.window} used; ` +
+          `retry after ${formatUtc(binding.resetAt)}`,
+      );
+    }
   }
 
   /** Each key's label, looked up once per query. */

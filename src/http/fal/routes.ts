@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifySchemaCompiler } from "fastify";
-import { type WorkspaceUsageLine, WorkspaceUsageService } from "../../query/workspace-usage.ts";
+import type { WorkspaceUsageLine } from "../../query/workspace-usage.ts";
 import type { RawQuery } from "../../query/workspace-usage-request.ts";
 import type { Services } from "../../services.ts";
 import { authenticate } from "../auth.ts";
@@ -25,7 +25,6 @@ const documentOnly: FastifySchemaCompiler<unknown> = () => (value) => ({ value }
  * timezone, and in total, for an account admin's own account (or the root key's `account_id`).
  */
 export function falRoutes(services: Services): FastifyPluginAsync {
-  const usage = new WorkspaceUsageService(services.store, services.query, services.now);
   return async (app) => {
     app.setErrorHandler((err, request, reply) => sendFalError(err, request, reply));
     app.setNotFoundHandler((request, reply) => sendFalNotFound(request, reply));
@@ -56,7 +55,10 @@ export function falRoutes(services: Services): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const r = await usage.queryWorkspaceUsage(request.principal!, request.query as RawQuery);
+        const r = await services.workspaceUsage.queryWorkspaceUsage(
+          request.principal!,
+          request.query as RawQuery,
+        );
         return {
           ...(r.timeSeries
             ? {
