@@ -8,6 +8,7 @@ import type { Services } from "../../services.ts";
 import type { Account, License, Payment, Plan, Subscription, User } from "../../store/store.ts";
 import { authenticate } from "../auth.ts";
 import { dec } from "../json.ts";
+import { auditRoutes } from "./audit-routes.ts";
 
 const MIB = 1024 * 1024;
 
@@ -99,6 +100,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsync {
     app.addHook("onRequest", async (request) => {
       await authenticate(request, services);
     });
+    await app.register(auditRoutes(services));
 
     app.post(
       "/v1/accounts",

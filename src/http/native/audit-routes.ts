@@ -1,0 +1,67 @@
+import { Type } from "@sinclair/typebox";
+import type { FastifyPluginAsync } from "fastify";
+import { parseDec } from "../../domain/decimal.ts";
+import { formatUtc } from "../../domain/time.ts";
+import type { Services } from "../../services.ts";
+import type { AuditEntry } from "../../store/store.ts";
+import { dec } from "../json.ts";
+
+const DECIMAL_FIELDS = new Set(["quantity", "unit_price", "cost"]);
+
+/** An audit snapshot as JSON: exact decimals as numbers, the event time as ISO 8601. */
+function snapshotJson(s: Record<string, unknown> | null) {
+  if (s === null) return null;
+  return Object.fromEntries(
+    Object.entries(s).map(([k, v]) => {
+      if (DECIMAL_FIELDS.has(k) && typeof v === "string") return [k, dec(parseDec(v))];
+      if (k === "timestamp" && typeof v === "number") return [k, formatUtc(v)];
+      return [k, v];
+    }),
+  );
+}
+
+const auditJson = (a: AuditEntry) => ({
+  id: a.id,
+  usage_id: a.usageId,
+  action: a.action,
+  actor_key_id: a.actorKeyId,
+  actor_user_id: a.actorUserId,
+  at: formatUtc(a.at),
+  before: snapshotJson(a.before),
+  after: snapshotJson(a.after),
+});
+
+/**
+ * `GET /v1/audit`: who corrected or deleted which usage record, when, before and after. Admins
+ * read their own account; the root key names `account_id`. Registered inside the native plugin,
+ * so it shares its authentication hook and error format.
+ */
+export function auditRoutes(services: Services): FastifyPluginAsync {
+  return async (app) => {
+    app.get(
+      "/v1/audit",
+      {
+        schema: {
+          tags: ["audit"],
+          summary: "Audit trail of usage-record corrections and deletions, newest first",
+          querystring: Type.Object({
+            usage_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+            account_id: Type.Optional(
+              Type.String({ minLength: 1, description: "required with the root key" }),
+            ),
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+          }),
+        },
+      },
+      async (request) => {
+        const q = request.query as { usage_id?: string; account_id?: string; limit: number };
+        const entries = await services.usageLogQuery.listAudit(request.principal!, {
+          accountId: q.account_id,
+          usageId: q.usage_id,
+          limit: q.limit,
+        });
+        return entries.map(auditJson);
+      },
+    );
+  };
+}
