@@ -38,12 +38,20 @@ export function toDomainError(err: unknown, request: FastifyRequest): DomainErro
         .filter(Boolean)
         .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
       const missing = v.keyword === "required" ? String(v.params?.missingProperty ?? "") : "";
+      // an unknown field is named too, so the answer says which one to remove
+      const extra = v.keyword === "additionalProperties" ? String(v.params?.additionalProperty ?? "") : "";
       const loc = [
         part === "querystring" ? "query" : part === "params" ? "path" : part,
         ...path,
         ...(missing ? [missing] : []),
+        ...(extra ? [extra] : []),
       ];
-      return { loc, msg: missing ? "Field required" : (v.message ?? "is invalid"), type: ajvType(v.keyword) };
+      const msg = missing
+        ? "Field required"
+        : extra
+          ? "Extra inputs are not permitted"
+          : (v.message ?? "is invalid");
+      return { loc, msg, type: extra ? "extra_forbidden" : ajvType(v.keyword) };
     });
     const first = issues[0];
     const field = first ? first.loc.slice(1).join(".") : part;
