@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Services } from "../services.ts";
+import { a4fRoutes } from "./a4f/routes.ts";
 import { bflRoutes } from "./bfl/routes.ts";
 import { falRoutes } from "./fal/routes.ts";
 import { usageLogRoutes } from "./usage-log/routes.ts";
@@ -18,4 +19,5 @@ export const SURFACES: Surface[] = [
   { prefix: "/usage", plugin: usageLogRoutes },
   { prefix: "/v1/models/usage", plugin: falRoutes },
   { prefix: "/v1/licenses", plugin: bflRoutes },
+  { prefix: "/v1/usage", plugin: a4fRoutes },
 ];

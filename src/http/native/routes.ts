@@ -9,6 +9,7 @@ import type { Account, License, Payment, Plan, Subscription, User } from "../../
 import { authenticate } from "../auth.ts";
 import { dec } from "../json.ts";
 import { auditRoutes } from "./audit-routes.ts";
+import { limitsCheckRoutes } from "./limits-check.ts";
 
 const MIB = 1024 * 1024;
 
@@ -101,6 +102,7 @@ export function nativeRoutes(services: Services): FastifyPluginAsync {
       await authenticate(request, services);
     });
     await app.register(auditRoutes(services));
+    await app.register(limitsCheckRoutes(services));
 
     app.post(
       "/v1/accounts",

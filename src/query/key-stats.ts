@@ -1,0 +1,199 @@
+import type { Principal, UserPrincipal } from "../auth/principal.ts";
+import type { Dec } from "../domain/decimal.ts";
+import { DomainError } from "../domain/errors.ts";
+import type { LimitStatus } from "../domain/rate-limits.ts";
+import { DAY_MS } from "../domain/time.ts";
+import type { LimitService } from "../limits/limit-service.ts";
+import type { Account, Plan, Store, Subscription } from "../store/store.ts";
+import type { QueryService, UsageLine } from "./usage-query.ts";
+
+/** The sections of key usage statistics (seed 003), in answer order. */
+export const KEY_STATS_SECTIONS = [
+  "account_information",
+  "subscription_details",
+  "billing_information",
+  "rate_limits_and_restrictions",
+  "usage_statistics",
+  "model_specific_usage",
+] as const;
+export type KeyStatsSection = (typeof KEY_STATS_SECTIONS)[number];
+
+/** Kinds always listed in the per-kind counts, so the answer has a stable shape. */
+export const USAGE_KINDS = ["chat", "embedding", "image", "video", "audio", "tts", "other"] as const;
+
+/** validity_days of a plan that never expires. */
+export const UNLIMITED_DAYS = -999999;
+
+export interface KeyStats {
+  account?: {
+    username: string;
+    planId: string | null;
+    isEnabled: boolean;
+    secret: string;
+    nodeId: string | null;
+  };
+  subscription?: {
+    keyCreatedAt: number;
+    /** null without a plan; UNLIMITED_DAYS when the plan never expires */
+    validityDays: number | null;
+    /** whole days left, rounded down, never below 0; UNLIMITED_DAYS when unlimited */
+    daysRemaining: number;
+    history: { planId: string; activatedAt: number }[];
+  };
+  billing?: {
+    payments: Dec[];
+    totalPaid: Dec;
+    /** active usage in USD (other currencies are not converted) */
+    cumulativeCost: Dec;
+  };
+  limits?: {
+    status: LimitStatus;
+    modelWhitelist: string[] | null;
+    modelBlacklist: string[] | null;
+  };
+  usage?: {
+    requests: { total: number; byKind: Record<string, number> };
+    tokens: { total: number; prompt: number; completion: number; byKind: Record<string, number> };
+    images: { total: Dec; byModel: Record<string, Dec> };
+  };
+  models?: Record<string, { requests: number; quantity: Dec; unit: string; tokens: number; costUsd: Dec }>;
+}
+
+export interface KeyStatsDeps {
+  store: Store;
+  query: QueryService;
+  limits: LimitService;
+  now: () => number;
+}
+
+/**
+ * "Where do I stand?" for the presenting key: its user and key, and its account's plan validity,
+ * payments, live rate windows and all-time usage. Usage comes from the account rollups (a cost
+ * per bucket, never a scan of events); reading consumes no request.
+ */
+export async function queryKeyStats(
+  deps: KeyStatsDeps,
+  p: Principal,
+  sections: readonly KeyStatsSection[],
+): Promise<KeyStats> {
+  if (p.kind !== "user") {
+    throw new DomainError("FORBIDDEN", "Key usage statistics need an account key; the root key has none");
+  }
+  const want = new Set(sections);
+  const account = await deps.store.getAccount(p.accountId);
+  if (!account) throw DomainError.notFound("account");
+  const plan = account.planId ? await deps.store.getPlan(account.planId) : null;
+  const out: KeyStats = {};
+  const needsUsage =
+    want.has("billing_information") || want.has("usage_statistics") || want.has("model_specific_usage");
+  const lines = needsUsage ? await deps.query.totals({ accountId: account.id, family: "account" }) : [];
+
+  if (want.has("account_information")) out.account = accountSection(p, account);
+  if (want.has("subscription_details")) {
+    const subs = await deps.store.listSubscriptions(account.id);
+    out.subscription = subscriptionSection(p, account, plan, subs, deps.now());
+  }
+  if (want.has("billing_information")) {
+    const payments = (await deps.store.listPayments(account.id)).map((x) => x.amountUsd);
+    out.billing = {
+      payments,
+      totalPaid: payments.reduce((a, b) => a + b, 0n),
+      cumulativeCost: lines.filter(isUsd).reduce((a, l) => a + l.cost, 0n),
+    };
+  }
+  if (want.has("rate_limits_and_restrictions")) {
+    out.limits = {
+      status: await deps.limits.status(account.id, plan),
+      modelWhitelist: plan?.modelWhitelist ?? null,
+      modelBlacklist: plan?.modelBlacklist ?? null,
+    };
+  }
+  if (want.has("usage_statistics")) out.usage = usageSection(lines);
+  if (want.has("model_specific_usage")) out.models = modelSection(lines);
+  return out;
+}
+
+function accountSection(p: UserPrincipal, account: Account): NonNullable<KeyStats["account"]> {
+  return {
+    username: p.username,
+    planId: account.planId,
+    isEnabled: account.isEnabled,
+    secret: p.secret,
+    nodeId: p.nodeId,
+  };
+}
+
+/**
+ * Validity counts from the activation of the current subscription (the latest one made, which set
+ * the current plan): whole days left of activation + validity days, rounded down, never below 0.
+ */
+function subscriptionSection(
+  p: UserPrincipal,
+  account: Account,
+  plan: Plan | null,
+  subs: Subscription[],
+  now: number,
+): NonNullable<KeyStats["subscription"]> {
+  const history = subs.map((s) => ({ planId: s.planId, activatedAt: s.activatedAt }));
+  let current: Subscription | null = null;
+  for (const s of subs) {
+    if (s.planId === account.planId && (current === null || s.createdAt >= current.createdAt)) current = s;
+  }
+  let daysRemaining = 0;
+  if (plan?.validityDays === UNLIMITED_DAYS) daysRemaining = UNLIMITED_DAYS;
+  else if (plan && current) {
+    const left = Math.floor((current.activatedAt + plan.validityDays * DAY_MS - now) / DAY_MS);
+    daysRemaining = Math.min(plan.validityDays, Math.max(0, left));
+  }
+  return { keyCreatedAt: p.keyCreatedAt, validityDays: plan?.validityDays ?? null, daysRemaining, history };
+}
+
+function usageSection(lines: UsageLine[]): NonNullable<KeyStats["usage"]> {
+  const requests = { total: 0, byKind: zeros() };
+  const tokens = { total: 0, prompt: 0, completion: 0, byKind: zeros() };
+  const images = { total: 0n, byModel: new Map<string, Dec>() };
+  for (const l of lines) {
+    requests.total += l.requests;
+    requests.byKind[l.kind] = (requests.byKind[l.kind] ?? 0) + l.requests;
+    const t = l.tokensPrompt + l.tokensCompletion;
+    tokens.total += t;
+    tokens.prompt += l.tokensPrompt;
+    tokens.completion += l.tokensCompletion;
+    tokens.byKind[l.kind] = (tokens.byKind[l.kind] ?? 0) + t;
+    if (l.unit === "image") {
+      images.total += l.quantity;
+      images.byModel.set(l.modelId, (images.byModel.get(l.modelId) ?? 0n) + l.quantity);
+    }
+  }
+  return { requests, tokens, images: { total: images.total, byModel: Object.fromEntries(images.byModel) } };
+}
+
+function modelSection(lines: UsageLine[]): NonNullable<KeyStats["models"]> {
+  // a Map, not an object, while summing: a model id is client text (think "__proto__")
+  const out = new Map<
+    string,
+    { requests: number; quantity: Dec; units: Set<string>; tokens: number; costUsd: Dec }
+  >();
+  for (const l of lines) {
+    let m = out.get(l.modelId);
+    if (!m) {
+      m = { requests: 0, quantity: 0n, units: new Set(), tokens: 0, costUsd: 0n };
+      out.set(l.modelId, m);
+    }
+    m.requests += l.requests;
+    m.quantity += l.quantity;
+    m.tokens += l.tokensPrompt + l.tokensCompletion;
+    m.units.add(l.unit);
+    if (isUsd(l)) m.costUsd += l.cost;
+  }
+  return Object.fromEntries(
+    [...out].map(([modelId, { units, ...m }]) => [
+      modelId,
+      // a model whose unit was changed has lines in both units; the answer names them all
+      { ...m, unit: [...units].sort().join(",") },
+    ]),
+  );
+}
+
+const zeros = (): Record<string, number> => Object.fromEntries(USAGE_KINDS.map((k) => [k, 0]));
+const isUsd = (l: UsageLine): boolean => l.currency === "USD";
