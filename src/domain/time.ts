@@ -59,12 +59,19 @@ export interface Bucket {
 
 /**
  * Buckets tiling [start, end): each breaks at the timeframe's boundaries in `zone`; the first
- * starts at `start` and the last ends at `end` even when those are not boundaries.
+ * starts at `start` and the last ends at `end` even when those are not boundaries. `max` stops the
+ * listing after that many buckets (each costs a zone lookup, ~50us).
  */
-export function bucketsBetween(start: number, end: number, timeframe: Timeframe, zone: string): Bucket[] {
+export function bucketsBetween(
+  start: number,
+  end: number,
+  timeframe: Timeframe,
+  zone: string,
+  max = Number.POSITIVE_INFINITY,
+): Bucket[] {
   const buckets: Bucket[] = [];
   let cursor = start;
-  while (cursor < end) {
+  while (cursor < end && buckets.length < max) {
     const next = Math.min(nextBoundary(cursor, timeframe, zone), end);
     buckets.push({ start: cursor, end: next });
     cursor = next;

@@ -5,7 +5,12 @@ import { formatLocal, formatUtc } from "../domain/time.ts";
 import type { LimitService } from "../limits/limit-service.ts";
 import type { Store } from "../store/store.ts";
 import type { QueryService, UsageLine } from "./usage-query.ts";
-import { encodeCursor, parseWorkspaceUsageQuery, type RawQuery } from "./workspace-usage-request.ts";
+import {
+  encodeCursor,
+  pageOfBuckets,
+  parseWorkspaceUsageQuery,
+  type RawQuery,
+} from "./workspace-usage-request.ts";
 
 /** One line of the workspace usage API: sums for one endpoint (model), unit, unit price, currency. */
 export interface WorkspaceUsageLine {
@@ -57,9 +62,9 @@ export class WorkspaceUsageService {
     const req = parseWorkspaceUsageQuery(raw, this.now());
     const family = req.expand.has("auth_method") ? "key" : "account";
     const withSeries = req.expand.has("time_series");
-    const from = (req.page - 1) * req.limit;
-    const pageBuckets = withSeries ? req.buckets.slice(from, from + req.limit) : [];
-    const hasMore = withSeries && from + req.limit < req.buckets.length;
+    const { buckets: pageBuckets, hasMore } = withSeries
+      ? pageOfBuckets(req.range, req.timeframe, req.zone, req.page, req.limit)
+      : { buckets: [], hasMore: false };
 
     const [series, summary] = await Promise.all([
       pageBuckets.length > 0
