@@ -1,5 +1,5 @@
 import { type Dec, splitCost, toMicro, toPico } from "../domain/decimal.ts";
-import { rollupBuckets } from "../domain/time.ts";
+import { MINUTE_MS as MINUTE, rollupBuckets } from "../domain/time.ts";
 import type { UsageEvent } from "./store.ts";
 
 /** Rollup levels as stored in the `level` column. */
@@ -15,13 +15,13 @@ export interface RollupDelta {
   bucketStart: number;
   modelId: string;
   unit: string;
-  unitPrice: bigint; // pico
+  unitPrice: bigint; // atto while folding, pico in RollupDeltaRow
   currency: string;
   kind: string;
   keyId: string;
   userId: string;
   requests: number;
-  quantity: bigint; // micro
+  quantity: bigint; // atto while folding, micro in RollupDeltaRow
   cost: Dec;
   tokensPrompt: number;
   tokensCompletion: number;
@@ -36,56 +36,83 @@ export interface RollupDeltaRow extends Omit<RollupDelta, "cost"> {
  * Folds events into rollup increments, one per row touched: three levels (UTC minute, hour, day)
  * times two families (account-wide, and per key and user). Inactive events count nowhere.
  * `sign` is -1 to take events back out (corrections and deletions).
+ *
+ * Events are first summed per finest row (minute, key, user), then each of those fans out to its
+ * six rollup rows: live traffic puts many events in one minute, so the fan-out runs per group,
+ * not per event.
  */
 export function rollupDeltas(events: Iterable<UsageEvent>, sign: 1 | -1 = 1): RollupDeltaRow[] {
-  const acc = new Map<string, RollupDelta>();
+  const fine = new Map<string, RollupDelta>();
   const s = BigInt(sign);
   for (const e of events) {
     if (!e.statusActive) continue;
-    const buckets = rollupBuckets(e.ts);
-    const unitPrice = toPico(e.unitPrice);
-    const quantity = toMicro(e.quantity) * s;
-    const cost = e.cost * s;
+    const minute = e.ts - (((e.ts % MINUTE) + MINUTE) % MINUTE);
+    const keyId = e.keyId ?? "";
+    const userId = e.userId ?? "";
+    const id = `${minute}\u0000${e.accountId}\u0000${e.modelId}\u0000${e.unit}\u0000${e.unitPrice}\u0000${e.currency}\u0000${e.kind}\u0000${keyId}\u0000${userId}`;
+    const row = fine.get(id);
+    if (row) {
+      row.requests += sign;
+      row.quantity += e.quantity;
+      row.cost += e.cost;
+      row.tokensPrompt += e.tokensPrompt;
+      row.tokensCompletion += e.tokensCompletion;
+    } else {
+      fine.set(id, {
+        accountId: e.accountId,
+        family: FAMILY_CODE.key,
+        level: LEVEL_CODE.minute,
+        bucketStart: minute,
+        modelId: e.modelId,
+        unit: e.unit,
+        unitPrice: e.unitPrice,
+        currency: e.currency,
+        kind: e.kind,
+        keyId,
+        userId,
+        requests: sign,
+        quantity: e.quantity,
+        cost: e.cost,
+        tokensPrompt: e.tokensPrompt,
+        tokensCompletion: e.tokensCompletion,
+      });
+    }
+  }
+  const out = new Map<string, RollupDelta>();
+  for (const g of fine.values()) {
+    const buckets = rollupBuckets(g.bucketStart);
+    const dims = `${g.accountId}\u0000${g.modelId}\u0000${g.unit}\u0000${g.unitPrice}\u0000${g.currency}\u0000${g.kind}`;
     for (const family of [FAMILY_CODE.account, FAMILY_CODE.key]) {
-      const keyId = family === FAMILY_CODE.key ? (e.keyId ?? "") : "";
-      const userId = family === FAMILY_CODE.key ? (e.userId ?? "") : "";
-      for (const [levelName, level] of Object.entries(LEVEL_CODE)) {
-        const bucketStart = buckets[levelName as keyof typeof buckets];
-        const id = `${e.accountId}\u0000${family}\u0000${level}\u0000${bucketStart}\u0000${e.modelId}\u0000${e.unit}\u0000${unitPrice}\u0000${e.currency}\u0000${e.kind}\u0000${keyId}\u0000${userId}`;
-        const row = acc.get(id);
+      const keyId = family === FAMILY_CODE.key ? g.keyId : "";
+      const userId = family === FAMILY_CODE.key ? g.userId : "";
+      for (const level of [LEVEL_CODE.minute, LEVEL_CODE.hour, LEVEL_CODE.day]) {
+        const bucketStart = level === LEVEL_CODE.minute ? buckets.minute : level === LEVEL_CODE.hour ? buckets.hour : buckets.day;
+        const id = `${family}\u0000${level}\u0000${bucketStart}\u0000${dims}\u0000${keyId}\u0000${userId}`;
+        const row = out.get(id);
         if (row) {
-          row.requests += sign;
-          row.quantity += quantity;
-          row.cost += cost;
-          row.tokensPrompt += e.tokensPrompt * sign;
-          row.tokensCompletion += e.tokensCompletion * sign;
+          row.requests += g.requests;
+          row.quantity += g.quantity;
+          row.cost += g.cost;
+          row.tokensPrompt += g.tokensPrompt;
+          row.tokensCompletion += g.tokensCompletion;
         } else {
-          acc.set(id, {
-            accountId: e.accountId,
-            family,
-            level,
-            bucketStart,
-            modelId: e.modelId,
-            unit: e.unit,
-            unitPrice,
-            currency: e.currency,
-            kind: e.kind,
-            keyId,
-            userId,
-            requests: sign,
-            quantity,
-            cost,
-            tokensPrompt: e.tokensPrompt * sign,
-            tokensCompletion: e.tokensCompletion * sign,
-          });
+          out.set(id, { ...g, family, level, bucketStart, keyId, userId });
         }
       }
     }
   }
   const rows: RollupDeltaRow[] = [];
-  for (const { cost, ...rest } of acc.values()) {
-    const { nano, atto } = splitCost(cost);
-    rows.push({ ...rest, costNano: nano, costAtto: atto });
+  for (const { cost, quantity, unitPrice, ...rest } of out.values()) {
+    const { nano, atto } = splitCost(cost * s);
+    rows.push({
+      ...rest,
+      unitPrice: toPico(unitPrice),
+      quantity: toMicro(quantity) * s,
+      tokensPrompt: rest.tokensPrompt * sign,
+      tokensCompletion: rest.tokensCompletion * sign,
+      costNano: nano,
+      costAtto: atto,
+    });
   }
   return rows;
 }

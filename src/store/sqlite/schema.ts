@@ -113,7 +113,7 @@ CREATE TABLE usage_events (
   updated_at INTEGER NOT NULL,
   deleted_at INTEGER
 );
-CREATE UNIQUE INDEX usage_events_idempotency ON usage_events(account_id, event_id);
+-- no index on (account_id, event_id): idempotency is decided by EventIdIndex (event-id-index.ts)
 CREATE UNIQUE INDEX usage_events_usage_id ON usage_events(usage_id);
 CREATE INDEX usage_events_account_ts ON usage_events(account_id, ts);
 CREATE INDEX usage_events_user_ts ON usage_events(user_id, ts);

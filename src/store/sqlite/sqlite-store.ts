@@ -41,7 +41,11 @@ import type {
   User,
   VerifyDifference,
 } from "../store.ts";
+import { EventIdIndex, idHash } from "./event-id-index.ts";
 import { SQLITE_MIGRATIONS } from "./schema.ts";
+
+/** Event ids are unique per account for at least this long after the event was recorded. */
+export const DEDUP_WINDOW_MS = 40 * 86_400_000;
 
 type Row = Record<string, unknown>;
 
@@ -61,7 +65,11 @@ export class SqliteStore implements Store {
   private readonly insertEvent: Database.Statement;
   private readonly upsertRollup: Database.Statement;
   private readonly touchKey: Database.Statement;
-  private readonly findDuplicate: Database.Statement;
+  private readonly eventIdentity: Database.Statement;
+  /** idempotency: (account, event id) -> seq, see event-id-index.ts; built on first append */
+  private ids: EventIdIndex | null = null;
+  private idsSeq = 0;
+  private idsDataVersion = -1;
 
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -74,12 +82,11 @@ export class SqliteStore implements Store {
     this.db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     this.migrateSync();
     this.insertEvent = this.db.prepare(
-      `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")})
-       ON CONFLICT (account_id, event_id) DO NOTHING`,
+      `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")})`,
     );
     this.upsertRollup = this.db.prepare(ROLLUP_UPSERT);
-    this.findDuplicate = this.db.prepare(
-      "SELECT usage_id FROM usage_events WHERE account_id = ? AND event_id = ?",
+    this.eventIdentity = this.db.prepare(
+      "SELECT account_id, event_id, usage_id FROM usage_events WHERE seq = ?",
     );
     this.touchKey = this.db.prepare(
       "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
@@ -387,24 +394,83 @@ export class SqliteStore implements Store {
   }
 
   async appendEvents(events: UsageEvent[], keyUses?: Map<string, number>): Promise<AppendOutcome[]> {
-    return this.db.transaction(() => {
-      const outcomes: AppendOutcome[] = [];
-      const inserted: UsageEvent[] = [];
-      for (const e of events) {
-        const res = this.insertEvent.run(...eventValues(e));
-        if (res.changes === 1) {
-          outcomes.push({ status: "inserted", usageId: e.usageId });
+    const added: [number, number][] = [];
+    // IMMEDIATE: take the write lock first, so the id index is current for the whole transaction
+    const outcomes = this.db
+      .transaction(() => {
+        const ids = this.currentIds();
+        const out: AppendOutcome[] = [];
+        const inserted: UsageEvent[] = [];
+        const inBatch = new Map<string, string>();
+        for (const e of events) {
+          const batchKey = `${e.accountId}\u0000${e.eventId}`;
+          const hash = idHash(e.accountId, e.eventId);
+          const stored = inBatch.get(batchKey) ?? this.storedUsageId(ids, hash, e);
+          if (stored !== null) {
+            out.push({ status: "duplicate", usageId: stored });
+            continue;
+          }
+          const seq = Number(this.insertEvent.run(...eventValues(e)).lastInsertRowid);
+          added.push([hash, seq]);
+          inBatch.set(batchKey, e.usageId);
           inserted.push(e);
-        } else {
-          const existing = this.findDuplicate.get(e.accountId, e.eventId) as Row;
-          outcomes.push({ status: "duplicate", usageId: String(existing.usage_id) });
+          out.push({ status: "inserted", usageId: e.usageId });
+        }
+        // rollup rows are updated in the events' transaction, so a crash never leaves them apart
+        this.applyRollups(rollupDeltas(inserted));
+        if (keyUses) this.touchKeysSync(keyUses);
+        return out;
+      })
+      .immediate();
+    // only what committed enters the index
+    for (const [hash, seq] of added) this.ids!.add(hash, seq);
+    if (added.length > 0) this.idsSeq = Math.max(this.idsSeq, added[added.length - 1][1]);
+    return outcomes;
+  }
+
+  /** The usage_id already stored under this event's (account, id), or null. */
+  private storedUsageId(ids: EventIdIndex, hash: number, e: UsageEvent): string | null {
+    for (const seq of ids.candidates(hash)) {
+      const r = this.eventIdentity.get(seq) as Row | undefined;
+      if (r && r.account_id === e.accountId && r.event_id === e.eventId) return String(r.usage_id);
+    }
+    return null;
+  }
+
+  /**
+   * The id index, built on first use from the events created within the dedup window, and caught
+   * up with rows that another connection committed since (PRAGMA data_version tells).
+   */
+  private currentIds(): EventIdIndex {
+    const version = Number(this.db.pragma("data_version", { simple: true }));
+    if (this.ids && version === this.idsDataVersion) return this.ids;
+    if (!this.ids) {
+      const ids = new EventIdIndex();
+      const newest =
+        (this.db.prepare("SELECT MAX(created_at) AS at, MAX(seq) AS seq FROM usage_events").get() as Row) ??
+        {};
+      if (newest.at !== null) {
+        const recent = this.db
+          .prepare("SELECT seq, account_id, event_id FROM usage_events WHERE created_at >= ?")
+          .raw()
+          .iterate(Number(newest.at) - DEDUP_WINDOW_MS);
+        for (const [seq, accountId, eventId] of recent as Iterable<[number, string, string]>) {
+          ids.add(idHash(accountId, eventId), seq);
         }
       }
-      // rollup rows are updated in the events' transaction, so a crash never leaves them apart
-      this.applyRollups(rollupDeltas(inserted));
-      if (keyUses) this.touchKeysSync(keyUses);
-      return outcomes;
-    })();
+      this.ids = ids;
+      this.idsSeq = Number(newest.seq ?? 0);
+    }
+    const rows = this.db
+      .prepare("SELECT seq, account_id, event_id FROM usage_events WHERE seq > ? ORDER BY seq")
+      .raw()
+      .iterate(this.idsSeq);
+    for (const [seq, accountId, eventId] of rows as Iterable<[number, string, string]>) {
+      this.ids.add(idHash(accountId, eventId), seq);
+      this.idsSeq = seq;
+    }
+    this.idsDataVersion = version;
+    return this.ids;
   }
 
   async getEvent(accountId: string, usageId: string): Promise<UsageEvent | null> {
