@@ -27,7 +27,8 @@ const CreateBody = Type.Object(
     endpoint: Type.String({ minLength: 1, maxLength: 500 }),
     units_used: DecimalValue,
     cost_usd: DecimalValue,
-    api_key_used: Type.Optional(Type.Union([Type.String({ maxLength: 512 }), Type.Null()])),
+    // one JSON-schema type list, not anyOf, so a wrong type is reported once
+    api_key_used: Type.Optional(Type.Unsafe<string | null>({ type: ["string", "null"], maxLength: 512 })),
   },
   { additionalProperties: false },
 );
