@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dirname, "..", "..");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Server {
+  url: string;
+  pid: number;
+  /** Peak and current resident set size in MB, from /proc/<pid>/status. */
+  memory(): { hwmMb: number; rssMb: number };
+  stop(): Promise<void>;
+}
+
+function readStatus(pid: number): { hwmMb: number; rssMb: number } {
+  const text = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(text)?.[1] ?? 0);
+  return { hwmMb: kb("VmHWM") / 1024, rssMb: kb("VmRSS") / 1024 };
+}
+
+async function waitReady(url: string, child: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}): ${stderr()}`);
+    try {
+      const res = await fetch(url);
+      if (res.status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server at ${url} did not become ready: ${stderr()}`);
+}
+
+/** Spawns `node [--cpu-prof] --import tsx <script>` and waits until `readyPath` answers. */
+async function spawnNode(
+  script: string,
+  env: Record<string, string>,
+  readyPath: string,
+  profileDir: string | null,
+): Promise<Server> {
+  const port = await freePort();
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    // the server reads its store from TALLY_DB or DATABASE_URL: only what we pass counts
+    if (v !== undefined && k !== "DATABASE_URL" && k !== "TALLY_DB") base[k] = v;
+  }
+  const args = [
+    ...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []),
+    "--import",
+    "tsx",
+    script,
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...base, ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let err = "";
+  child.stderr?.on("data", (d) => {
+    err = (err + d.toString()).slice(-4000);
+  });
+  child.stdout?.on("data", (d) => {
+    err = (err + d.toString()).slice(-4000);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(url + readyPath, child, () => err);
+  const pid = child.pid!;
+  return {
+    url,
+    pid,
+    memory: () => readStatus(pid),
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((r) => child.once("exit", () => r()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** A real Tally server process (`src/main.ts`) on the given store. */
+export function startTally(
+  store: { TALLY_DB?: string; DATABASE_URL?: string },
+  adminKey: string,
+  profileDir: string | null,
+): Promise<Server> {
+  const env: Record<string, string> = { TALLY_ADMIN_KEY: adminKey };
+  if (store.DATABASE_URL) env.DATABASE_URL = store.DATABASE_URL;
+  if (store.TALLY_DB) env.TALLY_DB = store.TALLY_DB;
+  return spawnNode("src/main.ts", env, "/healthz", profileDir);
+}
+
+/** The HTTP ceiling: a bare Fastify server answering the same POST, in its own process. */
+export function startBareFastify(): Promise<Server> {
+  return spawnNode("bench/bare-fastify.ts", {}, "/healthz", null);
+}
