@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifySchemaCompiler } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest, FastifySchemaCompiler } from "fastify";
 import type { WorkspaceUsageLine } from "../../query/workspace-usage.ts";
 import type { RawQuery } from "../../query/workspace-usage-request.ts";
 import type { Services } from "../../services.ts";
@@ -29,50 +29,46 @@ export function falRoutes(services: Services): FastifyPluginAsync {
     app.setErrorHandler((err, request, reply) => sendFalError(err, request, reply));
     app.setNotFoundHandler((request, reply) => sendFalNotFound(request, reply));
 
-    app.get(
-      "/",
-      {
-        validatorCompiler: documentOnly,
-        schema: {
-          tags: ["workspace usage (seed 004)"],
-          summary: "Usage per time bucket and in total, grouped by endpoint, unit, unit price and currency",
-          description:
-            "`Authorization: Key <admin key>` (Bearer and x-key also accepted). A member key is 403. The " +
-            "operator's root key must name the account with `account_id`. Errors are " +
-            "`{error: {type, message, request_id}}`.",
-          querystring: WorkspaceUsageQuery,
-          response: {
-            200: WorkspaceUsageResponse,
-            400: FalError,
-            401: FalError,
-            403: FalError,
-            404: FalError,
-            429: FalError,
-          },
-        },
-        onRequest: async (request) => {
-          await authenticate(request, services);
-        },
+    const schema = {
+      tags: ["workspace usage (seed 004)"],
+      summary: "Usage per time bucket and in total, grouped by endpoint, unit, unit price and currency",
+      description:
+        "`Authorization: Key <admin key>` (Bearer and x-key also accepted). A member key is 403. The " +
+        "operator's root key must name the account with `account_id`. Reading usage consumes no " +
+        "request, but answers 429 while the account's plan window is used up. Errors are " +
+        "`{error: {type, message, request_id}}`.",
+      querystring: WorkspaceUsageQuery,
+      response: {
+        200: WorkspaceUsageResponse,
+        400: FalError,
+        401: FalError,
+        403: FalError,
+        404: FalError,
+        429: FalError,
       },
-      async (request) => {
-        const r = await services.workspaceUsage.queryWorkspaceUsage(
-          request.principal!,
-          request.query as RawQuery,
-        );
-        return {
-          ...(r.timeSeries
-            ? {
-                time_series: r.timeSeries.map((b) => ({
-                  bucket: b.bucket,
-                  results: b.results.map(lineJson),
-                })),
-              }
-            : {}),
-          ...(r.summary ? { summary: r.summary.map(lineJson) } : {}),
-          next_cursor: r.nextCursor,
-          has_more: r.hasMore,
-        };
+    };
+    const options = {
+      validatorCompiler: documentOnly,
+      onRequest: async (request: FastifyRequest) => {
+        await authenticate(request, services);
       },
-    );
+    };
+    const handler = async (request: FastifyRequest) => {
+      const r = await services.workspaceUsage.queryWorkspaceUsage(
+        request.principal!,
+        request.query as RawQuery,
+      );
+      return {
+        ...(r.timeSeries
+          ? { time_series: r.timeSeries.map((b) => ({ bucket: b.bucket, results: b.results.map(lineJson) })) }
+          : {}),
+        ...(r.summary ? { summary: r.summary.map(lineJson) } : {}),
+        next_cursor: r.nextCursor,
+        has_more: r.hasMore,
+      };
+    };
+    // `/v1/models/usage` is documented; `/v1/models/usage/` answers the same
+    app.get("", { ...options, schema }, handler);
+    app.get("/", { ...options, prefixTrailingSlash: "slash", schema: { ...schema, hide: true } }, handler);
   };
 }

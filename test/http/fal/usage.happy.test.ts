@@ -383,6 +383,31 @@ describe.each(storeKinds())("GET /v1/models/usage ($name)", (kind) => {
     );
   });
 
+  it("answers with a trailing slash too; /openapi.json documents /v1/models/usage and its parameters", async () => {
+    const url = "/v1/models/usage/?start=2025-04-01&end=2025-04-02&expand=summary";
+    expect(expectUsage(await h.request({ method: "GET", url, key: w.admin.key }))).toEqual({
+      summary: [],
+      next_cursor: null,
+      has_more: false,
+    });
+    const doc = (await h.request({ method: "GET", url: "/openapi.json" })).json();
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith("/v1/models/usage"))).toEqual([
+      "/v1/models/usage",
+    ]);
+    expect(doc.paths["/v1/models/usage"].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual([
+      "account_id",
+      "bound_to_timeframe",
+      "cursor",
+      "end",
+      "endpoint_id",
+      "expand",
+      "limit",
+      "start",
+      "timeframe",
+      "timezone",
+    ]);
+  });
+
   it("an admin created later reads the same account", async () => {
     const second = await createUserWithKey(h, w.account.id, "dora", "admin", "Ops");
     await postEvents(h, w.account.id, [
