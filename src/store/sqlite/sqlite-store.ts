@@ -122,12 +122,13 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
+  // int64 columns come back as bigint: money columns exceed 2^53 (a price of 9007.2 in pico units)
   private get(sql: string, ...params: unknown[]): Row | undefined {
-    return this.db.prepare(sql).get(...params) as Row | undefined;
+    return this.db.prepare(sql).safeIntegers(true).get(...params) as Row | undefined;
   }
 
   private all(sql: string, ...params: unknown[]): Row[] {
-    return this.db.prepare(sql).all(...params) as Row[];
+    return this.db.prepare(sql).safeIntegers(true).all(...params) as Row[];
   }
 
   private run(sql: string, ...params: unknown[]): Database.RunResult {
