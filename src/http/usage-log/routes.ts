@@ -1,5 +1,5 @@
 import { Type } from "@sinclair/typebox";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from "fastify";
 import { DomainError } from "../../domain/errors.ts";
 import { requireUsageLogAdmin } from "../../ingest/usage-log-service.ts";
 import type { Services } from "../../services.ts";
@@ -64,8 +64,24 @@ export function usageLogRoutes(services: Services): FastifyPluginAsync {
       await authenticate(request, services);
     });
 
-    app.post(
-      "/",
+    // `/usage` is documented; `/usage/` answers the same
+    const atRoot = (
+      method: "GET" | "POST",
+      options: { schema: FastifySchema },
+      handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+    ) => {
+      app.route({ method, url: "", ...options, handler });
+      app.route({
+        method,
+        url: "/",
+        prefixTrailingSlash: "slash",
+        schema: { ...options.schema, hide: true },
+        handler,
+      });
+    };
+
+    atRoot(
+      "POST",
       {
         schema: {
           tags: TAGS,
@@ -87,8 +103,8 @@ export function usageLogRoutes(services: Services): FastifyPluginAsync {
       },
     );
 
-    app.get(
-      "/",
+    atRoot(
+      "GET",
       {
         schema: {
           tags: TAGS,

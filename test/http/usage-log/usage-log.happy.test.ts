@@ -133,6 +133,8 @@ describe.each(storeKinds())("usage log, happy paths ($name)", (kind) => {
       const res = await h.request({ method: "GET", url: "/usage", key: w.admin.key });
       expectStatus(res, 200);
       expect(res.json()).toEqual([c, b, a]);
+      const slash = await h.request({ method: "GET", url: "/usage/", key: w.admin.key });
+      expect(slash.json()).toEqual([c, b, a]);
     });
 
     it("lists only a member's own records", async () => {
