@@ -81,7 +81,7 @@ describe("tally init and migrate on a fresh SQLite file", () => {
     expect(first.code, first.stderr).toBe(0);
     const keys = first.stdout.match(/tly_[0-9A-Za-z]{40}/g) ?? [];
     expect(keys.length).toBe(1);
-    const [secret] = keys;
+    const secret = keys[0] ?? "";
     const second = await tally(["init"], env, true);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain("A root key exists already; nothing created.");

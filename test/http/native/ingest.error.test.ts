@@ -48,13 +48,12 @@ describe.each(storeKinds())("POST /v1/events, errors ($name)", (kind) => {
       [{ ...GOOD, key_id: w.admin.keyId, user_id: w.member.id }, "user_id"],
       [{ ...GOOD, metadata: "text" }, "metadata"],
     ];
-    const events = [
+    const events: Record<string, unknown>[] = [
       { ...GOOD, id: "good-0" },
       ...bad.map(([e], i) => ({ id: `bad-${i}`, ...e })),
       { ...GOOD, id: "good-1" },
     ];
-    const noId = { ...GOOD };
-    events.push(noId as (typeof events)[number]);
+    events.push({ ...GOOD }); // no id at all
     const res = await send({ events });
     expectStatus(res, 200);
     const body = res.json();
