@@ -65,6 +65,7 @@ export class SqliteStore implements Store {
   private readonly insertEvent: Database.Statement;
   private readonly upsertRollup: Database.Statement;
   private readonly touchKey: Database.Statement;
+  private readonly statements = new Map<string, Database.Statement>();
   private readonly eventIdentity: Database.Statement;
   /** idempotency: (account, event id) -> seq, see event-id-index.ts; built on first append */
   private ids: EventIdIndex | null = null;
@@ -123,16 +124,28 @@ export class SqliteStore implements Store {
   }
 
   // int64 columns come back as bigint: money columns exceed 2^53 (a price of 9007.2 in pico units)
+  /** Prepared once per SQL text: preparing costs more than running most of these statements. */
+  private statement(sql: string, safeIntegers = true): Database.Statement {
+    const key = safeIntegers ? sql : `raw:${sql}`;
+    let stmt = this.statements.get(key);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      if (safeIntegers && stmt.reader) stmt.safeIntegers(true);
+      this.statements.set(key, stmt);
+    }
+    return stmt;
+  }
+
   private get(sql: string, ...params: unknown[]): Row | undefined {
-    return this.db.prepare(sql).safeIntegers(true).get(...params) as Row | undefined;
+    return this.statement(sql).get(...params) as Row | undefined;
   }
 
   private all(sql: string, ...params: unknown[]): Row[] {
-    return this.db.prepare(sql).safeIntegers(true).all(...params) as Row[];
+    return this.statement(sql).all(...params) as Row[];
   }
 
   private run(sql: string, ...params: unknown[]): Database.RunResult {
-    return this.db.prepare(sql).run(...params);
+    return this.statement(sql, false).run(...params);
   }
 
   async createAccount(a: Account): Promise<void> {
@@ -608,10 +621,6 @@ export class SqliteStore implements Store {
 
   async aggregate(q: AggregateQuery): Promise<AggregateRow[]> {
     const family = FAMILY_CODE[q.family];
-    const rollupSegs = q.segments
-      .filter((s) => s.level !== "raw")
-      .map((s) => [s.bucket, LEVEL_CODE[s.level as keyof typeof LEVEL_CODE], s.start, s.end]);
-    const rawSegs = q.segments.filter((s) => s.level === "raw").map((s) => [s.bucket, s.start, s.end]);
     const filters: string[] = [];
     const params: unknown[] = [];
     if (q.modelIds && q.modelIds.length > 0) {
@@ -629,41 +638,41 @@ export class SqliteStore implements Store {
     const where = filters.join(" ");
     const keyCols = q.family === "key" ? "key_id, user_id" : "'' AS key_id, '' AS user_id";
     const groupKey = q.family === "key" ? ", key_id, user_id" : "";
+    const sums = `SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
+      SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion`;
+    // one index range scan per segment (a bucket has at most seven): cost follows the number of
+    // buckets, not of events; the caller merges a bucket's segments
+    const fromRollups = this.statement(
+      `SELECT model_id, unit, unit_price, currency, kind, ${keyCols}, SUM(requests) AS requests, ${sums}
+       FROM usage_rollups
+       WHERE account_id = ? AND family = ? AND level = ? AND bucket_start >= ? AND bucket_start < ? ${where}
+       GROUP BY model_id, unit, unit_price, currency, kind${groupKey}`,
+    );
+    const rawKeyCols =
+      q.family === "key"
+        ? "COALESCE(key_id, '') AS key_id, COALESCE(user_id, '') AS user_id"
+        : "'' AS key_id, '' AS user_id";
+    const fromEvents = this.statement(
+      `SELECT model_id, unit, unit_price, currency, kind, ${rawKeyCols}, COUNT(*) AS requests, ${sums}
+       FROM usage_events
+       WHERE account_id = ? AND ts >= ? AND ts < ? AND status_active = 1 AND deleted_at IS NULL
+         ${where.replaceAll("key_id", "COALESCE(key_id, '')").replaceAll("user_id", "COALESCE(user_id, '')")}
+       GROUP BY model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 6, 7" : ""}`,
+    );
     const out: AggregateRow[] = [];
-    if (rollupSegs.length > 0) {
-      // one index range scan per segment: cost follows the number of buckets, not of events
-      const rows = this.db
-        .prepare(
-          `SELECT s.value ->> 0 AS bucket, model_id, unit, unit_price, currency, kind, ${keyCols},
-             SUM(requests) AS requests, SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
-             SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion
-           FROM json_each(?) AS s
-           CROSS JOIN usage_rollups r ON r.account_id = ? AND r.family = ? AND r.level = s.value ->> 1
-             AND r.bucket_start >= s.value ->> 2 AND r.bucket_start < s.value ->> 3
-           WHERE 1 = 1 ${where}
-           GROUP BY bucket, model_id, unit, unit_price, currency, kind${groupKey}
-           HAVING SUM(requests) <> 0`,
-        )
-        .safeIntegers(true)
-        .all(JSON.stringify(rollupSegs), q.accountId, family, ...params) as Row[];
-      for (const r of rows) out.push(toAggregate(r));
-    }
-    if (rawSegs.length > 0) {
-      const rows = this.db
-        .prepare(
-          `SELECT s.value ->> 0 AS bucket, model_id, unit, unit_price, currency, kind,
-             ${q.family === "key" ? "COALESCE(key_id, '') AS key_id, COALESCE(user_id, '') AS user_id" : "'' AS key_id, '' AS user_id"},
-             COUNT(*) AS requests, SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
-             SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion
-           FROM json_each(?) AS s
-           CROSS JOIN usage_events e ON e.account_id = ? AND e.ts >= s.value ->> 1 AND e.ts < s.value ->> 2
-           WHERE e.status_active = 1 AND e.deleted_at IS NULL
-             ${where.replaceAll("key_id", "COALESCE(key_id, '')").replaceAll("user_id", "COALESCE(user_id, '')")}
-           GROUP BY bucket, model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 7, 8" : ""}`,
-        )
-        .safeIntegers(true)
-        .all(JSON.stringify(rawSegs), q.accountId, ...params) as Row[];
-      for (const r of rows) out.push(toAggregate(r));
+    for (const seg of q.segments) {
+      const rows =
+        seg.level === "raw"
+          ? (fromEvents.all(q.accountId, seg.start, seg.end, ...params) as Row[])
+          : (fromRollups.all(
+              q.accountId,
+              family,
+              LEVEL_CODE[seg.level],
+              seg.start,
+              seg.end,
+              ...params,
+            ) as Row[]);
+      for (const r of rows) out.push(toAggregate({ ...r, bucket: seg.bucket }));
     }
     return out;
   }
