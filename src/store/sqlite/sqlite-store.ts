@@ -66,6 +66,14 @@ export class SqliteStore implements Store {
   private readonly upsertRollup: Database.Statement;
   private readonly touchKey: Database.Statement;
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly dataVersion: Database.Statement;
+  private readonly appendTx: Database.Transaction<
+    (
+      events: UsageEvent[],
+      keyUses: Map<string, number> | undefined,
+      added: [number, number][],
+    ) => AppendOutcome[]
+  >;
   private readonly eventIdentity: Database.Statement;
   /** idempotency: (account, event id) -> seq, see event-id-index.ts; built on first append */
   private ids: EventIdIndex | null = null;
@@ -86,6 +94,8 @@ export class SqliteStore implements Store {
       `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")})`,
     );
     this.upsertRollup = this.db.prepare(ROLLUP_UPSERT);
+    this.dataVersion = this.db.prepare("PRAGMA data_version").pluck();
+    this.appendTx = this.db.transaction((events, keyUses, added) => this.appendSync(events, keyUses, added));
     this.eventIdentity = this.db.prepare(
       "SELECT account_id, event_id, usage_id FROM usage_events WHERE seq = ?",
     );
@@ -410,36 +420,40 @@ export class SqliteStore implements Store {
   async appendEvents(events: UsageEvent[], keyUses?: Map<string, number>): Promise<AppendOutcome[]> {
     const added: [number, number][] = [];
     // IMMEDIATE: take the write lock first, so the id index is current for the whole transaction
-    const outcomes = this.db
-      .transaction(() => {
-        const ids = this.currentIds();
-        const out: AppendOutcome[] = [];
-        const inserted: UsageEvent[] = [];
-        const inBatch = new Map<string, string>();
-        for (const e of events) {
-          const batchKey = `${e.accountId}\u0000${e.eventId}`;
-          const hash = idHash(e.accountId, e.eventId);
-          const stored = inBatch.get(batchKey) ?? this.storedUsageId(ids, hash, e);
-          if (stored !== null) {
-            out.push({ status: "duplicate", usageId: stored });
-            continue;
-          }
-          const seq = Number(this.insertEvent.run(...eventValues(e)).lastInsertRowid);
-          added.push([hash, seq]);
-          inBatch.set(batchKey, e.usageId);
-          inserted.push(e);
-          out.push({ status: "inserted", usageId: e.usageId });
-        }
-        // rollup rows are updated in the events' transaction, so a crash never leaves them apart
-        this.applyRollups(rollupDeltas(inserted));
-        if (keyUses) this.touchKeysSync(keyUses);
-        return out;
-      })
-      .immediate();
+    const outcomes = this.appendTx.immediate(events, keyUses, added);
     // only what committed enters the index
     for (const [hash, seq] of added) this.ids!.add(hash, seq);
     if (added.length > 0) this.idsSeq = Math.max(this.idsSeq, added[added.length - 1][1]);
     return outcomes;
+  }
+
+  private appendSync(
+    events: UsageEvent[],
+    keyUses: Map<string, number> | undefined,
+    added: [number, number][],
+  ): AppendOutcome[] {
+    const ids = this.currentIds();
+    const out: AppendOutcome[] = [];
+    const inserted: UsageEvent[] = [];
+    const inBatch = new Map<string, string>();
+    for (const e of events) {
+      const batchKey = `${e.accountId}\u0000${e.eventId}`;
+      const hash = idHash(e.accountId, e.eventId);
+      const stored = inBatch.get(batchKey) ?? this.storedUsageId(ids, hash, e);
+      if (stored !== null) {
+        out.push({ status: "duplicate", usageId: stored });
+        continue;
+      }
+      const seq = Number(this.insertEvent.run(...eventValues(e)).lastInsertRowid);
+      added.push([hash, seq]);
+      inBatch.set(batchKey, e.usageId);
+      inserted.push(e);
+      out.push({ status: "inserted", usageId: e.usageId });
+    }
+    // rollup rows are updated in the events' transaction, so a crash never leaves them apart
+    this.applyRollups(rollupDeltas(inserted));
+    if (keyUses) this.touchKeysSync(keyUses);
+    return out;
   }
 
   /** The usage_id already stored under this event's (account, id), or null. */
@@ -456,7 +470,7 @@ export class SqliteStore implements Store {
    * up with rows that another connection committed since (PRAGMA data_version tells).
    */
   private currentIds(): EventIdIndex {
-    const version = Number(this.db.pragma("data_version", { simple: true }));
+    const version = Number(this.dataVersion.get());
     if (this.ids && version === this.idsDataVersion) return this.ids;
     if (!this.ids) {
       const ids = new EventIdIndex();
