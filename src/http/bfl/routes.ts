@@ -10,8 +10,14 @@ import {
 } from "../../ingest/report-license-usage.ts";
 import type { Services } from "../../services.ts";
 import { authenticate } from "../auth.ts";
+import {
+  INVALID_JSON,
+  MISSING_BODY,
+  NOT_AN_OBJECT,
+  sendFastApiError,
+  sendFastApiNotFound,
+} from "../fastapi-errors.ts";
 import { validatorCompiler } from "../validation.ts";
-import { INVALID_JSON, MISSING_BODY, NOT_AN_OBJECT, sendBflError, sendBflNotFound } from "./errors.ts";
 
 export const REPORT_USAGE_PATH = "/v1/licenses/models/{model_slug}/usage";
 export const NOT_SUPPORTED = (slug: string) => `Model slug ${slug} is not supported for usage reporting`;
@@ -126,8 +132,8 @@ function readIdempotencyKey(request: FastifyRequest): string | null {
 /** The license usage report (seeds 000 and 002), mounted under `/v1/licenses`. */
 export function bflRoutes(services: Services): FastifyPluginAsync {
   return async (app) => {
-    app.setErrorHandler(sendBflError);
-    app.setNotFoundHandler(sendBflNotFound);
+    app.setErrorHandler(sendFastApiError);
+    app.setNotFoundHandler(sendFastApiNotFound);
     // whatever the content type, the body reaches the handler, which answers 422 for non-JSON
     app.addContentTypeParser("*", { parseAs: "string" }, (request, text, done) => {
       done(null, new RawBody(String(text), request.headers["content-type"] ?? null));

@@ -4,7 +4,7 @@ import { DomainError } from "../../domain/errors.ts";
 import { requireUsageLogAdmin } from "../../ingest/usage-log-service.ts";
 import type { Services } from "../../services.ts";
 import { authenticate, presentedSecret } from "../auth.ts";
-import { sendFastApiError, sendFastApiNotFound } from "./errors.ts";
+import { sendFastApiError, sendFastApiNotFound } from "../fastapi-errors.ts";
 import { UsageRecord, usageRecordJson } from "./usage-record.ts";
 
 const DecimalValue = Type.Unsafe<number | string>({

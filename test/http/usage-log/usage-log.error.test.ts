@@ -85,7 +85,7 @@ describe.each(storeKinds())("usage log, bad input ($name)", (kind) => {
       });
       expectStatus(bad, 422);
       expect(bad.json()).toEqual({
-        detail: [{ loc: ["body"], msg: "Invalid JSON body", type: "json_invalid" }],
+        detail: [{ loc: ["body"], msg: "JSON decode error", type: "json_invalid" }],
       });
       const list = await post([SEED_BODY]);
       expectStatus(list, 422);
