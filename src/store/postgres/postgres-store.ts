@@ -664,7 +664,10 @@ export class PostgresStore implements Store {
         `WITH expected AS (${expected})
          SELECT x.*, y.requests AS o_requests, y.quantity AS o_quantity, y.cost_nano AS o_cost_nano,
            y.cost_atto AS o_cost_atto, y.tokens_prompt AS o_tokens_prompt, y.tokens_completion AS o_tokens_completion
-         FROM ${a} x LEFT JOIN ${b} y USING (${ROLLUP_PK})`,
+         FROM ${a} x LEFT JOIN ${b} y USING (${ROLLUP_PK})
+             WHERE y.requests IS NULL OR x.requests <> y.requests OR x.quantity <> y.quantity
+               OR x.tokens_prompt <> y.tokens_prompt OR x.tokens_completion <> y.tokens_completion
+               OR (x.cost_nano - y.cost_nano) * 1000000000::numeric + (x.cost_atto - y.cost_atto) <> 0`,
       );
     const toBig = (rows: Row[]) =>
       rows.map((r) => {

@@ -711,13 +711,17 @@ export class SqliteStore implements Store {
             GROUP BY account_id, b, model_id, unit, unit_price, currency, kind, 10, 11`);
         }
       }
+      // only rows that differ leave the database: a consistent store sends nothing to compare
       const diff = (a: string, b: string) =>
         this.db
           .prepare(
             `SELECT x.*, y.requests AS o_requests, y.quantity AS o_quantity, y.cost_nano AS o_cost_nano,
                y.cost_atto AS o_cost_atto, y.tokens_prompt AS o_tokens_prompt, y.tokens_completion AS o_tokens_completion
              FROM ${a} x LEFT JOIN ${b} y USING (account_id, family, level, bucket_start, model_id, unit, unit_price,
-               currency, kind, key_id, user_id)`,
+               currency, kind, key_id, user_id)
+             WHERE y.requests IS NULL OR x.requests <> y.requests OR x.quantity <> y.quantity
+               OR x.tokens_prompt <> y.tokens_prompt OR x.tokens_completion <> y.tokens_completion
+               OR (x.cost_nano - y.cost_nano) * 1000000000 + (x.cost_atto - y.cost_atto) <> 0`,
           )
           .safeIntegers(true)
           .all() as Row[];
