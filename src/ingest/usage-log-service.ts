@@ -5,7 +5,6 @@ import type { Principal, UserPrincipal } from "../auth/principal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { COST_RULE, QUANTITY_RULE, readDecimal } from "../domain/fields.ts";
 import { maskSecret } from "../domain/keys.ts";
-import { unitPriceOfCost } from "../domain/pricing.ts";
 import type { AuditEntry, EventPatch, Store, UsageEvent } from "../store/store.ts";
 import type { IngestService } from "./ingest-service.ts";
 
@@ -95,9 +94,9 @@ export class UsageLogService {
       patch.cost = readDecimal(input.cost_usd, ["body", "cost_usd"], COST_RULE);
     if (input.status_active !== undefined) patch.statusActive = input.status_active;
     if (patch.quantity !== undefined || patch.cost !== undefined) {
-      // the unit price follows the corrected values, as it does for a new record
-      // (read then write: two concurrent corrections of the same record could leave a stale unit price)
-      patch.unitPrice = unitPriceOfCost(patch.cost ?? current.cost, patch.quantity ?? current.quantity);
+      // the unit price follows the corrected values, as it does for a new record; the store derives
+      // it from the row it locked, so concurrent corrections cannot leave a stale price
+      patch.repriceFromCost = true;
     }
     const updated = await this.store.updateEvent(
       current.accountId,

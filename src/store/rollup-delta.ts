@@ -86,7 +86,12 @@ export function rollupDeltas(events: Iterable<UsageEvent>, sign: 1 | -1 = 1): Ro
       const keyId = family === FAMILY_CODE.key ? g.keyId : "";
       const userId = family === FAMILY_CODE.key ? g.userId : "";
       for (const level of [LEVEL_CODE.minute, LEVEL_CODE.hour, LEVEL_CODE.day]) {
-        const bucketStart = level === LEVEL_CODE.minute ? buckets.minute : level === LEVEL_CODE.hour ? buckets.hour : buckets.day;
+        const bucketStart =
+          level === LEVEL_CODE.minute
+            ? buckets.minute
+            : level === LEVEL_CODE.hour
+              ? buckets.hour
+              : buckets.day;
         const id = `${family}\u0000${level}\u0000${bucketStart}\u0000${dims}\u0000${keyId}\u0000${userId}`;
         const row = out.get(id);
         if (row) {

@@ -1,9 +1,11 @@
 import { formatDec, fromMicro, fromPico, joinCost, splitCost, toMicro, toPico } from "../domain/decimal.ts";
+import { unitPriceOfCost } from "../domain/pricing.ts";
 import type {
   Account,
   AggregateRow,
   ApiKey,
   AuditEntry,
+  EventPatch,
   License,
   Model,
   Payment,
@@ -208,6 +210,22 @@ export const toEvent = (r: Row): UsageEvent => ({
   createdAt: num(r.created_at),
   updatedAt: num(r.updated_at),
 });
+
+/** The event after a correction: one rule for both stores, applied to the row read under the write lock. */
+export function patchedEvent(before: UsageEvent, patch: EventPatch, at: number): UsageEvent {
+  const quantity = patch.quantity ?? before.quantity;
+  const cost = patch.cost ?? before.cost;
+  return {
+    ...before,
+    quantity,
+    cost,
+    unitPrice: patch.repriceFromCost
+      ? unitPriceOfCost(cost, quantity)
+      : (patch.unitPrice ?? before.unitPrice),
+    statusActive: patch.statusActive ?? before.statusActive,
+    updatedAt: at,
+  };
+}
 
 /** An audit snapshot of an event: exact decimals as strings. */
 export function eventSnapshot(e: UsageEvent): Record<string, unknown> {

@@ -178,6 +178,8 @@ export interface EventPatch {
   quantity?: Dec;
   cost?: Dec;
   unitPrice?: Dec;
+  /** recompute the unit price as cost / quantity (9 places) from the corrected row, inside the transaction */
+  repriceFromCost?: boolean;
   statusActive?: boolean;
 }
 

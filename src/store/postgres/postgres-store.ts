@@ -5,6 +5,7 @@ import {
   EVENT_COLUMNS,
   eventSnapshot,
   eventValues,
+  patchedEvent,
   planColumns,
   toAccount,
   toAggregate,
@@ -500,14 +501,7 @@ export class PostgresStore implements Store {
       );
       if (!r) return null;
       const before = toEvent(r);
-      const after: UsageEvent = {
-        ...before,
-        quantity: patch.quantity ?? before.quantity,
-        cost: patch.cost ?? before.cost,
-        unitPrice: patch.unitPrice ?? before.unitPrice,
-        statusActive: patch.statusActive ?? before.statusActive,
-        updatedAt: audit.at,
-      };
+      const after = patchedEvent(before, patch, audit.at);
       const { nano, atto } = splitCost(after.cost);
       await c.query(
         `UPDATE usage_events SET quantity = $1, unit_price = $2, cost_nano = $3, cost_atto = $4, status_active = $5,

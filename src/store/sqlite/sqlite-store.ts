@@ -7,6 +7,7 @@ import {
   EVENT_COLUMNS,
   eventSnapshot,
   eventValues,
+  patchedEvent,
   planColumns,
   toAccount,
   toAggregate,
@@ -564,14 +565,7 @@ export class SqliteStore implements Store {
       );
       if (!r) return null;
       const before = toEvent(r);
-      const after: UsageEvent = {
-        ...before,
-        quantity: patch.quantity ?? before.quantity,
-        cost: patch.cost ?? before.cost,
-        unitPrice: patch.unitPrice ?? before.unitPrice,
-        statusActive: patch.statusActive ?? before.statusActive,
-        updatedAt: audit.at,
-      };
+      const after = patchedEvent(before, patch, audit.at);
       const { nano, atto } = splitCost(after.cost);
       this.run(
         `UPDATE usage_events SET quantity = ?, unit_price = ?, cost_nano = ?, cost_atto = ?, status_active = ?, updated_at = ?
