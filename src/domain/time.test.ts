@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { DateTime } from "luxon";
 import { describe, expect, it } from "vitest";
 import {
   autoTimeframe,
@@ -32,30 +33,45 @@ const ZONES = [
   "America/St_Johns", // -03:30 with DST
 ];
 
-/** The laws of a segment plan: an exact tiling, each run aligned to its level, raw only at sub-minute edges. */
+/**
+ * The laws of a segment plan: summing every run times its sign counts each instant of
+ * [start, end) exactly once and nothing outside it; rollup runs are aligned to their level; raw
+ * runs are added, only at sub-minute edges; and the rows read are bounded by the buckets' shape,
+ * never by the events.
+ */
 function expectTiling(segments: Segment[], start: number, end: number): void {
   if (end <= start) {
     expect(segments).toEqual([]);
     return;
   }
-  expect(segments[0].start).toBe(start);
-  expect(segments[segments.length - 1].end).toBe(end);
-  segments.forEach((s, i) => {
+  const points = [...new Set([start, end, ...segments.flatMap((s) => [s.start, s.end])])].sort(
+    (a, b) => a - b,
+  );
+  for (let i = 0; i + 1 < points.length; i++) {
+    const mid = points[i];
+    const coverage = segments.reduce((n, s) => n + (s.start <= mid && mid < s.end ? s.sign : 0), 0);
+    expect(coverage, `coverage at ${new Date(mid).toISOString()}`).toBe(mid >= start && mid < end ? 1 : 0);
+  }
+  let units = 0;
+  for (const s of segments) {
     expect(s.end).toBeGreaterThan(s.start);
-    if (i > 0) expect(s.start).toBe(segments[i - 1].end);
     if (s.level === "raw") {
+      expect(s.sign).toBe(1);
       // no whole aligned minute inside a raw run: the rollups answer those
       const firstMinute = Math.ceil(s.start / MINUTE_MS) * MINUTE_MS;
       expect(firstMinute + MINUTE_MS).toBeGreaterThan(s.end);
-      expect(i === 0 || i === segments.length - 1).toBe(true);
+      expect(s.start === start || s.end === end).toBe(true);
     } else {
       const size = LEVEL_MS[s.level];
       expect(s.start % size).toBe(0);
       expect(s.end % size).toBe(0);
+      units += (s.end - s.start) / size;
     }
-  });
-  // at most: raw, minutes, hours, days, hours, minutes, raw: the cost follows buckets, not events
-  expect(segments.length).toBeLessThanOrEqual(7);
+  }
+  // whole days, plus at most a day's hours and an hour's minutes at each end
+  const days = Math.ceil((end - start) / DAY_MS) + 1;
+  expect(units).toBeLessThanOrEqual(days + 2 * 24 + 2 * 60);
+  expect(segments.length).toBeLessThanOrEqual(15);
 }
 
 describe("planSegments", () => {
@@ -63,31 +79,42 @@ describe("planSegments", () => {
     const start = at("2025-01-01T22:58:30.500Z");
     const end = at("2025-01-04T01:02:10Z");
     expect(planSegments(start, end)).toEqual([
-      { level: "raw", start, end: at("2025-01-01T22:59:00Z") },
-      { level: "minute", start: at("2025-01-01T22:59:00Z"), end: at("2025-01-01T23:00:00Z") },
-      { level: "hour", start: at("2025-01-01T23:00:00Z"), end: at("2025-01-02T00:00:00Z") },
-      { level: "day", start: at("2025-01-02T00:00:00Z"), end: at("2025-01-04T00:00:00Z") },
-      { level: "hour", start: at("2025-01-04T00:00:00Z"), end: at("2025-01-04T01:00:00Z") },
-      { level: "minute", start: at("2025-01-04T01:00:00Z"), end: at("2025-01-04T01:02:00Z") },
-      { level: "raw", start: at("2025-01-04T01:02:00Z"), end },
+      { level: "raw", start, end: at("2025-01-01T22:59:00Z"), sign: 1 },
+      { level: "minute", start: at("2025-01-01T22:59:00Z"), end: at("2025-01-01T23:00:00Z"), sign: 1 },
+      { level: "hour", start: at("2025-01-01T23:00:00Z"), end: at("2025-01-02T00:00:00Z"), sign: 1 },
+      { level: "day", start: at("2025-01-02T00:00:00Z"), end: at("2025-01-04T00:00:00Z"), sign: 1 },
+      { level: "hour", start: at("2025-01-04T00:00:00Z"), end: at("2025-01-04T01:00:00Z"), sign: 1 },
+      { level: "minute", start: at("2025-01-04T01:00:00Z"), end: at("2025-01-04T01:02:00Z"), sign: 1 },
+      { level: "raw", start: at("2025-01-04T01:02:00Z"), end, sign: 1 },
     ]);
   });
 
   it("answers a sub-minute range from raw events only", () => {
     const start = at("2025-01-01T10:00:10Z");
-    expect(planSegments(start, start + 20_000)).toEqual([{ level: "raw", start, end: start + 20_000 }]);
+    expect(planSegments(start, start + 20_000)).toEqual([
+      { level: "raw", start, end: start + 20_000, sign: 1 },
+    ]);
     // crossing a minute boundary without a whole minute inside: still raw, as one run
     const a = at("2025-01-01T10:00:50Z");
-    expect(planSegments(a, a + 20_000)).toEqual([{ level: "raw", start: a, end: a + 20_000 }]);
+    expect(planSegments(a, a + 20_000)).toEqual([{ level: "raw", start: a, end: a + 20_000, sign: 1 }]);
   });
 
   it("uses no raw events for a range on minute boundaries", () => {
     const start = at("2025-03-01T00:00:00Z");
     expect(planSegments(start, start + 31 * DAY_MS)).toEqual([
-      { level: "day", start, end: start + 31 * DAY_MS },
+      { level: "day", start, end: start + 31 * DAY_MS, sign: 1 },
     ]);
     expect(planSegments(start + MINUTE_MS, start + 2 * MINUTE_MS)).toEqual([
-      { level: "minute", start: start + MINUTE_MS, end: start + 2 * MINUTE_MS },
+      { level: "minute", start: start + MINUTE_MS, end: start + 2 * MINUTE_MS, sign: 1 },
+    ]);
+  });
+
+  it("answers a New York day as the UTC day minus its first five hours, plus the next day's first five", () => {
+    const d = at("2025-01-15T00:00:00Z");
+    expect(planSegments(d + 5 * HOUR_MS, d + DAY_MS + 5 * HOUR_MS)).toEqual([
+      { level: "hour", start: d, end: d + 5 * HOUR_MS, sign: -1 },
+      { level: "day", start: d, end: d + DAY_MS, sign: 1 },
+      { level: "hour", start: d + DAY_MS, end: d + DAY_MS + 5 * HOUR_MS, sign: 1 },
     ]);
   });
 
@@ -131,6 +158,56 @@ describe("planSegments", () => {
           expect(segments.filter((x) => x.level === "raw")).toEqual([]);
         },
       ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("bucketsBetween walks the calendar", () => {
+  it("breaks exactly where nextBoundary does, across DST and odd offsets (property)", () => {
+    const instant = fc.integer({ min: at("2000-01-01T00:00:00Z"), max: at("2040-01-01T00:00:00Z") });
+    const tfs = fc.constantFrom("minute", "hour", "day", "week", "month") as fc.Arbitrary<
+      "minute" | "hour" | "day" | "week" | "month"
+    >;
+    fc.assert(
+      fc.property(
+        instant,
+        fc.constantFrom(...ZONES),
+        tfs,
+        fc.integer({ min: 1, max: 40 }),
+        (t, zone, tf, n) => {
+          const expected: number[] = [];
+          let cursor = t;
+          for (let i = 0; i < n; i++) {
+            cursor = nextBoundary(cursor, tf, zone);
+            expected.push(cursor);
+          }
+          const buckets = bucketsBetween(t, expected[n - 1], tf, zone);
+          expect(buckets.map((b) => b.end)).toEqual(expected);
+          expect(buckets[0].start).toBe(t);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+});
+
+describe("formatLocal", () => {
+  it("labels an instant with its local time and offset, UTC as +00:00", () => {
+    expect(formatLocal(at("2025-01-15T05:00:00Z"), "America/New_York")).toBe("2025-01-15T00:00:00-05:00");
+    expect(formatLocal(at("2025-07-15T04:00:00Z"), "America/New_York")).toBe("2025-07-15T00:00:00-04:00");
+    expect(formatLocal(at("2025-01-14T18:15:00Z"), "Asia/Kathmandu")).toBe("2025-01-15T00:00:00+05:45");
+    expect(formatLocal(at("2025-01-15T00:00:00Z"), "UTC")).toBe("2025-01-15T00:00:00+00:00");
+  });
+
+  it("agrees with Luxon's own formatting in every zone (property)", () => {
+    const instant = fc.integer({ min: at("1990-01-01T00:00:00Z"), max: at("2040-01-01T00:00:00Z") });
+    fc.assert(
+      fc.property(instant, fc.constantFrom(...ZONES), (t, zone) => {
+        expect(formatLocal(t, zone)).toBe(
+          DateTime.fromMillis(t, { zone }).toFormat("yyyy-MM-dd'T'HH:mm:ssZZ"),
+        );
+      }),
       { numRuns: 2000 },
     );
   });

@@ -60,7 +60,7 @@ export interface Bucket {
 /**
  * Buckets tiling [start, end): each breaks at the timeframe's boundaries in `zone`; the first
  * starts at `start` and the last ends at `end` even when those are not boundaries. `max` stops the
- * listing after that many buckets (each costs a zone lookup, ~50us).
+ * listing after that many buckets.
  */
 export function bucketsBetween(
   start: number,
@@ -70,18 +70,74 @@ export function bucketsBetween(
   max = Number.POSITIVE_INFINITY,
 ): Bucket[] {
   const buckets: Bucket[] = [];
+  if (start >= end || max <= 0) return buckets;
+  const steps = boundariesAfter(start, timeframe, zone);
   let cursor = start;
   while (cursor < end && buckets.length < max) {
-    const next = Math.min(nextBoundary(cursor, timeframe, zone), end);
+    const next = Math.min(steps.next(), end);
     buckets.push({ start: cursor, end: next });
     cursor = next;
   }
   return buckets;
 }
 
+/**
+ * The timeframe's boundaries after `at`, in order. Calling Luxon afresh for every boundary costs
+ * several zone lookups each; walking from one boundary to the next costs about one. Every step
+ * is checked against the zone, and anything unusual (an offset change at a boundary, a missing
+ * local midnight) falls back to a fresh nextBoundary, so the answer is nextBoundary's.
+ */
+function boundariesAfter(at: number, timeframe: Timeframe, zone: string): { next(): number } {
+  let current = nextBoundary(at, timeframe, zone);
+  let pending = true;
+  if (timeframe === "minute") {
+    // every zone offset is a whole number of minutes: local minutes are UTC minutes
+    return {
+      next() {
+        if (pending) pending = false;
+        else current += MINUTE_MS;
+        return current;
+      },
+    };
+  }
+  const tz = IANAZone.create(zone);
+  const fixed =
+    timeframe === "hour" ? HOUR_MS : timeframe === "day" ? DAY_MS : timeframe === "week" ? 7 * DAY_MS : 0;
+  let offset = tz.offset(current);
+  return {
+    next() {
+      if (pending) {
+        pending = false;
+        return current;
+      }
+      let candidate = fixed > 0 ? current + fixed : nextBoundary(current, timeframe, zone);
+      const candidateOffset = tz.offset(candidate);
+      // a fixed step lands on the next boundary while the offset stays the same (an hour step also
+      // while it moves by whole hours); otherwise ask the calendar
+      if (
+        fixed > 0 &&
+        candidateOffset !== offset &&
+        (timeframe !== "hour" || (candidateOffset - offset) % 60 !== 0)
+      ) {
+        candidate = nextBoundary(current, timeframe, zone);
+        offset = tz.offset(candidate);
+      } else {
+        offset = candidateOffset;
+      }
+      current = candidate;
+      return current;
+    },
+  };
+}
+
 /** Local time with its offset, seconds precision: `2025-01-15T00:00:00-05:00`, UTC as `+00:00`. */
 export function formatLocal(at: number, zone: string): string {
-  return inZone(at, zone).toFormat("yyyy-MM-dd'T'HH:mm:ssZZ");
+  // one offset lookup, then plain formatting: Luxon's toFormat costs several lookups per label
+  const offset = Math.round(IANAZone.create(zone).offset(at));
+  const abs = Math.abs(offset);
+  const hh = String(Math.floor(abs / 60)).padStart(2, "0");
+  const mm = String(abs % 60).padStart(2, "0");
+  return `${new Date(at + offset * MINUTE_MS).toISOString().slice(0, 19)}${offset < 0 ? "-" : "+"}${hh}:${mm}`;
 }
 
 /** UTC ISO 8601 with milliseconds, `2025-07-04T12:00:00.000Z`. */
@@ -106,6 +162,11 @@ export function parseInstant(text: string, zone = "UTC"): number | null {
 /**
  * Splits [start, end) into runs that the rollup levels can answer exactly: UTC-aligned minutes,
  * hours and days, plus raw pieces for unaligned edges (at most one minute at each end).
+ *
+ * A run may be subtracted (`sign` -1): a piece that covers most of a day is cheaper as the whole
+ * day minus the hours it leaves out (a New York day, 05:00 to 05:00 UTC, is day - 5 hours + 5 hours:
+ * 11 rows instead of 24), and likewise for hours and minutes. Summing every run times its sign
+ * counts each instant of [start, end) exactly once and nothing else.
  */
 export type RollupLevel = "raw" | "minute" | "hour" | "day";
 
@@ -113,48 +174,78 @@ export interface Segment {
   level: RollupLevel;
   start: number;
   end: number;
+  sign: 1 | -1;
 }
 
-const LEVEL_MS: Record<Exclude<RollupLevel, "raw">, number> = {
-  minute: MINUTE_MS,
-  hour: HOUR_MS,
-  day: DAY_MS,
-};
+const LADDER: { level: Exclude<RollupLevel, "raw">; size: number }[] = [
+  { level: "day", size: DAY_MS },
+  { level: "hour", size: HOUR_MS },
+  { level: "minute", size: MINUTE_MS },
+];
 
 function floorMs(at: number, size: number): number {
   return Math.floor(at / size) * size;
 }
 
+interface Plan {
+  segments: Segment[];
+  /** rollup rows read per line: the number of whole units in the plan */
+  cost: number;
+}
+
+const EMPTY: Plan = { segments: [], cost: 0 };
+
+function join(...plans: Plan[]): Plan {
+  const segments: Segment[] = [];
+  let cost = 0;
+  for (const p of plans) {
+    cost += p.cost;
+    for (const s of p.segments) {
+      const last = segments[segments.length - 1];
+      if (last && last.level === s.level && last.sign === s.sign && last.end === s.start) last.end = s.end;
+      else segments.push({ ...s });
+    }
+  }
+  return { segments, cost };
+}
+
+/** Minute-aligned [a, b) from ladder step `i` down. */
+function planAligned(a: number, b: number, i: number, sign: 1 | -1): Plan {
+  if (b <= a) return EMPTY;
+  const { level, size } = LADDER[i];
+  if (i === LADDER.length - 1) return { segments: [{ level, start: a, end: b, sign }], cost: (b - a) / size };
+  const first = Math.ceil(a / size) * size;
+  const last = floorMs(b, size);
+  if (first > last) return planPartial(a, b, last, i, sign); // inside one unit
+  const middle: Plan =
+    first < last
+      ? { segments: [{ level, start: first, end: last, sign }], cost: (last - first) / size }
+      : EMPTY;
+  return join(
+    first > a ? planPartial(a, first, first - size, i, sign) : EMPTY,
+    middle,
+    b > last ? planPartial(last, b, last, i, sign) : EMPTY,
+  );
+}
+
+/** [a, b) inside the unit starting at `cell` of step `i`: finer runs, or the unit minus its rest. */
+function planPartial(a: number, b: number, cell: number, i: number, sign: 1 | -1): Plan {
+  const direct = planAligned(a, b, i + 1, sign);
+  const { level, size } = LADDER[i];
+  const unit: Plan = { segments: [{ level, start: cell, end: cell + size, sign }], cost: 1 };
+  const minus = (x: number, y: number) => planAligned(x, y, i + 1, sign === 1 ? -1 : 1);
+  const complement = join(minus(cell, a), unit, minus(b, cell + size));
+  return complement.cost < direct.cost ? complement : direct;
+}
+
 export function planSegments(start: number, end: number): Segment[] {
   if (end <= start) return [];
-  const segments: Segment[] = [];
-  const push = (level: RollupLevel, s: number, e: number) => {
-    if (e <= s) return;
-    const last = segments[segments.length - 1];
-    if (last && last.level === level && last.end === s) last.end = e;
-    else segments.push({ level, start: s, end: e });
-  };
-  const alignedStart = Math.min(
-    floorMs(start, MINUTE_MS) === start ? start : floorMs(start, MINUTE_MS) + MINUTE_MS,
-    end,
-  );
+  const alignedStart = Math.min(Math.ceil(start / MINUTE_MS) * MINUTE_MS, end);
   const alignedEnd = Math.max(floorMs(end, MINUTE_MS), alignedStart);
-  push("raw", start, alignedStart);
-  let cursor = alignedStart;
-  while (cursor < alignedEnd) {
-    let level: Exclude<RollupLevel, "raw"> = "minute";
-    if (cursor % DAY_MS === 0 && cursor + DAY_MS <= alignedEnd) level = "day";
-    else if (cursor % HOUR_MS === 0 && cursor + HOUR_MS <= alignedEnd) level = "hour";
-    const size = LEVEL_MS[level];
-    // take as many whole units of this level as fit before the next coarser alignment or the end
-    const lastFit = cursor + Math.floor((alignedEnd - cursor) / size) * size;
-    const coarser = level === "minute" ? HOUR_MS : level === "hour" ? DAY_MS : 0;
-    const stop = coarser === 0 ? lastFit : Math.min(lastFit, floorMs(cursor, coarser) + coarser);
-    push(level, cursor, stop);
-    cursor = stop;
-  }
-  push("raw", alignedEnd, end);
-  return segments;
+  const raw = (s: number, e: number): Plan =>
+    e > s ? { segments: [{ level: "raw", start: s, end: e, sign: 1 }], cost: 0 } : EMPTY;
+  return join(raw(start, alignedStart), planAligned(alignedStart, alignedEnd, 0, 1), raw(alignedEnd, end))
+    .segments;
 }
 
 /** The rollup bucket of each level that an event at `at` falls in (UTC-aligned). */

@@ -143,8 +143,8 @@ export type RollupFamily = "account" | "key";
 export interface AggregateQuery {
   accountId: string;
   family: RollupFamily;
-  /** Ranges to sum, each tagged with the output bucket it belongs to. */
-  segments: { bucket: number; level: RollupLevel; start: number; end: number }[];
+  /** Ranges to sum, each tagged with the output bucket it belongs to; sign -1 subtracts the range. */
+  segments: { bucket: number; level: RollupLevel; start: number; end: number; sign: 1 | -1 }[];
   modelIds?: string[];
   keyId?: string;
   userId?: string;

@@ -587,21 +587,24 @@ export class PostgresStore implements Store {
     const sums = `SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
       SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion`;
     if (rollupSegs.length > 0) {
-      const f = filter(7, "key_id", "user_id");
+      const f = filter(8, "key_id", "user_id");
       const keyCols = q.family === "key" ? "key_id, user_id" : "'' AS key_id, '' AS user_id";
       const rows = await this.many(
-        `SELECT s.bucket, model_id, unit, unit_price, currency, kind, ${keyCols}, SUM(requests) AS requests, ${sums}
-         FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS s(bucket, level, start_at, end_at)
-         JOIN usage_rollups r ON r.account_id = $5 AND r.family = $6 AND r.level = s.level
+        `SELECT s.bucket, model_id, unit, unit_price, currency, kind, ${keyCols}, SUM(requests * s.sign) AS requests,
+           SUM(quantity * s.sign) AS quantity, SUM(cost_nano * s.sign) AS cost_nano, SUM(cost_atto * s.sign) AS cost_atto,
+           SUM(tokens_prompt * s.sign) AS tokens_prompt, SUM(tokens_completion * s.sign) AS tokens_completion
+         FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS s(bucket, level, start_at, end_at, sign)
+         JOIN usage_rollups r ON r.account_id = $6 AND r.family = $7 AND r.level = s.level
            AND r.bucket_start >= s.start_at AND r.bucket_start < s.end_at
          WHERE true ${f.sql}
          GROUP BY s.bucket, model_id, unit, unit_price, currency, kind${q.family === "key" ? ", key_id, user_id" : ""}
-         HAVING SUM(requests) <> 0`,
+         HAVING SUM(requests * s.sign) <> 0`,
         [
           rollupSegs.map((s) => s.bucket),
           rollupSegs.map((s) => LEVEL_CODE[s.level as keyof typeof LEVEL_CODE]),
           rollupSegs.map((s) => s.start),
           rollupSegs.map((s) => s.end),
+          rollupSegs.map((s) => s.sign),
           q.accountId,
           family,
           ...f.params,

@@ -648,13 +648,20 @@ export class SqliteStore implements Store {
     const groupKey = q.family === "key" ? ", key_id, user_id" : "";
     const sums = `SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
       SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion`;
-    // one index range scan per segment (a bucket has at most seven): cost follows the number of
-    // buckets, not of events; the caller merges a bucket's segments
+    // one index range scan per segment; the segment list is materialized so each is read once.
+    // Cost follows the number of buckets (and rollup rows in them), not of events.
     const fromRollups = this.statement(
-      `SELECT model_id, unit, unit_price, currency, kind, ${keyCols}, SUM(requests) AS requests, ${sums}
-       FROM usage_rollups
-       WHERE account_id = ? AND family = ? AND level = ? AND bucket_start >= ? AND bucket_start < ? ${where}
-       GROUP BY model_id, unit, unit_price, currency, kind${groupKey}`,
+      `WITH s AS MATERIALIZED (
+         SELECT value ->> 0 AS b, value ->> 1 AS lvl, value ->> 2 AS lo, value ->> 3 AS hi, value ->> 4 AS sg
+         FROM json_each(?))
+       SELECT s.b AS bucket, model_id, unit, unit_price, currency, kind, ${keyCols},
+         SUM(requests * s.sg) AS requests, SUM(quantity * s.sg) AS quantity, SUM(cost_nano * s.sg) AS cost_nano,
+         SUM(cost_atto * s.sg) AS cost_atto, SUM(tokens_prompt * s.sg) AS tokens_prompt,
+         SUM(tokens_completion * s.sg) AS tokens_completion
+       FROM s CROSS JOIN usage_rollups r ON r.account_id = ? AND r.family = ? AND r.level = s.lvl
+         AND r.bucket_start >= s.lo AND r.bucket_start < s.hi
+       WHERE 1 = 1 ${where}
+       GROUP BY s.b, model_id, unit, unit_price, currency, kind${groupKey}`,
     );
     const rawKeyCols =
       q.family === "key"
@@ -668,19 +675,26 @@ export class SqliteStore implements Store {
        GROUP BY model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 6, 7" : ""}`,
     );
     const out: AggregateRow[] = [];
+    const rollupSegs = q.segments
+      .filter((seg) => seg.level !== "raw")
+      .map((seg) => [
+        seg.bucket,
+        LEVEL_CODE[seg.level as keyof typeof LEVEL_CODE],
+        seg.start,
+        seg.end,
+        seg.sign,
+      ]);
+    if (rollupSegs.length > 0) {
+      for (const r of fromRollups.all(JSON.stringify(rollupSegs), q.accountId, family, ...params) as Row[]) {
+        out.push(toAggregate(r));
+      }
+    }
     for (const seg of q.segments) {
-      const rows =
-        seg.level === "raw"
-          ? (fromEvents.all(q.accountId, seg.start, seg.end, ...params) as Row[])
-          : (fromRollups.all(
-              q.accountId,
-              family,
-              LEVEL_CODE[seg.level],
-              seg.start,
-              seg.end,
-              ...params,
-            ) as Row[]);
-      for (const r of rows) out.push(toAggregate({ ...r, bucket: seg.bucket }));
+      if (seg.level !== "raw") continue;
+      // raw events only at sub-minute edges: at most two short ranges per query
+      for (const r of fromEvents.all(q.accountId, seg.start, seg.end, ...params) as Row[]) {
+        out.push(toAggregate({ ...r, bucket: seg.bucket }));
+      }
     }
     return out;
   }
