@@ -648,20 +648,20 @@ export class SqliteStore implements Store {
     const groupKey = q.family === "key" ? ", key_id, user_id" : "";
     const sums = `SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
       SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion`;
-    // one index range scan per segment; the segment list is materialized so each is read once.
+    // one index range scan per segment; a bucket's segments are materialized so each is read once.
+    // One statement per bucket: SQLite groups by sorting, and many small sorts beat one large one.
     // Cost follows the number of buckets (and rollup rows in them), not of events.
     const fromRollups = this.statement(
       `WITH s AS MATERIALIZED (
-         SELECT value ->> 0 AS b, value ->> 1 AS lvl, value ->> 2 AS lo, value ->> 3 AS hi, value ->> 4 AS sg
-         FROM json_each(?))
-       SELECT s.b AS bucket, model_id, unit, unit_price, currency, kind, ${keyCols},
+         SELECT value ->> 0 AS lvl, value ->> 1 AS lo, value ->> 2 AS hi, value ->> 3 AS sg FROM json_each(?))
+       SELECT model_id, unit, unit_price, currency, kind, ${keyCols},
          SUM(requests * s.sg) AS requests, SUM(quantity * s.sg) AS quantity, SUM(cost_nano * s.sg) AS cost_nano,
          SUM(cost_atto * s.sg) AS cost_atto, SUM(tokens_prompt * s.sg) AS tokens_prompt,
          SUM(tokens_completion * s.sg) AS tokens_completion
        FROM s CROSS JOIN usage_rollups r ON r.account_id = ? AND r.family = ? AND r.level = s.lvl
          AND r.bucket_start >= s.lo AND r.bucket_start < s.hi
        WHERE 1 = 1 ${where}
-       GROUP BY s.b, model_id, unit, unit_price, currency, kind${groupKey}`,
+       GROUP BY model_id, unit, unit_price, currency, kind${groupKey}`,
     );
     const rawKeyCols =
       q.family === "key"
@@ -675,18 +675,17 @@ export class SqliteStore implements Store {
        GROUP BY model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 6, 7" : ""}`,
     );
     const out: AggregateRow[] = [];
-    const rollupSegs = q.segments
-      .filter((seg) => seg.level !== "raw")
-      .map((seg) => [
-        seg.bucket,
-        LEVEL_CODE[seg.level as keyof typeof LEVEL_CODE],
-        seg.start,
-        seg.end,
-        seg.sign,
-      ]);
-    if (rollupSegs.length > 0) {
-      for (const r of fromRollups.all(JSON.stringify(rollupSegs), q.accountId, family, ...params) as Row[]) {
-        out.push(toAggregate(r));
+    const byBucket = new Map<number, (string | number)[][]>();
+    for (const seg of q.segments) {
+      if (seg.level === "raw") continue;
+      const entry: (string | number)[] = [LEVEL_CODE[seg.level], seg.start, seg.end, seg.sign];
+      const list = byBucket.get(seg.bucket);
+      if (list) list.push(entry);
+      else byBucket.set(seg.bucket, [entry]);
+    }
+    for (const [bucket, list] of byBucket) {
+      for (const r of fromRollups.all(JSON.stringify(list), q.accountId, family, ...params) as Row[]) {
+        out.push(toAggregate({ ...r, bucket }));
       }
     }
     for (const seg of q.segments) {
