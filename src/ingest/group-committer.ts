@@ -8,21 +8,26 @@ interface Pending {
 }
 
 /**
- * Group commit: every request's events wait in one queue, and a single writer commits all that
+ * Group commit: every request's events wait in one queue, and each writer commits all that
  * arrived while the previous transaction ran, in one durable transaction. A request is answered
  * only after the transaction holding its events has committed. If a group fails, each request in
  * it is retried alone, so one bad request cannot fail its neighbours.
+ *
+ * `writers` transactions may be in flight at once: one for SQLite (a single writer, synchronous),
+ * a few for PostgreSQL, whose unique index and row locks keep concurrent groups exact (rollup rows
+ * are updated in a fixed order, so two groups never deadlock).
  */
 export class GroupCommitter {
   private queue: Pending[] = [];
   private queued = 0;
-  private running = false;
+  private inFlight = 0;
   private scheduled = false;
   private readonly listeners: ((inserted: UsageEvent[]) => void)[] = [];
 
   constructor(
     private readonly store: Store,
     private readonly keyUses: KeyUseRecorder,
+    private readonly writers = 1,
     private readonly maxEvents = 20_000,
   ) {}
 
@@ -36,35 +41,36 @@ export class GroupCommitter {
     return new Promise((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
       this.queued += events.length;
-      if (!this.running && !this.scheduled) {
+      if (this.inFlight < this.writers && !this.scheduled) {
         this.scheduled = true;
         // let requests that are already readable join this group before it commits
-        setImmediate(() => void this.drain());
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
       }
     });
   }
 
-  private async drain(): Promise<void> {
-    this.scheduled = false;
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.queue.length > 0) {
-        const group: Pending[] = [];
-        let size = 0;
-        while (
-          this.queue.length > 0 &&
-          (group.length === 0 || size + this.queue[0].events.length <= this.maxEvents)
-        ) {
-          const p = this.queue.shift()!;
-          size += p.events.length;
-          group.push(p);
-        }
-        this.queued -= size;
-        await this.commit(group);
+  /** Starts a commit for the waiting requests on every free writer. */
+  private pump(): void {
+    while (this.inFlight < this.writers && this.queue.length > 0) {
+      const group: Pending[] = [];
+      let size = 0;
+      while (
+        this.queue.length > 0 &&
+        (group.length === 0 || size + this.queue[0].events.length <= this.maxEvents)
+      ) {
+        const p = this.queue.shift()!;
+        size += p.events.length;
+        group.push(p);
       }
-    } finally {
-      this.running = false;
+      this.queued -= size;
+      this.inFlight++;
+      void this.commit(group).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
     }
   }
 
@@ -100,6 +106,7 @@ export class GroupCommitter {
 
   /** Waits until everything submitted so far is committed. */
   async idle(): Promise<void> {
-    while (this.running || this.scheduled || this.queue.length > 0) await new Promise((r) => setImmediate(r));
+    while (this.inFlight > 0 || this.scheduled || this.queue.length > 0)
+      await new Promise((r) => setImmediate(r));
   }
 }
