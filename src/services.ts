@@ -51,7 +51,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const ingest = new IngestService(store, catalog, committer, now);
   const limiter = options.rateLimiter ?? new MemoryRateLimiter(now);
   // every recorded event is one request in the windows of its own timestamp
-  committer.onCommitted((inserted) => void limiter.record(inserted));
+  // (unless an allowed limits check already counted it: one request never counts twice)
+  committer.onCommitted((inserted) => void limiter.record(inserted.filter((e) => !e.admitted)));
   const query = new QueryService(store);
   const limits = new LimitService(store, catalog, limiter, now);
   const services: Services = {

@@ -45,6 +45,13 @@ export const EventInput = Type.Object(
       ),
     ),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    admitted: Type.Optional(
+      Type.Boolean({
+        description:
+          "true when this request was already counted by an allowed POST /v1/limits/check: the event is " +
+          "billed as usual but not counted against the rate limits a second time",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -32,6 +32,8 @@ export interface NewEvent {
   metadata: Record<string, unknown> | null;
   apiKeyUsed: string | null;
   statusActive?: boolean;
+  /** already counted by an allowed limits check: not counted against the rate limits again */
+  admitted?: boolean;
 }
 
 export interface PrepareOptions {
@@ -120,6 +122,7 @@ export class IngestService {
       apiKeyUsed: e.apiKeyUsed,
       createdAt: at,
       updatedAt: at,
+      ...(e.admitted ? { admitted: true } : {}),
     };
   }
 
@@ -177,6 +180,7 @@ export class IngestService {
             tokensCompletion: input.tokens?.completion ?? 0,
             metadata: input.metadata ?? null,
             apiKeyUsed: null,
+            admitted: input.admitted === true,
           },
           loc,
         );

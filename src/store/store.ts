@@ -117,6 +117,8 @@ export interface UsageEvent {
   apiKeyUsed: string | null;
   createdAt: number;
   updatedAt: number;
+  /** not stored: the request was already counted by an allowed limits check, so it counts no request again */
+  admitted?: boolean;
 }
 
 /** What became of an appended event; a duplicate names the usage_id stored under its id first. */

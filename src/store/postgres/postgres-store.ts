@@ -151,18 +151,26 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
+  /**
+   * Runs `fn` in a transaction. A deadlock or serialization failure rolls everything back, so the
+   * whole transaction is simply run again (a few times at most).
+   */
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
-      const result = await fn(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (err) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw err;
-    } finally {
-      client.release();
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query("BEGIN");
+        const result = await fn(client);
+        await client.query("COMMIT");
+        return result;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => {});
+        const code = (err as { code?: string }).code;
+        if ((code === "40P01" || code === "40001") && attempt < 4) continue;
+        throw err;
+      } finally {
+        client.release();
+      }
     }
   }
 
@@ -406,7 +414,20 @@ export class PostgresStore implements Store {
       const k = `${e.accountId}\u0000${e.eventId}`;
       if (!firstIndex.has(k)) firstIndex.set(k, i);
     });
-    const unique = [...firstIndex.values()].map((i) => events[i]);
+    // one global order for the unique-index locks, so concurrent groups never deadlock on them
+    const unique = [...firstIndex.values()]
+      .map((i) => events[i])
+      .sort((a, b) =>
+        a.accountId < b.accountId
+          ? -1
+          : a.accountId > b.accountId
+            ? 1
+            : a.eventId < b.eventId
+              ? -1
+              : a.eventId > b.eventId
+                ? 1
+                : 0,
+      );
     return this.tx(async (c) => {
       const values = unique.map(eventValues);
       const arrays = EVENT_COLUMNS.map((_, col) => values.map((v) => sqlValue(v[col])));

@@ -25,6 +25,23 @@ describe.each(storeKinds())("POST /v1/limits/check ($name)", (kind) => {
   });
   afterEach(async () => h.close());
 
+  it("counts a checked request once when its event says admitted, and twice otherwise", async () => {
+    expect(await limitsCheck(h, w.member.key)).toMatchObject({ allowed: true, remaining: 2 });
+    await post(
+      h,
+      "/v1/events",
+      { id: "checked", model_id: "flux-1-dev", quantity: 1, admitted: true },
+      w.member.key,
+    );
+    await h.services.committer.idle();
+    // the admitted event is billed but not counted again
+    expect((await h.services.query.totals({ accountId: w.account.id }))[0].requests).toBe(1);
+    expect(await limitsCheck(h, w.member.key)).toMatchObject({ allowed: true, remaining: 1 });
+    await post(h, "/v1/events", { id: "unchecked", model_id: "flux-1-dev", quantity: 1 }, w.member.key);
+    await h.services.committer.idle();
+    expect(await limitsCheck(h, w.member.key)).toMatchObject({ allowed: false, remaining: 0 });
+  });
+
   it("consumes exactly one request when allowed and none when refused, across windows", async () => {
     expect(await limitsCheck(h, w.member.key)).toEqual({
       allowed: true,
