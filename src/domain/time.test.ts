@@ -192,6 +192,35 @@ describe("bucketsBetween walks the calendar", () => {
   });
 });
 
+describe("hours across Lord Howe's half-hour DST changes", () => {
+  const zone = "Australia/Lord_Howe";
+  it("ends the repeated hour when the clock next shows :00 (02:00+10:30 at 15:30Z)", () => {
+    // 2027-04-04 02:00+11 -> 01:30+10:30 at 15:00Z: the local hour from 01:00+11 lasts 90 minutes
+    const ends = bucketsBetween(at("2027-04-03T14:10:00Z"), at("2027-04-03T18:00:00Z"), "hour", zone).map(
+      (b) => b.end,
+    );
+    expect(ends).toEqual([
+      at("2027-04-03T15:30:00Z"),
+      at("2027-04-03T16:30:00Z"),
+      at("2027-04-03T17:30:00Z"),
+      at("2027-04-03T18:00:00Z"),
+    ]);
+  });
+
+  it("starts the shortened hour at 02:30+11 when 02:00-02:30 does not exist", () => {
+    // 2025-10-05 02:00+10:30 -> 02:30+11 at 15:30Z
+    const ends = bucketsBetween(at("2025-10-04T14:40:00Z"), at("2025-10-04T18:00:00Z"), "hour", zone).map(
+      (b) => b.end,
+    );
+    expect(ends).toEqual([
+      at("2025-10-04T15:30:00Z"),
+      at("2025-10-04T16:00:00Z"),
+      at("2025-10-04T17:00:00Z"),
+      at("2025-10-04T18:00:00Z"),
+    ]);
+  });
+});
+
 describe("formatLocal", () => {
   it("labels an instant with its local time and offset, UTC as +00:00", () => {
     expect(formatLocal(at("2025-01-15T05:00:00Z"), "America/New_York")).toBe("2025-01-15T00:00:00-05:00");

@@ -32,8 +32,30 @@ export function nextBoundary(at: number, timeframe: Timeframe, zone: string): nu
   // minutes and hours are fixed lengths of absolute time; a local-time plus() would skip or repeat
   // an hour at DST changes
   if (timeframe === "minute") return start.toMillis() + MINUTE_MS;
-  if (timeframe === "hour") return start.toMillis() + HOUR_MS;
+  if (timeframe === "hour") return nextHourStart(at, start.toMillis(), zone);
   return start.plus({ [`${timeframe}s`]: 1 }).toMillis();
+}
+
+/**
+ * The next local hour start after `at`, whose hour began at `hourStart`. An hour is 60 minutes
+ * unless the offset changes inside it by a part of an hour (Lord Howe's 30-minute DST): then it is
+ * the first quarter-hour instant that floorTo calls an hour start (every offset is a
+ * multiple of 15 minutes).
+ */
+function nextHourStart(at: number, hourStart: number, zone: string): number {
+  const plain = hourStart + HOUR_MS;
+  const tz = IANAZone.create(zone);
+  if (localMinute(hourStart, tz.offset(hourStart)) === 0 && localMinute(plain, tz.offset(plain)) === 0)
+    return plain;
+  for (let t = hourStart + 15 * MINUTE_MS; t <= hourStart + 3 * HOUR_MS; t += 15 * MINUTE_MS) {
+    if (t > at && floorTo(t, "hour", zone) === t) return t;
+  }
+  return plain;
+}
+
+/** The minute of the local hour at `at`, given the zone's offset there in minutes. */
+function localMinute(at: number, offsetMinutes: number): number {
+  return (((Math.floor(at / MINUTE_MS) + offsetMinutes) % 60) + 60) % 60;
 }
 
 /** Smallest boundary >= at. */
@@ -113,12 +135,12 @@ function boundariesAfter(at: number, timeframe: Timeframe, zone: string): { next
       let candidate = fixed > 0 ? current + fixed : nextBoundary(current, timeframe, zone);
       const candidateOffset = tz.offset(candidate);
       // a fixed step lands on the next boundary while the offset stays the same (an hour step also
-      // while it moves by whole hours); otherwise ask the calendar
-      if (
-        fixed > 0 &&
-        candidateOffset !== offset &&
-        (timeframe !== "hour" || (candidateOffset - offset) % 60 !== 0)
-      ) {
+      // while it moves by whole hours and lands on a local :00); otherwise ask the calendar
+      const moved =
+        timeframe === "hour"
+          ? localMinute(candidate, candidateOffset) !== 0 || localMinute(current, offset) !== 0
+          : candidateOffset !== offset;
+      if (fixed > 0 && moved) {
         candidate = nextBoundary(current, timeframe, zone);
         offset = tz.offset(candidate);
       } else {
