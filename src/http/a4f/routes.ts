@@ -1,5 +1,5 @@
 import { Type } from "@sinclair/typebox";
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { DomainError } from "../../domain/errors.ts";
 import { formatUtc } from "../../domain/time.ts";
 import {
@@ -26,27 +26,25 @@ export function a4fRoutes(services: Services): FastifyPluginAsync {
     app.setErrorHandler((err, request, reply) => sendA4fError(err, request, reply));
     app.setNotFoundHandler((request, reply) => sendA4fNotFound(request, reply));
 
-    app.get(
-      "/",
-      {
-        schema: {
-          tags: ["a4f"],
-          summary: "Usage statistics of the presenting API key and its account (seed 003)",
-          description:
-            `\`section\`: comma-separated, any of ${KEY_STATS_SECTIONS.join(", ")}; all when omitted. ` +
-            "Unlimited numbers are -999999 and an unlimited remaining count is the string `unlimited`. " +
-            "Errors: `{error: {message, type, param, request_id}}`. This call consumes no request.",
-          querystring: Type.Object({
-            section: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
-          }),
-        },
-      },
-      async (request) => {
-        const principal = await authenticate(request, services);
-        const sections = readSections((request.query as { section?: string | string[] }).section);
-        return statsJson(await queryKeyStats(services, principal, sections));
-      },
-    );
+    const schema = {
+      tags: ["a4f"],
+      summary: "Usage statistics of the presenting API key and its account (seed 003)",
+      description:
+        `\`section\`: comma-separated, any of ${KEY_STATS_SECTIONS.join(", ")}; all when omitted. ` +
+        "Unlimited numbers are -999999 and an unlimited remaining count is the string `unlimited`. " +
+        "Errors: `{error: {message, type, param, request_id}}`. This call consumes no request.",
+      querystring: Type.Object({
+        section: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+      }),
+    };
+    const handler = async (request: FastifyRequest) => {
+      const principal = await authenticate(request, services);
+      const sections = readSections((request.query as { section?: string | string[] }).section);
+      return statsJson(await queryKeyStats(services, principal, sections));
+    };
+    // documented without the trailing slash; the slash form answers the same
+    app.get("", { schema }, handler);
+    app.get("/", { prefixTrailingSlash: "slash", schema: { ...schema, hide: true } }, handler);
   };
 }
 
