@@ -20,7 +20,6 @@ import {
   toSubscription,
   toUser,
 } from "../rows.ts";
-import { compareRollups } from "../sqlite/sqlite-store.ts";
 import type {
   Account,
   AggregateQuery,
@@ -41,6 +40,7 @@ import type {
   User,
   VerifyDifference,
 } from "../store.ts";
+import { compareRollups } from "../verify-rollups.ts";
 import { POSTGRES_MIGRATIONS } from "./schema.ts";
 
 type Row = Record<string, unknown>;
