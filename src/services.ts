@@ -1,4 +1,5 @@
 import { Authenticator, KeyUseRecorder } from "./auth/authenticator.ts";
+import { WINDOW_MS } from "./domain/rate-limits.ts";
 import { GroupCommitter } from "./ingest/group-committer.ts";
 import { IngestService } from "./ingest/ingest-service.ts";
 import { ModelCatalog } from "./ingest/model-catalog.ts";
@@ -8,7 +9,7 @@ import { MemoryRateLimiter } from "./limits/memory-rate-limiter.ts";
 import type { RateLimiter } from "./limits/rate-limiter.ts";
 import { ManageService } from "./manage/manage-service.ts";
 import { UsageLogQuery } from "./query/usage-log-query.ts";
-import { QueryService } from "./query/usage-query.ts";
+import { QueryService, type UsageLine } from "./query/usage-query.ts";
 import { WorkspaceUsageService } from "./query/workspace-usage.ts";
 import type { Store } from "./store/store.ts";
 
@@ -49,11 +50,24 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const committer = new GroupCommitter(store, keyUses, store.dialect === "postgres" ? 4 : 1);
   const auth = new Authenticator(store, keyUses, now, options.rootKey ?? null);
   const ingest = new IngestService(store, catalog, committer, now);
-  const limiter = options.rateLimiter ?? new MemoryRateLimiter(now);
+  const query = new QueryService(store);
+  const limiter =
+    options.rateLimiter ??
+    new MemoryRateLimiter(now, async (accountId, windows) => {
+      // requests already recorded in the current windows: a restarted process forgets none
+      const [minute, day] = await query.series({
+        accountId,
+        buckets: [
+          { start: windows.minute, end: windows.minute + WINDOW_MS.minute },
+          { start: windows.day, end: windows.day + WINDOW_MS.day },
+        ],
+      });
+      const requests = (lines: UsageLine[]) => lines.reduce((n, l) => n + l.requests, 0);
+      return { minute: requests(minute), day: requests(day) };
+    });
   // every recorded event is one request in the windows of its own timestamp
   // (unless an allowed limits check already counted it: one request never counts twice)
   committer.onCommitted((inserted) => void limiter.record(inserted.filter((e) => !e.admitted)));
-  const query = new QueryService(store);
   const limits = new LimitService(store, catalog, limiter, now);
   const services: Services = {
     store,
