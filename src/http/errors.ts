@@ -20,7 +20,11 @@ export const STATUS: Record<ErrorCode, number> = {
 
 /** Turns whatever was thrown into a DomainError; unknown errors become INTERNAL after logging. */
 export function toDomainError(err: unknown, request: FastifyRequest): DomainError {
-  if (err instanceof DomainError) return err;
+  if (err instanceof DomainError) {
+    // an internal DomainError is answered generically, so its cause must reach the log
+    if (err.code === "INTERNAL") request.log.error({ err }, err.message);
+    return err;
+  }
   const fe = err as FastifyError & {
     validation?: {
       instancePath: string;

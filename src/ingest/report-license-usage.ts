@@ -1,9 +1,8 @@
 import { v7 as uuidv7 } from "uuid";
 import type { Principal } from "../auth/principal.ts";
 import { ONE } from "../domain/decimal.ts";
-import { checkEntitlement } from "../domain/entitlements.ts";
 import { DomainError } from "../domain/errors.ts";
-import { priceAt } from "../domain/pricing.ts";
+import { entitlementAt, readAccountPlan } from "../manage/account-plan.ts";
 import type { Store, UsageEvent } from "../store/store.ts";
 import type { IngestService } from "./ingest-service.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
@@ -100,19 +99,12 @@ export async function reportLicenseUsage(
   if (principal.kind !== "user") return { status: "not_licensed" };
 
   const at = deps.now();
-  const [licenses, account] = await Promise.all([
-    deps.store.listLicenses(principal.accountId, entry.model.id),
-    deps.store.getAccount(principal.accountId),
-  ]);
-  const plan = account?.planId ? await deps.store.getPlan(account.planId) : null;
-  const entitlement = checkEntitlement(licenses, plan, entry.model.id, at);
+  const { plan } = await readAccountPlan(deps.store, principal.accountId);
+  const entitlement = await entitlementAt(deps.store, principal.accountId, plan, entry.model.id, at);
   if (!entitlement.allowed) return { status: entitlement.reason };
 
-  const price = priceAt(entry.prices, at);
-  // a reportable model without a price in force is the operator's misconfiguration, not the client's
-  if (!price) throw new DomainError("INTERNAL", `model ${entry.model.id} has no price in force`);
-
-  const { event, outcome } = await deps.ingest.recordOne({
+  // priced by the ingest path, like every event: the model's unit and price in force at `at`
+  const { event, outcome } = await recordPriced(deps.ingest, {
     eventId: report.idempotencyKey
       ? licenseReportEventId(entry.model.id, report.idempotencyKey)
       : `license-report:${uuidv7()}`,
@@ -124,14 +116,29 @@ export async function reportLicenseUsage(
     apiName: report.apiName ?? entry.model.id,
     endpoint: report.endpoint ?? null,
     kind: "image",
-    unit: entry.model.unit,
     quantity: BigInt(quantity) * ONE,
-    unitPrice: price.unitPrice,
-    currency: price.currency,
     tokensPrompt: 0,
     tokensCompletion: 0,
     metadata: null,
     apiKeyUsed: null,
   });
   return { status: "recorded", event, duplicate: outcome.status === "duplicate" };
+}
+
+/**
+ * The report carries no price, so a pricing refusal (no price in force for a reportable model) is
+ * the operator's misconfiguration, not the client's bad input: it fails as an internal error.
+ */
+async function recordPriced(ingest: IngestService, e: Parameters<IngestService["recordOne"]>[0]) {
+  try {
+    return await ingest.recordOne(e);
+  } catch (err) {
+    if (err instanceof DomainError && err.code === "VALIDATION") {
+      throw new DomainError(
+        "INTERNAL",
+        `license report for ${e.modelId} could not be priced: ${err.message}`,
+      );
+    }
+    throw err;
+  }
 }

@@ -1,8 +1,8 @@
 import type { Principal } from "../auth/principal.ts";
-import { checkEntitlement } from "../domain/entitlements.ts";
 import { DomainError } from "../domain/errors.ts";
 import { type LimitStatus, limitStatus, type RateLimits, UNLIMITED_LIMITS } from "../domain/rate-limits.ts";
 import type { ModelCatalog } from "../ingest/model-catalog.ts";
+import { entitlementAt, readAccountPlan } from "../manage/account-plan.ts";
 import type { Plan, Store } from "../store/store.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
 
@@ -54,9 +54,8 @@ export class LimitService {
    */
   async check(p: Principal, input: CheckInput): Promise<CheckResult> {
     const accountId = this.accountOf(p, input.account_id);
-    const account = await this.store.getAccount(accountId);
+    const { account, plan } = await readAccountPlan(this.store, accountId);
     if (!account) throw DomainError.notFound("account");
-    const plan = account.planId ? await this.store.getPlan(account.planId) : null;
     const refuse = async (reason: CheckReason): Promise<CheckResult> => ({
       accountId,
       allowed: false,
@@ -66,8 +65,7 @@ export class LimitService {
     if (!account.isEnabled) return refuse("account_disabled");
     if (input.model_id !== undefined) {
       if (!(await this.catalog.get(input.model_id))) return refuse("unknown_model");
-      const licenses = await this.store.listLicenses(accountId, input.model_id);
-      const entitlement = checkEntitlement(licenses, plan, input.model_id, this.now());
+      const entitlement = await entitlementAt(this.store, accountId, plan, input.model_id, this.now());
       if (!entitlement.allowed) return refuse(entitlement.reason);
     }
     const limits = limitsOfPlan(plan);

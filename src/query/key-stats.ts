@@ -4,6 +4,7 @@ import { DomainError } from "../domain/errors.ts";
 import type { LimitStatus } from "../domain/rate-limits.ts";
 import { DAY_MS } from "../domain/time.ts";
 import type { LimitService } from "../limits/limit-service.ts";
+import { readAccountPlan } from "../manage/account-plan.ts";
 import type { Account, Plan, Store, Subscription } from "../store/store.ts";
 import type { QueryService, UsageLine } from "./usage-query.ts";
 
@@ -80,9 +81,8 @@ export async function queryKeyStats(
     throw new DomainError("FORBIDDEN", "Key usage statistics need an account key; the root key has none");
   }
   const want = new Set(sections);
-  const account = await deps.store.getAccount(p.accountId);
+  const { account, plan } = await readAccountPlan(deps.store, p.accountId);
   if (!account) throw DomainError.notFound("account");
-  const plan = account.planId ? await deps.store.getPlan(account.planId) : null;
   const out: KeyStats = {};
   const needsUsage =
     want.has("billing_information") || want.has("usage_statistics") || want.has("model_specific_usage");

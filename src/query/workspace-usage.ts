@@ -3,6 +3,7 @@ import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { formatLocal, formatUtc } from "../domain/time.ts";
 import type { LimitService } from "../limits/limit-service.ts";
+import { readAccountPlan } from "../manage/account-plan.ts";
 import type { Store } from "../store/store.ts";
 import type { QueryService, UsageLine } from "./usage-query.ts";
 import {
@@ -107,8 +108,7 @@ export class WorkspaceUsageService {
    * consumes none: it is not metered work, and an operator must be able to see why it is limited.
    */
   private async refuseWhenLimited(accountId: string): Promise<void> {
-    const account = await this.store.getAccount(accountId);
-    const plan = account?.planId ? await this.store.getPlan(account.planId) : null;
+    const { plan } = await readAccountPlan(this.store, accountId);
     if (!plan) return;
     const { binding } = await this.limits.status(accountId, plan);
     if (binding && binding.remaining === 0) {
