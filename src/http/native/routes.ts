@@ -2,7 +2,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsync } from "fastify";
 import { DomainError } from "../../domain/errors.ts";
 import { formatUtc } from "../../domain/time.ts";
-import { MODEL_KIND } from "../../ingest/event-input.ts";
+import { EventInput, MODEL_KIND } from "../../ingest/event-input.ts";
 import { MAX_BATCH } from "../../ingest/ingest-service.ts";
 import type { Services } from "../../services.ts";
 import type { Account, License, Payment, Plan, Subscription, User } from "../../store/store.ts";
@@ -402,6 +402,9 @@ export function nativeRoutes(services: Services): FastifyPluginAsync {
       "/v1/events",
       {
         bodyLimit: 16 * MIB,
+        // the body schema documents the events; the ingest path validates each one on its own,
+        // so one bad item is a `rejected` entry rather than a 400 for the whole batch
+        validatorCompiler: () => () => true,
         schema: {
           tags: ["ingest"],
           summary: `Record usage events: one event, or {events: [...]} with up to ${MAX_BATCH}`,
@@ -409,7 +412,15 @@ export function nativeRoutes(services: Services): FastifyPluginAsync {
             "Each event is validated on its own: bad items are listed in `rejected` and the rest are " +
             "stored. `id` is the idempotency key (unique per account): a retry counts as a duplicate. " +
             "The answer comes after the events are durably committed.",
-          body: Type.Unknown(),
+          body: Type.Union([
+            EventInput,
+            Type.Object({
+              account_id: Type.Optional(
+                Type.String({ description: "Root key only: the account of every event" }),
+              ),
+              events: Type.Array(EventInput, { maxItems: MAX_BATCH }),
+            }),
+          ]),
           response: {
             200: Type.Object({
               accepted: Type.Integer(),
