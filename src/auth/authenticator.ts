@@ -1,5 +1,5 @@
 import { digestsEqual, hashSecret } from "../domain/keys.ts";
-import type { Store } from "../store/store.ts";
+import type { ApiKey, Store } from "../store/store.ts";
 import type { Principal } from "./principal.ts";
 
 /**
@@ -21,19 +21,25 @@ export class Authenticator {
 
   /** Whether `secret` is a live (root or unrevoked) key's secret; records no use of the key. */
   async isLiveSecret(secret: string): Promise<boolean> {
-    if (!secret || secret.length > 512) return false;
+    return (await this.liveKey(secret)) !== null;
+  }
+
+  /**
+   * The live key a secret belongs to: "root" for TALLY_ADMIN_KEY, else the stored key, found by
+   * digest and compared in constant time; null for unknown, revoked or absurd secrets alike.
+   */
+  private async liveKey(secret: string | null | undefined): Promise<ApiKey | "root" | null> {
+    if (!secret || secret.length > 512) return null;
     const digest = hashSecret(secret);
-    if (this.rootDigest && digestsEqual(digest, this.rootDigest)) return true;
+    if (this.rootDigest && digestsEqual(digest, this.rootDigest)) return "root";
     const key = await this.store.findKeyByHash(digest);
-    return key !== null && digestsEqual(key.hash, digest) && key.revokedAt === null;
+    return key && digestsEqual(key.hash, digest) && key.revokedAt === null ? key : null;
   }
 
   async authenticate(secret: string | null | undefined): Promise<Principal | null> {
-    if (!secret || secret.length > 512) return null;
-    const digest = hashSecret(secret);
-    if (this.rootDigest && digestsEqual(digest, this.rootDigest)) return { kind: "root", keyId: null };
-    const key = await this.store.findKeyByHash(digest);
-    if (!key || !digestsEqual(key.hash, digest) || key.revokedAt !== null) return null;
+    const key = await this.liveKey(secret);
+    if (key === null) return null;
+    if (key === "root") return { kind: "root", keyId: null };
     this.keyUses.touch(key.id, this.now());
     if (key.isRoot) return { kind: "root", keyId: key.id };
     if (!key.userId || !key.accountId) return null;
@@ -50,7 +56,7 @@ export class Authenticator {
       keyLabel: key.label,
       keyPrefix: key.prefix,
       keyCreatedAt: key.createdAt,
-      secret,
+      secret: secret as string,
     };
   }
 }
