@@ -67,15 +67,19 @@ export class WorkspaceUsageService {
       ? pageOfBuckets(req.range, req.timeframe, req.zone, req.page, req.limit)
       : { buckets: [], hasMore: false };
 
-    const [series, summary] = await Promise.all([
+    const [series, summaryRead] = await Promise.all([
       pageBuckets.length > 0
         ? this.query.series({ accountId, buckets: pageBuckets, family, modelIds: req.endpointIds })
         : Promise.resolve([] as UsageLine[][]),
-      req.expand.has("summary")
-        ? this.query.totals({ accountId, family, modelIds: req.endpointIds, range: req.range })
-        : Promise.resolve(null),
+      // when this page holds every bucket of the range, the summary is their sum: no second read
+      !req.expand.has("summary")
+        ? Promise.resolve(null)
+        : withSeries && req.page === 1 && !hasMore
+          ? Promise.resolve("from-series" as const)
+          : this.query.totals({ accountId, family, modelIds: req.endpointIds, range: req.range }),
     ]);
 
+    const summary = summaryRead === "from-series" ? series.flat() : summaryRead;
     const labels = family === "key" ? await this.keyLabels([...series.flat(), ...(summary ?? [])]) : null;
     const result: WorkspaceUsageResult = { nextCursor: hasMore ? encodeCursor(req.page + 1) : null, hasMore };
     if (withSeries) {
