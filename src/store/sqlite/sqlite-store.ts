@@ -52,13 +52,20 @@ export const DEDUP_WINDOW_MS = 40 * 86_400_000;
 type Row = Record<string, unknown>;
 
 const ROLLUP_UPSERT = `
-INSERT INTO usage_rollups (account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind,
-  key_id, user_id, requests, quantity, cost_nano, cost_atto, tokens_prompt, tokens_completion)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind, key_id, user_id)
+INSERT INTO usage_rollups (account_id, family, level, bucket_start, series_id, requests, quantity, cost_nano, cost_atto,
+  tokens_prompt, tokens_completion)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (account_id, family, level, bucket_start, series_id)
 DO UPDATE SET requests = requests + excluded.requests, quantity = quantity + excluded.quantity,
   cost_nano = cost_nano + excluded.cost_nano, cost_atto = cost_atto + excluded.cost_atto,
   tokens_prompt = tokens_prompt + excluded.tokens_prompt, tokens_completion = tokens_completion + excluded.tokens_completion`;
+
+const SERIES_COLUMNS = "account_id, family, model_id, unit, unit_price, currency, kind, key_id, user_id";
+
+/** usage_rollups with its series' dimensions joined back: the wide rows verify compares. */
+const WIDE_ROLLUPS = `SELECT r.account_id, r.family, r.level, r.bucket_start, s.model_id, s.unit, s.unit_price, s.currency,
+  s.kind, s.key_id, s.user_id, r.requests, r.quantity, r.cost_nano, r.cost_atto, r.tokens_prompt, r.tokens_completion
+  FROM usage_rollups r JOIN rollup_series s ON s.id = r.series_id`;
 
 /** Embedded store: better-sqlite3 in WAL mode with synchronous=FULL, so a commit is on disk. */
 export class SqliteStore implements Store {
@@ -77,6 +84,13 @@ export class SqliteStore implements Store {
     ) => AppendOutcome[]
   >;
   private readonly eventIdentity: Database.Statement;
+  private readonly findSeries: Database.Statement;
+  private readonly insertSeries: Database.Statement;
+  /**
+   * rollup_series ids by dimensions. Series rows never change once committed, so the cache is
+   * never stale; a transaction that fails clears it, since it may hold ids that rolled back.
+   */
+  private readonly seriesIds = new Map<string, number>();
   /** idempotency: (account, event id) -> seq, see event-id-index.ts; built on first append */
   private ids: EventIdIndex | null = null;
   private idsSeq = 0;
@@ -100,6 +114,15 @@ export class SqliteStore implements Store {
     this.appendTx = this.db.transaction((events, keyUses, added) => this.appendSync(events, keyUses, added));
     this.eventIdentity = this.db.prepare(
       "SELECT account_id, event_id, usage_id FROM usage_events WHERE seq = ?",
+    );
+    this.findSeries = this.db
+      .prepare(
+        `SELECT id FROM rollup_series WHERE account_id = ? AND family = ? AND model_id = ? AND unit = ?
+           AND unit_price = ? AND currency = ? AND kind = ? AND key_id = ? AND user_id = ?`,
+      )
+      .pluck();
+    this.insertSeries = this.db.prepare(
+      `INSERT INTO rollup_series (${SERIES_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.touchKey = this.db.prepare(
       "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
@@ -402,13 +425,7 @@ export class SqliteStore implements Store {
         r.family,
         r.level,
         r.bucketStart,
-        r.modelId,
-        r.unit,
-        r.unitPrice,
-        r.currency,
-        r.kind,
-        r.keyId,
-        r.userId,
+        this.seriesId(r),
         r.requests,
         r.quantity,
         r.costNano,
@@ -419,10 +436,42 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** The rollup_series id of a row's dimensions, created on first use (inside the caller's transaction). */
+  private seriesId(r: RollupDeltaRow): number {
+    const key = `${r.accountId}\u0000${r.family}\u0000${r.modelId}\u0000${r.unit}\u0000${r.unitPrice}\u0000${r.currency}\u0000${r.kind}\u0000${r.keyId}\u0000${r.userId}`;
+    let id = this.seriesIds.get(key);
+    if (id !== undefined) return id;
+    const dims = [
+      r.accountId,
+      r.family,
+      r.modelId,
+      r.unit,
+      r.unitPrice,
+      r.currency,
+      r.kind,
+      r.keyId,
+      r.userId,
+    ];
+    const found = this.findSeries.get(...dims) as number | bigint | undefined;
+    id = found !== undefined ? Number(found) : Number(this.insertSeries.run(...dims).lastInsertRowid);
+    this.seriesIds.set(key, id);
+    return id;
+  }
+
+  /** Runs a write transaction; if it fails, series ids it created are forgotten with it. */
+  private writing<T>(tx: () => T): T {
+    try {
+      return tx();
+    } catch (err) {
+      this.seriesIds.clear();
+      throw err;
+    }
+  }
+
   async appendEvents(events: UsageEvent[], keyUses?: Map<string, number>): Promise<AppendOutcome[]> {
     const added: [number, number][] = [];
     // IMMEDIATE: take the write lock first, so the id index is current for the whole transaction
-    const outcomes = this.appendTx.immediate(events, keyUses, added);
+    const outcomes = this.writing(() => this.appendTx.immediate(events, keyUses, added));
     // only what committed enters the index
     for (const [hash, seq] of added) this.ids!.add(hash, seq);
     if (added.length > 0) this.idsSeq = Math.max(this.idsSeq, added[added.length - 1][1]);
@@ -558,32 +607,34 @@ export class SqliteStore implements Store {
     patch: EventPatch,
     audit: Omit<AuditEntry, "before" | "after">,
   ): Promise<UsageEvent | null> {
-    return this.db.transaction(() => {
-      const r = this.get(
-        "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
-        usageId,
-        accountId,
-      );
-      if (!r) return null;
-      const before = toEvent(r);
-      const after = patchedEvent(before, patch, audit.at);
-      const { nano, atto } = splitCost(after.cost);
-      this.run(
-        `UPDATE usage_events SET quantity = ?, unit_price = ?, cost_nano = ?, cost_atto = ?, status_active = ?, updated_at = ?
+    return this.writing(
+      this.db.transaction(() => {
+        const r = this.get(
+          "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
+          usageId,
+          accountId,
+        );
+        if (!r) return null;
+        const before = toEvent(r);
+        const after = patchedEvent(before, patch, audit.at);
+        const { nano, atto } = splitCost(after.cost);
+        this.run(
+          `UPDATE usage_events SET quantity = ?, unit_price = ?, cost_nano = ?, cost_atto = ?, status_active = ?, updated_at = ?
          WHERE usage_id = ?`,
-        toMicro(after.quantity),
-        toPico(after.unitPrice),
-        nano,
-        atto,
-        after.statusActive ? 1 : 0,
-        after.updatedAt,
-        usageId,
-      );
-      this.applyRollups(rollupDeltas([before], -1));
-      this.applyRollups(rollupDeltas([after]));
-      this.writeAudit({ ...audit, before: eventSnapshot(before), after: eventSnapshot(after) });
-      return after;
-    })();
+          toMicro(after.quantity),
+          toPico(after.unitPrice),
+          nano,
+          atto,
+          after.statusActive ? 1 : 0,
+          after.updatedAt,
+          usageId,
+        );
+        this.applyRollups(rollupDeltas([before], -1));
+        this.applyRollups(rollupDeltas([after]));
+        this.writeAudit({ ...audit, before: eventSnapshot(before), after: eventSnapshot(after) });
+        return after;
+      }),
+    );
   }
 
   async deleteEvent(
@@ -591,25 +642,27 @@ export class SqliteStore implements Store {
     usageId: string,
     audit: Omit<AuditEntry, "before" | "after">,
   ): Promise<boolean> {
-    return this.db.transaction(() => {
-      const r = this.get(
-        "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
-        usageId,
-        accountId,
-      );
-      if (!r) return false;
-      const before = toEvent(r);
-      // soft delete: the row keeps its idempotency key, so a late retry of the same event stays a duplicate
-      this.run(
-        "UPDATE usage_events SET deleted_at = ?, updated_at = ? WHERE usage_id = ?",
-        audit.at,
-        audit.at,
-        usageId,
-      );
-      this.applyRollups(rollupDeltas([before], -1));
-      this.writeAudit({ ...audit, before: eventSnapshot(before), after: null });
-      return true;
-    })();
+    return this.writing(
+      this.db.transaction(() => {
+        const r = this.get(
+          "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
+          usageId,
+          accountId,
+        );
+        if (!r) return false;
+        const before = toEvent(r);
+        // soft delete: the row keeps its idempotency key, so a late retry of the same event stays a duplicate
+        this.run(
+          "UPDATE usage_events SET deleted_at = ?, updated_at = ? WHERE usage_id = ?",
+          audit.at,
+          audit.at,
+          usageId,
+        );
+        this.applyRollups(rollupDeltas([before], -1));
+        this.writeAudit({ ...audit, before: eventSnapshot(before), after: null });
+        return true;
+      }),
+    );
   }
 
   async listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
@@ -645,24 +698,26 @@ export class SqliteStore implements Store {
       params.push(q.userId);
     }
     const where = filters.join(" ");
-    const keyCols = q.family === "key" ? "key_id, user_id" : "'' AS key_id, '' AS user_id";
-    const groupKey = q.family === "key" ? ", key_id, user_id" : "";
     const sums = `SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
       SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion`;
-    // one index range scan per segment; a bucket's segments are materialized so each is read once.
-    // One statement per bucket: SQLite groups by sorting, and many small sorts beat one large one.
-    // Cost follows the number of buckets (and rollup rows in them), not of events.
+    // one index range scan per segment over narrow integer rows, summed per series, and only then
+    // joined to the series' dimensions; filters pick series first. A bucket's segments are
+    // materialized so each is read once. One statement per bucket: SQLite groups by sorting, and
+    // many small sorts beat one large one. Cost follows the number of buckets, not of events.
     const fromRollups = this.statement(
       `WITH s AS MATERIALIZED (
-         SELECT value ->> 0 AS lvl, value ->> 1 AS lo, value ->> 2 AS hi, value ->> 3 AS sg FROM json_each(?))
-       SELECT model_id, unit, unit_price, currency, kind, ${keyCols},
-         SUM(requests * s.sg) AS requests, SUM(quantity * s.sg) AS quantity, SUM(cost_nano * s.sg) AS cost_nano,
-         SUM(cost_atto * s.sg) AS cost_atto, SUM(tokens_prompt * s.sg) AS tokens_prompt,
-         SUM(tokens_completion * s.sg) AS tokens_completion
-       FROM s CROSS JOIN usage_rollups r ON r.account_id = ? AND r.family = ? AND r.level = s.lvl
-         AND r.bucket_start >= s.lo AND r.bucket_start < s.hi
-       WHERE 1 = 1 ${where}
-       GROUP BY model_id, unit, unit_price, currency, kind${groupKey}`,
+         SELECT value ->> 0 AS lvl, value ->> 1 AS lo, value ->> 2 AS hi, value ->> 3 AS sg FROM json_each(@segments)),
+       g AS (
+         SELECT r.series_id, SUM(requests * s.sg) AS requests, SUM(quantity * s.sg) AS quantity,
+           SUM(cost_nano * s.sg) AS cost_nano, SUM(cost_atto * s.sg) AS cost_atto,
+           SUM(tokens_prompt * s.sg) AS tokens_prompt, SUM(tokens_completion * s.sg) AS tokens_completion
+         FROM s CROSS JOIN usage_rollups r ON r.account_id = @account AND r.family = @family AND r.level = s.lvl
+           AND r.bucket_start >= s.lo AND r.bucket_start < s.hi
+         ${where ? `WHERE r.series_id IN (SELECT id FROM rollup_series WHERE account_id = @account AND family = @family ${where})` : ""}
+         GROUP BY r.series_id)
+       SELECT x.model_id, x.unit, x.unit_price, x.currency, x.kind, x.key_id, x.user_id, g.requests, g.quantity,
+         g.cost_nano, g.cost_atto, g.tokens_prompt, g.tokens_completion
+       FROM g JOIN rollup_series x ON x.id = g.series_id`,
     );
     const rawKeyCols =
       q.family === "key"
@@ -685,7 +740,11 @@ export class SqliteStore implements Store {
       else byBucket.set(seg.bucket, [entry]);
     }
     for (const [bucket, list] of byBucket) {
-      for (const r of fromRollups.all(JSON.stringify(list), q.accountId, family, ...params) as Row[]) {
+      for (const r of fromRollups.all(...params, {
+        account: q.accountId,
+        family,
+        segments: JSON.stringify(list),
+      }) as Row[]) {
         out.push(toAggregate({ ...r, bucket }));
       }
     }
@@ -703,7 +762,9 @@ export class SqliteStore implements Store {
     // recompute into a temporary table with the same shape, then diff both ways
     return this.db.transaction(() => {
       this.db.exec(`DROP TABLE IF EXISTS temp.expected_rollups;
-        CREATE TEMP TABLE expected_rollups AS SELECT * FROM usage_rollups WHERE 0;`);
+        DROP TABLE IF EXISTS temp.actual_rollups;
+        CREATE TEMP TABLE expected_rollups AS SELECT * FROM (${WIDE_ROLLUPS}) WHERE 0;
+        CREATE TEMP TABLE actual_rollups AS ${WIDE_ROLLUPS};`);
       const levels = Object.values(LEVEL_CODE);
       const sizes: Record<number, number> = { 1: 60_000, 2: 3_600_000, 3: 86_400_000 };
       for (const family of Object.values(FAMILY_CODE)) {
@@ -734,8 +795,8 @@ export class SqliteStore implements Store {
           .safeIntegers(true)
           .all() as Row[];
       return compareRollups(
-        diff("temp.expected_rollups", "usage_rollups"),
-        diff("usage_rollups", "temp.expected_rollups"),
+        diff("temp.expected_rollups", "temp.actual_rollups"),
+        diff("temp.actual_rollups", "temp.expected_rollups"),
       );
     })();
   }

@@ -1,0 +1,156 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseDec } from "../../src/domain/decimal.ts";
+import { ALL_TIME, QueryService } from "../../src/query/usage-query.ts";
+import { rollupDeltas } from "../../src/store/rollup-delta.ts";
+import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
+import { SQLITE_MIGRATIONS } from "../../src/store/sqlite/schema.ts";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import type { UsageEvent } from "../../src/store/store.ts";
+
+const T0 = Date.parse("2025-06-01T10:00:00Z");
+
+function event(i: number, over: Partial<UsageEvent> = {}): UsageEvent {
+  const quantity = parseDec(String(1 + (i % 3)));
+  const unitPrice = parseDec("0.25");
+  return {
+    usageId: `u-${i}`,
+    accountId: "acct",
+    eventId: `e-${i}`,
+    ts: T0 + i * 41_000,
+    userId: `user-${i % 2}`,
+    keyId: `key-${i % 2}`,
+    modelId: i % 4 === 0 ? "m-b" : "m-a",
+    apiName: null,
+    endpoint: null,
+    kind: "image",
+    unit: "image",
+    quantity,
+    unitPrice,
+    cost: (quantity * unitPrice) / 10n ** 18n,
+    currency: "USD",
+    tokensPrompt: 0,
+    tokensCompletion: 0,
+    statusActive: true,
+    metadata: null,
+    apiKeyUsed: null,
+    createdAt: T0,
+    updatedAt: T0,
+    ...over,
+  };
+}
+
+/**
+ * SQLite keys rollup sums by an interned series id (migration 2). These pin down that a database
+ * written before the change keeps its rollups, and that ids created by a failed transaction are
+ * not reused.
+ */
+describe("SQLite rollup series", () => {
+  let dir: string;
+  let path: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "tally-series-"));
+    path = join(dir, "t.db");
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("migrates a schema-1 database: rollups keep their sums and still match the events", async () => {
+    const events = Array.from({ length: 40 }, (_, i) => event(i));
+    // a database as schema 1 wrote it: wide rollup rows keyed by their dimensions
+    const v1 = new Database(path);
+    v1.exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    v1.exec(SQLITE_MIGRATIONS[0]);
+    v1.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', '1')").run();
+    const insert = v1.prepare(
+      `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")})`,
+    );
+    const rollup = v1.prepare(
+      `INSERT INTO usage_rollups (account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind,
+         key_id, user_id, requests, quantity, cost_nano, cost_atto, tokens_prompt, tokens_completion)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    v1.transaction(() => {
+      for (const e of events) insert.run(...eventValues(e));
+      for (const r of rollupDeltas(events)) {
+        rollup.run(
+          r.accountId,
+          r.family,
+          r.level,
+          r.bucketStart,
+          r.modelId,
+          r.unit,
+          r.unitPrice,
+          r.currency,
+          r.kind,
+          r.keyId,
+          r.userId,
+          r.requests,
+          r.quantity,
+          r.costNano,
+          r.costAtto,
+          r.tokensPrompt,
+          r.tokensCompletion,
+        );
+      }
+    })();
+    const wideRows = Number((v1.prepare("SELECT COUNT(*) AS n FROM usage_rollups").get() as { n: number }).n);
+    v1.close();
+
+    const store = new SqliteStore(path);
+    try {
+      expect(await store.verifyRollups()).toEqual([]);
+      const db = store.db;
+      expect(Number((db.prepare("SELECT COUNT(*) AS n FROM usage_rollups").get() as { n: number }).n)).toBe(
+        wideRows,
+      );
+      expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(
+        String(SQLITE_MIGRATIONS.length),
+      );
+      const totals = await new QueryService(store).totals({ accountId: "acct", range: ALL_TIME });
+      const byModel = Object.fromEntries(totals.map((l) => [l.modelId, l]));
+      const expected = (model: string) => events.filter((e) => e.modelId === model);
+      for (const model of ["m-a", "m-b"]) {
+        expect(byModel[model].requests).toBe(expected(model).length);
+        expect(byModel[model].cost).toBe(expected(model).reduce((s, e) => s + e.cost, 0n));
+      }
+      // new events land on the migrated series, not on new ones
+      const seriesBefore = db.prepare("SELECT COUNT(*) FROM rollup_series").pluck().get();
+      await store.appendEvents([event(100), event(101)]);
+      expect(db.prepare("SELECT COUNT(*) FROM rollup_series").pluck().get()).toBe(seriesBefore);
+      expect(await store.verifyRollups()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("forgets series ids whose transaction rolled back", async () => {
+    const store = new SqliteStore(path);
+    try {
+      await store.appendEvents([event(0)]);
+      // the next append creates a new series (a new model), then fails inside the same transaction
+      store.db.exec(
+        "CREATE TRIGGER fail_key_touch BEFORE UPDATE ON api_keys BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+      );
+      store.db.exec(
+        "INSERT INTO api_keys (id, is_root, label, prefix, hash, created_at) VALUES ('k', 0, 'k', 'p', 'h', 0)",
+      );
+      await expect(
+        store.appendEvents([event(1, { modelId: "m-new" })], new Map([["k", T0]])),
+      ).rejects.toThrow("disk on fire");
+      expect(
+        store.db.prepare("SELECT COUNT(*) FROM rollup_series WHERE model_id = 'm-new'").pluck().get(),
+      ).toBe(0);
+      store.db.exec("DROP TRIGGER fail_key_touch");
+      // had the rolled-back id stayed cached, these rollups would point at a series that is not there
+      await store.appendEvents([event(2, { modelId: "m-new" })]);
+      expect(await store.verifyRollups()).toEqual([]);
+      const totals = await new QueryService(store).totals({ accountId: "acct", range: ALL_TIME });
+      expect(totals.find((l) => l.modelId === "m-new")?.requests).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+});
