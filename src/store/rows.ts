@@ -253,8 +253,9 @@ export const toAudit = (r: Row): AuditEntry => ({
   after: json<Record<string, unknown>>(r.after),
 });
 
-export const toAggregate = (r: Row): AggregateRow => ({
-  bucket: num(r.bucket),
+/** `bucket`: when the row does not carry its bucket index itself. */
+export const toAggregate = (r: Row, bucket?: number): AggregateRow => ({
+  bucket: bucket ?? num(r.bucket),
   modelId: String(r.model_id),
   unit: String(r.unit),
   unitPrice: fromPico(big(r.unit_price)),

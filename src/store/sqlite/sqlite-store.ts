@@ -745,14 +745,14 @@ export class SqliteStore implements Store {
         family,
         segments: JSON.stringify(list),
       }) as Row[]) {
-        out.push(toAggregate({ ...r, bucket }));
+        out.push(toAggregate(r, bucket));
       }
     }
     for (const seg of q.segments) {
       if (seg.level !== "raw") continue;
       // raw events only at sub-minute edges: at most two short ranges per query
       for (const r of fromEvents.all(q.accountId, seg.start, seg.end, ...params) as Row[]) {
-        out.push(toAggregate({ ...r, bucket: seg.bucket }));
+        out.push(toAggregate(r, seg.bucket));
       }
     }
     return out;
