@@ -73,7 +73,10 @@ export function nextBoundary(at: number, timeframe: Timeframe, zone: string): nu
  */
 function nextHourStart(at: number, hourStart: number, zone: string): number {
   const plain = hourStart + HOUR_MS;
-  if (localMinute(hourStart, offsetAt(zone, hourStart)) === 0 && localMinute(plain, offsetAt(zone, plain)) === 0)
+  if (
+    localMinute(hourStart, offsetAt(zone, hourStart)) === 0 &&
+    localMinute(plain, offsetAt(zone, plain)) === 0
+  )
     return plain;
   for (let t = hourStart + 15 * MINUTE_MS; t <= hourStart + 3 * HOUR_MS; t += 15 * MINUTE_MS) {
     if (t > at && floorTo(t, "hour", zone) === t) return t;

@@ -44,6 +44,7 @@ import type {
 } from "../store.ts";
 import { compareRollups } from "../verify-rollups.ts";
 import { EventIdIndex, idHash } from "./event-id-index.ts";
+import { ReferenceMemo } from "./reference-memo.ts";
 import { SQLITE_MIGRATIONS } from "./schema.ts";
 
 /** Event ids are unique per account for at least this long after the event was recorded. */
@@ -91,6 +92,10 @@ export class SqliteStore implements Store {
    * never stale; a transaction that fails clears it, since it may hold ids that rolled back.
    */
   private readonly seriesIds = new Map<string, number>();
+  /** keys, users, accounts, plans and licenses as every request reads them; see reference-memo.ts */
+  private readonly memo: ReferenceMemo;
+  /** key id -> digest, for keys the memo holds (their last use moves with every commit) */
+  private readonly memoKeyHashes = new Map<string, string>();
   /** idempotency: (account, event id) -> seq, see event-id-index.ts; built on first append */
   private ids: EventIdIndex | null = null;
   private idsSeq = 0;
@@ -111,6 +116,7 @@ export class SqliteStore implements Store {
     );
     this.upsertRollup = this.db.prepare(ROLLUP_UPSERT);
     this.dataVersion = this.db.prepare("PRAGMA data_version").pluck();
+    this.memo = new ReferenceMemo(() => Number(this.dataVersion.get()));
     this.appendTx = this.db.transaction((events, keyUses, added) => this.appendSync(events, keyUses, added));
     this.eventIdentity = this.db.prepare(
       "SELECT account_id, event_id, usage_id FROM usage_events WHERE seq = ?",
@@ -179,8 +185,15 @@ export class SqliteStore implements Store {
     return this.statement(sql).all(...params) as Row[];
   }
 
+  /** Every write but event appends goes through here, so it also forgets remembered reference rows. */
   private run(sql: string, ...params: unknown[]): Database.RunResult {
+    this.forgetReferences();
     return this.statement(sql, false).run(...params);
+  }
+
+  private forgetReferences(): void {
+    this.memo.clear();
+    this.memoKeyHashes.clear();
   }
 
   async createAccount(a: Account): Promise<void> {
@@ -195,8 +208,10 @@ export class SqliteStore implements Store {
   }
 
   async getAccount(id: string): Promise<Account | null> {
-    const r = this.get("SELECT * FROM accounts WHERE id = ?", id);
-    return r ? toAccount(r) : null;
+    return this.memo.get(`account:${id}`, () => {
+      const r = this.get("SELECT * FROM accounts WHERE id = ?", id);
+      return r ? toAccount(r) : null;
+    });
   }
 
   async setAccountPlan(accountId: string, planId: string | null): Promise<void> {
@@ -216,8 +231,10 @@ export class SqliteStore implements Store {
   }
 
   async getUser(id: string): Promise<User | null> {
-    const r = this.get("SELECT * FROM users WHERE id = ?", id);
-    return r ? toUser(r) : null;
+    return this.memo.get(`user:${id}`, () => {
+      const r = this.get("SELECT * FROM users WHERE id = ?", id);
+      return r ? toUser(r) : null;
+    });
   }
 
   async createKey(k: ApiKey): Promise<void> {
@@ -247,8 +264,12 @@ export class SqliteStore implements Store {
   }
 
   async findKeyByHash(hash: string): Promise<ApiKey | null> {
-    const r = this.get("SELECT * FROM api_keys WHERE hash = ?", hash);
-    return r ? toKey(r) : null;
+    return this.memo.get(`key:${hash}`, () => {
+      const r = this.get("SELECT * FROM api_keys WHERE hash = ?", hash);
+      const key = r ? toKey(r) : null;
+      if (key) this.memoKeyHashes.set(key.id, hash);
+      return key;
+    });
   }
 
   async revokeKey(id: string, at: number): Promise<void> {
@@ -263,11 +284,18 @@ export class SqliteStore implements Store {
 
   async touchKeys(uses: Map<string, number>): Promise<void> {
     if (uses.size === 0) return;
-    this.db.transaction(() => this.touchKeysSync(uses))();
+    this.writing(this.db.transaction(() => this.touchKeysSync(uses)));
   }
 
   private touchKeysSync(uses: Map<string, number>): void {
-    for (const [id, at] of uses) this.touchKey.run(at, id, at);
+    for (const [id, at] of uses) {
+      this.touchKey.run(at, id, at);
+      const hash = this.memoKeyHashes.get(id);
+      if (hash === undefined) continue;
+      this.memo.update<ApiKey | null>(`key:${hash}`, (k) =>
+        k && (k.lastUsedAt === null || k.lastUsedAt < at) ? { ...k, lastUsedAt: at } : k,
+      );
+    }
   }
 
   async upsertModel(m: Model, price: PriceVersion | null): Promise<"created" | "updated"> {
@@ -336,6 +364,12 @@ export class SqliteStore implements Store {
   }
 
   async listLicenses(accountId: string, modelId?: string): Promise<License[]> {
+    return this.memo.get(`licenses:${accountId}\u0000${modelId ?? ""}`, () =>
+      this.readLicenses(accountId, modelId),
+    );
+  }
+
+  private readLicenses(accountId: string, modelId?: string): License[] {
     const rows = modelId
       ? this.all(
           "SELECT * FROM licenses WHERE account_id = ? AND model_id = ? ORDER BY starts_at",
@@ -372,8 +406,10 @@ export class SqliteStore implements Store {
   }
 
   async getPlan(id: string): Promise<Plan | null> {
-    const r = this.get("SELECT * FROM plans WHERE id = ?", id);
-    return r ? toPlan(r) : null;
+    return this.memo.get(`plan:${id}`, () => {
+      const r = this.get("SELECT * FROM plans WHERE id = ?", id);
+      return r ? toPlan(r) : null;
+    });
   }
 
   async createSubscription(s: Subscription): Promise<void> {
@@ -464,6 +500,7 @@ export class SqliteStore implements Store {
       return tx();
     } catch (err) {
       this.seriesIds.clear();
+      this.forgetReferences();
       throw err;
     }
   }

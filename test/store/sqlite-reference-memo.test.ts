@@ -1,0 +1,118 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import type { ApiKey } from "../../src/store/store.ts";
+
+const AT = Date.parse("2025-06-01T00:00:00Z");
+
+const key: ApiKey = {
+  id: "key-1",
+  userId: "user-1",
+  accountId: "acct",
+  isRoot: false,
+  label: "ci",
+  prefix: "tly_abcd",
+  hash: "digest-1",
+  createdAt: AT,
+  lastUsedAt: null,
+  revokedAt: null,
+};
+
+/**
+ * The SQLite store remembers keys, users, accounts, plans and licenses between changes. A change
+ * must show at once, whether it came through the same store or through another connection (the
+ * `tally` CLI, a second server process).
+ */
+describe("SQLite reference memo", () => {
+  let dir: string;
+  let path: string;
+  let a: SqliteStore;
+  let b: SqliteStore;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "tally-memo-"));
+    path = join(dir, "t.db");
+    a = new SqliteStore(path);
+    b = new SqliteStore(path);
+    await a.createAccount({ id: "acct", name: "A", isEnabled: true, planId: null, createdAt: AT });
+    await a.createUser({
+      id: "user-1",
+      accountId: "acct",
+      username: "u",
+      role: "admin",
+      nodeId: null,
+      createdAt: AT,
+    });
+    await a.createKey(key);
+  });
+  afterEach(async () => {
+    await a.close();
+    await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a key revoked through another connection is revoked here on the next read", async () => {
+    expect((await a.findKeyByHash("digest-1"))?.revokedAt).toBeNull();
+    await b.revokeKey("key-1", AT + 1);
+    expect((await a.findKeyByHash("digest-1"))?.revokedAt).toBe(AT + 1);
+  });
+
+  it("a key revoked through this store is revoked on the next read", async () => {
+    expect((await a.findKeyByHash("digest-1"))?.revokedAt).toBeNull();
+    await a.revokeKey("key-1", AT + 2);
+    expect((await a.findKeyByHash("digest-1"))?.revokedAt).toBe(AT + 2);
+  });
+
+  it("a plan set through another connection shows on the account at once", async () => {
+    expect((await a.getAccount("acct"))?.planId).toBeNull();
+    await b.upsertPlan({
+      id: "pro",
+      requestsPerMinute: 10,
+      requestsPerDay: null,
+      validityDays: 30,
+      modelWhitelist: null,
+      modelBlacklist: null,
+      included: {},
+      createdAt: AT,
+      updatedAt: AT,
+    });
+    expect(await a.getPlan("pro")).not.toBeNull();
+    await b.createSubscription({
+      id: "s1",
+      accountId: "acct",
+      planId: "pro",
+      activatedAt: AT,
+      createdAt: AT,
+    });
+    expect((await a.getAccount("acct"))?.planId).toBe("pro");
+  });
+
+  it("a license granted through another connection counts at once", async () => {
+    await a.upsertModel(
+      { id: "m", unit: "image", kind: "image", reportingEnabled: true, createdAt: AT, updatedAt: AT },
+      null,
+    );
+    expect(await a.listLicenses("acct", "m")).toEqual([]);
+    await b.createLicense({
+      id: "l1",
+      accountId: "acct",
+      modelId: "m",
+      startsAt: AT,
+      endsAt: null,
+      createdAt: AT,
+    });
+    expect((await a.listLicenses("acct", "m")).map((l) => l.id)).toEqual(["l1"]);
+  });
+
+  it("a key's last use moves with touchKeys, and what a caller gets cannot be altered", async () => {
+    const before = await a.findKeyByHash("digest-1");
+    expect(before?.lastUsedAt).toBeNull();
+    await a.touchKeys(new Map([["key-1", AT + 5]]));
+    expect((await a.findKeyByHash("digest-1"))?.lastUsedAt).toBe(AT + 5);
+    expect((await b.findKeyByHash("digest-1"))?.lastUsedAt).toBe(AT + 5);
+    expect(() => {
+      (before as { revokedAt: number | null }).revokedAt = null;
+    }).toThrow(TypeError);
+  });
+});
