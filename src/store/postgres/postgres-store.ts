@@ -392,9 +392,11 @@ export class PostgresStore implements Store {
   private async applyRollups(c: pg.PoolClient, rows: RollupDeltaRow[]): Promise<void> {
     if (rows.length === 0) return;
     // a stable order keeps concurrent writers from deadlocking on the same rows
-    rows.sort((a, b) => (rollupOrderKey(a) < rollupOrderKey(b) ? -1 : 1));
+    const keyed = rows.map((r) => ({ key: rollupOrderKey(r), r }));
+    keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const sorted = keyed.map((k) => k.r);
     const cols = ROLLUP_COLUMNS.map(([name]) => name);
-    const arrays = cols.map((name) => rows.map((r) => sqlValue(r[toCamel(name) as keyof RollupDeltaRow])));
+    const arrays = ROLLUP_FIELDS.map((field) => sorted.map((r) => sqlValue(r[field])));
     await c.query(
       `INSERT INTO usage_rollups (${cols.join(", ")})
        SELECT * FROM unnest(${ROLLUP_COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(", ")})
@@ -700,6 +702,9 @@ export class PostgresStore implements Store {
     );
   }
 }
+
+/** The RollupDeltaRow field behind each rollup column, in ROLLUP_COLUMNS order. */
+const ROLLUP_FIELDS = ROLLUP_COLUMNS.map(([name]) => toCamel(name) as keyof RollupDeltaRow);
 
 function toCamel(name: string): string {
   return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
