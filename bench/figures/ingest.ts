@@ -16,7 +16,7 @@ import {
 import { type BenchContext, profileDir } from "./context.ts";
 
 const PER_REQUEST = 1_000;
-const CONNECTIONS = 4;
+const CONNECTIONS = Number(process.env.BENCH_INGEST_CONNECTIONS ?? 4);
 /** Live-ish traffic: event timestamps advance 1,000 events per second from here. */
 const INGEST_START = Date.UTC(2026, 10, 20);
 
