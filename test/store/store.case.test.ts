@@ -506,6 +506,23 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
   });
 
   describe("events", () => {
+    it("stores text with tabs, newlines, backslashes and \\N exactly (PostgreSQL COPYs appends)", async () => {
+      const a = await newAccount(store);
+      const odd = "tab\there\nnew line\r\\back\\slash \\N \\. ünï©ødé 🚀";
+      const e = event(a, `id\t${odd}`, {
+        apiName: odd,
+        endpoint: "\\N",
+        metadata: { note: odd, nested: { path: "C:\\tmp\\x", empty: "" } },
+        apiKeyUsed: "\\.",
+      });
+      const [outcome] = await store.appendEvents([e]);
+      expect(outcome.status).toBe("inserted");
+      expect(await store.getEvent(a, e.usageId)).toEqual(e);
+      // and the same id is still a duplicate
+      const [again] = await store.appendEvents([{ ...e, usageId: uuidv7() }]);
+      expect(again).toEqual({ status: "duplicate", usageId: e.usageId });
+    });
+
     it("reads events only within their account and lists them newest first", async () => {
       const a = await newAccount(store);
       const b = await newAccount(store);

