@@ -60,12 +60,17 @@ export function parseDec(input: unknown, places: number = SCALE): Dec {
 
 /** Canonical decimal text: no exponent, no trailing zeros ("4300", "0.0043", "-1.5"). */
 export function formatDec(v: Dec): string {
+  // one bigint-to-text conversion, then string work: cheaper than dividing by 10^18 (every decimal
+  // in every response passes here)
   const neg = v < 0n;
-  const abs = neg ? -v : v;
-  const whole = abs / ONE;
-  let frac = (abs % ONE).toString().padStart(SCALE, "0").replace(/0+$/, "");
-  if (frac.length > 0) frac = `.${frac}`;
-  return `${neg ? "-" : ""}${whole}${frac}`;
+  const digits = (neg ? -v : v).toString();
+  const cut = digits.length - SCALE;
+  const whole = cut > 0 ? digits.slice(0, cut) : "0";
+  let end = digits.length;
+  while (end > Math.max(cut, 0) && digits.charCodeAt(end - 1) === 48) end--;
+  const frac = cut >= 0 ? digits.slice(cut, end) : "0".repeat(-cut) + digits.slice(0, end);
+  const sign = neg ? "-" : "";
+  return end > Math.max(cut, 0) ? `${sign}${whole}.${frac}` : `${sign}${whole}`;
 }
 
 /** Exact product of two atto values, which must be exact at 18 places (guaranteed by input limits). */

@@ -7,7 +7,7 @@ import { type Dec, formatDec } from "../domain/decimal.ts";
  * are removed afterwards: `0.0043` leaves as the number 0.0043, digit for digit.
  */
 const MARK = `~dec${randomBytes(9).toString("hex")}~`;
-const MARKED = new RegExp(`"${MARK}(-?[0-9]+(?:\\.[0-9]+)?)"`, "g");
+const OPEN = `"${MARK}`;
 
 export class JsonDecimal {
   constructor(readonly text: string) {}
@@ -23,5 +23,14 @@ export function dec(v: Dec): JsonDecimal {
 
 export function serializeJson(payload: unknown): string {
   const text = JSON.stringify(payload);
-  return text.includes(MARK) ? text.replace(MARKED, "$1") : text;
+  if (!text.includes(OPEN)) return text;
+  // each marked string is `"<MARK><decimal>"`: drop the opening quote and marker, and the closing
+  // quote, which is the first after them (a decimal's text holds none)
+  const parts = text.split(OPEN);
+  let out = parts[0];
+  for (let i = 1; i < parts.length; i++) {
+    const close = parts[i].indexOf('"');
+    out += parts[i].slice(0, close) + parts[i].slice(close + 1);
+  }
+  return out;
 }

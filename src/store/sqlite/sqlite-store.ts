@@ -590,6 +590,11 @@ export class SqliteStore implements Store {
   }
 
   async getEvent(accountId: string, usageId: string): Promise<UsageEvent | null> {
+    return this.liveEvent(accountId, usageId);
+  }
+
+  /** An account's event by usage id, unless deleted. */
+  private liveEvent(accountId: string, usageId: string): UsageEvent | null {
     const r = this.get(
       "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
       usageId,
@@ -646,13 +651,8 @@ export class SqliteStore implements Store {
   ): Promise<UsageEvent | null> {
     return this.writing(
       this.db.transaction(() => {
-        const r = this.get(
-          "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
-          usageId,
-          accountId,
-        );
-        if (!r) return null;
-        const before = toEvent(r);
+        const before = this.liveEvent(accountId, usageId);
+        if (!before) return null;
         const after = patchedEvent(before, patch, audit.at);
         const { nano, atto } = splitCost(after.cost);
         this.run(
@@ -681,13 +681,8 @@ export class SqliteStore implements Store {
   ): Promise<boolean> {
     return this.writing(
       this.db.transaction(() => {
-        const r = this.get(
-          "SELECT * FROM usage_events WHERE usage_id = ? AND account_id = ? AND deleted_at IS NULL",
-          usageId,
-          accountId,
-        );
-        if (!r) return false;
-        const before = toEvent(r);
+        const before = this.liveEvent(accountId, usageId);
+        if (!before) return false;
         // soft delete: the row keeps its idempotency key, so a late retry of the same event stays a duplicate
         this.run(
           "UPDATE usage_events SET deleted_at = ?, updated_at = ? WHERE usage_id = ?",
