@@ -521,6 +521,14 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       // and the same id is still a duplicate
       const [again] = await store.appendEvents([{ ...e, usageId: uuidv7() }]);
       expect(again).toEqual({ status: "duplicate", usageId: e.usageId });
+      // a large batch takes PostgreSQL's other path (COPY): the same text, and duplicates, survive it
+      const batch = Array.from({ length: 150 }, (_, i) =>
+        event(a, `batch\t${i}\n${odd}`, { apiName: odd, metadata: { i, odd } }),
+      );
+      const outcomes = await store.appendEvents([...batch, { ...e, usageId: uuidv7() }]);
+      expect(outcomes.filter((o) => o.status === "inserted")).toHaveLength(150);
+      expect(outcomes[150]).toEqual({ status: "duplicate", usageId: e.usageId });
+      for (const i of [0, 77, 149]) expect(await store.getEvent(a, batch[i].usageId)).toEqual(batch[i]);
     });
 
     it("reads events only within their account and lists them newest first", async () => {
