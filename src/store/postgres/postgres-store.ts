@@ -586,6 +586,9 @@ export class PostgresStore implements Store {
     };
     const sums = `SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
       SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion`;
+    // every segment is its own index range scan: LATERAL .. OFFSET 0 keeps the planner from
+    // hashing the account's whole rollup history instead, which it did whenever its row estimate
+    // was off (30 New York days over 1M events: 400 ms that way, 13 ms this way)
     if (rollupSegs.length > 0) {
       const f = filter(8, "key_id", "user_id");
       const keyCols = q.family === "key" ? "key_id, user_id" : "'' AS key_id, '' AS user_id";
@@ -594,9 +597,9 @@ export class PostgresStore implements Store {
            SUM(quantity * s.sign) AS quantity, SUM(cost_nano * s.sign) AS cost_nano, SUM(cost_atto * s.sign) AS cost_atto,
            SUM(tokens_prompt * s.sign) AS tokens_prompt, SUM(tokens_completion * s.sign) AS tokens_completion
          FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS s(bucket, level, start_at, end_at, sign)
-         JOIN usage_rollups r ON r.account_id = $6 AND r.family = $7 AND r.level = s.level
-           AND r.bucket_start >= s.start_at AND r.bucket_start < s.end_at
-         WHERE true ${f.sql}
+         CROSS JOIN LATERAL (
+           SELECT * FROM usage_rollups r WHERE r.account_id = $6 AND r.family = $7 AND r.level = s.level
+             AND r.bucket_start >= s.start_at AND r.bucket_start < s.end_at ${f.sql} OFFSET 0) r
          GROUP BY s.bucket, model_id, unit, unit_price, currency, kind${q.family === "key" ? ", key_id, user_id" : ""}
          HAVING SUM(requests * s.sign) <> 0`,
         [
@@ -621,8 +624,9 @@ export class PostgresStore implements Store {
       const rows = await this.many(
         `SELECT s.bucket, model_id, unit, unit_price, currency, kind, ${keyCols}, COUNT(*) AS requests, ${sums}
          FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS s(bucket, start_at, end_at)
-         JOIN usage_events e ON e.account_id = $4 AND e.ts >= s.start_at AND e.ts < s.end_at
-         WHERE e.status_active = 1 AND e.deleted_at IS NULL ${f.sql}
+         CROSS JOIN LATERAL (
+           SELECT * FROM usage_events e WHERE e.account_id = $4 AND e.ts >= s.start_at AND e.ts < s.end_at
+             AND e.status_active = 1 AND e.deleted_at IS NULL ${f.sql} OFFSET 0) e
          GROUP BY s.bucket, model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 7, 8" : ""}`,
         [
           rawSegs.map((s) => s.bucket),
