@@ -47,7 +47,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const now = options.now ?? Date.now;
   const keyUses = new KeyUseRecorder(store);
   const catalog = new ModelCatalog(store);
-  const committer = new GroupCommitter(store, keyUses, store.dialect === "postgres" ? 4 : 1);
+  const committer = new GroupCommitter(store, keyUses);
   const auth = new Authenticator(store, keyUses, now, options.rootKey ?? null);
   const ingest = new IngestService(store, catalog, committer, now);
   const query = new QueryService(store);

@@ -140,6 +140,8 @@ export class PostgresStore implements Store {
    * Runs `fn` in a transaction. A deadlock or serialization failure rolls everything back, so the
    * whole transaction is simply run again (a few times at most).
    */
+  private readonly statementNames = new Map<string, string>();
+
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
@@ -160,12 +162,20 @@ export class PostgresStore implements Store {
   }
 
   private async one(sql: string, params: unknown[] = [], db: Db = this.pool): Promise<Row | undefined> {
-    const { rows } = await db.query(sql, params.map(sqlValue));
-    return rows[0];
+    return (await this.many(sql, params, db))[0];
   }
 
+  /**
+   * Reads run as named prepared statements: each connection parses and plans a text once, not
+   * on every request (a license report makes five such reads). The texts are a bounded set.
+   */
   private async many(sql: string, params: unknown[] = [], db: Db = this.pool): Promise<Row[]> {
-    const { rows } = await db.query(sql, params.map(sqlValue));
+    let name = this.statementNames.get(sql);
+    if (name === undefined) {
+      name = `tally_${this.statementNames.size + 1}`;
+      this.statementNames.set(sql, name);
+    }
+    const { rows } = await db.query({ name, text: sql, values: params.map(sqlValue) });
     return rows;
   }
 
