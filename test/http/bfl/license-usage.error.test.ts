@@ -1,4 +1,6 @@
+import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { SqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
 import { createHarness, expectStatus, type Harness } from "../../support/harness.ts";
 import { storeKinds } from "../../support/stores.ts";
 import { buildWorld, type World } from "../../support/world.ts";
@@ -252,16 +254,12 @@ describe.each(storeKinds())("POST /v1/licenses/models/{model_slug}/usage: errors
     expect(await h.services.store.verifyRollups()).toEqual([]);
   });
 
-  it("a failure inside the event's transaction rolls it back: no event, no rollup", async () => {
-    // the event row is inserted, then the rollup update fails: the transaction must undo the insert
-    const store = h.services.store as unknown as { applyRollups: (...args: unknown[]) => unknown };
-    const spy = vi.spyOn(store, "applyRollups").mockImplementationOnce(() => {
-      throw new Error("rollup write failed");
-    });
+  it("a failure inside the event's write rolls it back: no event, no rollup", async () => {
+    // the database refuses the rollup rows, after the event row went in: the insert must be undone
+    await refuseRollupWrites(h);
     const res = await report(h, w.admin.key, { body: { number_of_generations: 2 } });
     expectStatus(res, 500);
     expect(res.json()).toEqual({ detail: "Failed to process usage." });
-    expect(spy).toHaveBeenCalledTimes(1);
     expect(await storedEvents(h, w.account.id)).toEqual([]);
     expect(await accountTotals(h, w.account.id)).toEqual([]);
     expect(await h.services.store.verifyRollups()).toEqual([]);
@@ -298,3 +296,24 @@ describe.each(storeKinds())("POST /v1/licenses/models/{model_slug}/usage: errors
     }
   });
 });
+
+/** A trigger that fails every insert into usage_rollups, in the harness's own database. */
+async function refuseRollupWrites(h: Harness): Promise<void> {
+  if (h.services.store.dialect === "sqlite") {
+    (h.services.store as unknown as SqliteStore).db.exec(
+      "CREATE TRIGGER refuse_rollups BEFORE INSERT ON usage_rollups BEGIN SELECT RAISE(ABORT, 'rollup write failed'); END",
+    );
+    return;
+  }
+  const c = new pg.Client({ connectionString: h.testStore.env.DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(`CREATE FUNCTION refuse_rollups() RETURNS trigger LANGUAGE plpgsql
+      AS $$ BEGIN RAISE EXCEPTION 'rollup write failed'; END $$`);
+    await c.query(
+      "CREATE TRIGGER refuse_rollups BEFORE INSERT ON usage_rollups FOR EACH ROW EXECUTE FUNCTION refuse_rollups()",
+    );
+  } finally {
+    await c.end();
+  }
+}
