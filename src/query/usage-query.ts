@@ -26,6 +26,8 @@ export interface SeriesInput {
   modelIds?: string[];
   keyId?: string;
   userId?: string;
+  /** false when the caller shows no token counts: they are not summed and read 0 */
+  tokens?: boolean;
 }
 
 /** All time, for totals that have no range: from the epoch to the year 9999. */
@@ -54,6 +56,7 @@ export class QueryService {
             modelIds: input.modelIds,
             keyId: input.keyId,
             userId: input.userId,
+            tokens: input.tokens,
           });
     const out: Map<string, UsageLine>[] = input.buckets.map(() => new Map());
     for (const r of rows) merge(out[r.bucket], r);

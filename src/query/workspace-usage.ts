@@ -69,14 +69,26 @@ export class WorkspaceUsageService {
 
     const [series, summaryRead] = await Promise.all([
       pageBuckets.length > 0
-        ? this.query.series({ accountId, buckets: pageBuckets, family, modelIds: req.endpointIds })
+        ? this.query.series({
+            accountId,
+            buckets: pageBuckets,
+            family,
+            modelIds: req.endpointIds,
+            tokens: false,
+          })
         : Promise.resolve([] as UsageLine[][]),
       // when this page holds every bucket of the range, the summary is their sum: no second read
       !req.expand.has("summary")
         ? Promise.resolve(null)
         : withSeries && req.page === 1 && !hasMore
           ? Promise.resolve("from-series" as const)
-          : this.query.totals({ accountId, family, modelIds: req.endpointIds, range: req.range }),
+          : this.query.totals({
+              accountId,
+              family,
+              modelIds: req.endpointIds,
+              range: req.range,
+              tokens: false,
+            }),
     ]);
 
     const summary = summaryRead === "from-series" ? series.flat() : summaryRead;

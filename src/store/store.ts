@@ -150,6 +150,8 @@ export interface AggregateQuery {
   modelIds?: string[];
   keyId?: string;
   userId?: string;
+  /** false: token counts are not summed (they read 0); a caller that shows none saves the work */
+  tokens?: boolean;
 }
 
 export interface AggregateRow {

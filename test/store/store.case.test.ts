@@ -621,6 +621,27 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
   });
 
   describe("rollups and aggregate", () => {
+    it("skips token sums when asked (tokens: false) and changes nothing else", async () => {
+      const a = await newAccount(store);
+      await store.appendEvents(
+        Array.from({ length: 30 }, (_, i) =>
+          event(a, `t-${i}`, { ts: T - i * 97_000, tokensPrompt: i + 1, tokensCompletion: 2 * i }),
+        ),
+      );
+      // an unaligned range: raw, minute, hour and day runs all contribute
+      const range = { start: T - 40 * 97_000 + 13, end: T + 1 };
+      const [all] = await query.totals({ accountId: a, range });
+      const [lean] = await query.totals({ accountId: a, range, tokens: false });
+      expect(all.tokensPrompt).toBe(465);
+      expect(all.tokensCompletion).toBe(870);
+      expect(lean.tokensPrompt + lean.tokensCompletion).toBeLessThan(all.tokensPrompt);
+      expect({ ...lean, tokensPrompt: 0, tokensCompletion: 0 }).toEqual({
+        ...all,
+        tokensPrompt: 0,
+        tokensCompletion: 0,
+      });
+    });
+
     it("sums 20,000 events of 0.0043 to exactly 86", async () => {
       const a = await newAccount(store);
       const price = d("0.0043");

@@ -625,7 +625,11 @@ export class PostgresStore implements Store {
       const rows = await this.many(
         `SELECT s.bucket, model_id, unit, unit_price, currency, kind, ${keyCols}, SUM(requests * s.sign) AS requests,
            SUM(quantity * s.sign) AS quantity, SUM(cost_nano * s.sign) AS cost_nano, SUM(cost_atto * s.sign) AS cost_atto,
-           SUM(tokens_prompt * s.sign) AS tokens_prompt, SUM(tokens_completion * s.sign) AS tokens_completion
+           ${
+             q.tokens === false
+               ? "0 AS tokens_prompt, 0 AS tokens_completion"
+               : "SUM(tokens_prompt * s.sign) AS tokens_prompt, SUM(tokens_completion * s.sign) AS tokens_completion"
+           }
          FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS s(bucket, level, start_at, end_at, sign)
          CROSS JOIN LATERAL (
            SELECT * FROM usage_rollups r WHERE r.account_id = $6 AND r.family = $7 AND r.level = s.level

@@ -736,13 +736,17 @@ export class SqliteStore implements Store {
     // joined to the series' dimensions; filters pick series first. A bucket's segments are
     // materialized so each is read once. One statement per bucket: SQLite groups by sorting, and
     // many small sorts beat one large one. Cost follows the number of buckets, not of events.
+    const tokenSums =
+      q.tokens === false
+        ? "0 AS tokens_prompt, 0 AS tokens_completion"
+        : "SUM(tokens_prompt * s.sg) AS tokens_prompt, SUM(tokens_completion * s.sg) AS tokens_completion";
     const fromRollups = this.statement(
       `WITH s AS MATERIALIZED (
          SELECT value ->> 0 AS lvl, value ->> 1 AS lo, value ->> 2 AS hi, value ->> 3 AS sg FROM json_each(@segments)),
        g AS (
          SELECT r.series_id, SUM(requests * s.sg) AS requests, SUM(quantity * s.sg) AS quantity,
            SUM(cost_nano * s.sg) AS cost_nano, SUM(cost_atto * s.sg) AS cost_atto,
-           SUM(tokens_prompt * s.sg) AS tokens_prompt, SUM(tokens_completion * s.sg) AS tokens_completion
+           ${tokenSums}
          FROM s CROSS JOIN usage_rollups r ON r.account_id = @account AND r.family = @family AND r.level = s.lvl
            AND r.bucket_start >= s.lo AND r.bucket_start < s.hi
          ${where ? `WHERE r.series_id IN (SELECT id FROM rollup_series WHERE account_id = @account AND family = @family ${where})` : ""}
