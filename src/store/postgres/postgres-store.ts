@@ -48,34 +48,24 @@ type Row = Record<string, unknown>;
 type Db = pg.Pool | pg.PoolClient;
 
 const ROLLUP_COLUMNS = [
-  "account_id",
-  "family",
-  "level",
-  "bucket_start",
-  "model_id",
-  "unit",
-  "unit_price",
-  "currency",
-  "kind",
-  "key_id",
-  "user_id",
-  "requests",
-  "quantity",
-  "cost_nano",
-  "cost_atto",
-  "tokens_prompt",
-  "tokens_completion",
+  ["account_id", "text"],
+  ["family", "int8"],
+  ["level", "int8"],
+  ["bucket_start", "int8"],
+  ["model_id", "text"],
+  ["unit", "text"],
+  ["unit_price", "int8"],
+  ["currency", "text"],
+  ["kind", "text"],
+  ["key_id", "text"],
+  ["user_id", "text"],
+  ["requests", "int8"],
+  ["quantity", "int8"],
+  ["cost_nano", "int8"],
+  ["cost_atto", "int8"],
+  ["tokens_prompt", "int8"],
+  ["tokens_completion", "int8"],
 ] as const;
-
-/** Text columns; the others are int8. */
-const ROLLUP_TYPES = Object.fromEntries(
-  ROLLUP_COLUMNS.map((name) => [
-    name,
-    ["account_id", "model_id", "unit", "currency", "kind", "key_id", "user_id"].includes(name)
-      ? "text"
-      : "int8",
-  ]),
-) as Record<(typeof ROLLUP_COLUMNS)[number], "text" | "int8">;
 
 const ROLLUP_PK =
   "account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind, key_id, user_id";
@@ -136,12 +126,13 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
+  /** SQL text -> name of its prepared statement (see `many`) */
+  private readonly statementNames = new Map<string, string>();
+
   /**
    * Runs `fn` in a transaction. A deadlock or serialization failure rolls everything back, so the
    * whole transaction is simply run again (a few times at most).
    */
-  private readonly statementNames = new Map<string, string>();
-
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
@@ -727,8 +718,8 @@ function insertEventsSql(): string {
 
 /** Adds rollup increments given as one array parameter per column, from $(at+1). */
 function rollupUpsertSql(at: number, where = ""): string {
-  return `INSERT INTO usage_rollups (${ROLLUP_COLUMNS.join(", ")})
-    SELECT * FROM unnest(${ROLLUP_COLUMNS.map((name, i) => `$${at + i + 1}::${ROLLUP_TYPES[name]}[]`).join(", ")}) ${where}
+  return `INSERT INTO usage_rollups (${ROLLUP_COLUMNS.map(([name]) => name).join(", ")})
+    SELECT * FROM unnest(${ROLLUP_COLUMNS.map(([, type], i) => `$${at + i + 1}::${type}[]`).join(", ")}) ${where}
     ON CONFLICT (${ROLLUP_PK}) DO UPDATE SET requests = usage_rollups.requests + excluded.requests,
       quantity = usage_rollups.quantity + excluded.quantity, cost_nano = usage_rollups.cost_nano + excluded.cost_nano,
       cost_atto = usage_rollups.cost_atto + excluded.cost_atto,
@@ -832,7 +823,7 @@ async function copyRows(c: pg.PoolClient, sql: string, rows: unknown[][]): Promi
 }
 
 /** The RollupDeltaRow field behind each rollup column, in ROLLUP_COLUMNS order. */
-const ROLLUP_FIELDS = ROLLUP_COLUMNS.map((name) => toCamel(name) as keyof RollupDeltaRow);
+const ROLLUP_FIELDS = ROLLUP_COLUMNS.map(([name]) => toCamel(name) as keyof RollupDeltaRow);
 
 function toCamel(name: string): string {
   return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
