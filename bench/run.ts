@@ -17,7 +17,8 @@ const USAGE = `npm run bench -- [options]
   --only <figure>      ingest | report | queries (repeatable)
   --store <s>          sqlite (default) | postgres (TALLY_TEST_DATABASE_URL or DATABASE_URL, fresh schema)
   --ids v7|v4          idempotency keys sent to ingest: time-ordered (default) or random
-  --profile            run Tally servers under node --cpu-prof and list the top functions`;
+  --profile            run Tally servers under node --cpu-prof and list the top functions
+environment: BENCH_INGEST_CONNECTIONS=n sets the ingest figure's connections (default 4)`;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

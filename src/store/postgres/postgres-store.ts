@@ -134,7 +134,7 @@ export class PostgresStore implements Store {
    * whole transaction is simply run again (a few times at most).
    */
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    return retryingConflicts(async () => {
       const client = await this.pool.connect();
       try {
         await client.query("BEGIN");
@@ -143,13 +143,11 @@ export class PostgresStore implements Store {
         return result;
       } catch (err) {
         await client.query("ROLLBACK").catch(() => {});
-        const code = (err as { code?: string }).code;
-        if ((code === "40P01" || code === "40001") && attempt < 4) continue;
         throw err;
       } finally {
         client.release();
       }
-    }
+    });
   }
 
   private async one(sql: string, params: unknown[] = [], db: Db = this.pool): Promise<Row | undefined> {
@@ -395,17 +393,8 @@ export class PostgresStore implements Store {
       ...rollupArrays(rollupDeltas([e])),
       ...(uses ? [[...uses.keys()], [...uses.values()]] : []),
     ];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const { rows } = await this.pool.query(sql, params);
-        if (rows.length > 0) return { status: "inserted", usageId: e.usageId };
-        break;
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if ((code === "40P01" || code === "40001") && attempt < 4) continue;
-        throw err;
-      }
-    }
+    const { rows } = await retryingConflicts(() => this.pool.query(sql, params));
+    if (rows.length > 0) return { status: "inserted", usageId: e.usageId };
     const stored = await this.one(
       "SELECT usage_id FROM usage_events WHERE account_id = $1 AND event_id = $2",
       [e.accountId, e.eventId],
@@ -706,6 +695,22 @@ export class PostgresStore implements Store {
       toBig(await diff("expected", "usage_rollups")),
       toBig(await diff("usage_rollups", "expected")),
     );
+  }
+}
+
+/**
+ * Runs `attempt` again (a few times at most) when PostgreSQL aborted it for a deadlock or a
+ * serialization failure: it was rolled back whole, so running it again is safe.
+ */
+async function retryingConflicts<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if ((code === "40P01" || code === "40001") && n < 4) continue;
+      throw err;
+    }
   }
 }
 
