@@ -7,6 +7,7 @@ import type { Services } from "../services.ts";
 import { sendNativeError } from "./errors.ts";
 import { serializeJson } from "./json.ts";
 import { nativeRoutes } from "./native/routes.ts";
+import { refuseNul } from "./nul-guard.ts";
 import { SURFACES } from "./surfaces.ts";
 import { validatorCompiler } from "./validation.ts";
 
@@ -44,6 +45,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
+  // after each surface's key check (onRequest), before any route's own validation: one rule for
+  // every surface (see nul-guard.ts)
+  app.addHook("preValidation", async (request) => refuseNul(request));
   app.addHook("onResponse", async (request, reply) => {
     if (reply.statusCode >= 500) {
       request.log.error(
