@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/http/app.ts";
 import { createServices } from "../../src/services.ts";
-import { post } from "../http/a4f/stats-world.ts";
+import { post, subscribeToPlan } from "../http/a4f/stats-world.ts";
 import { createHarness, expectStatus, type Harness, ROOT_KEY } from "../support/harness.ts";
 import { storeKinds } from "../support/stores.ts";
 import { buildWorld, type World } from "../support/world.ts";
@@ -13,13 +13,12 @@ describe.each(storeKinds())("memory rate limiter after a restart ($name)", (kind
   beforeEach(async () => {
     h = await createHarness(kind);
     w = await buildWorld(h);
-    await post(h, "/v1/plans", {
+    await subscribeToPlan(h, w.account.id, {
       id: "tight",
       requests_per_minute: 5,
       requests_per_day: 8,
       validity_days: 30,
     });
-    await post(h, `/v1/accounts/${w.account.id}/subscriptions`, { plan_id: "tight" });
   });
   afterEach(async () => h.close());
 

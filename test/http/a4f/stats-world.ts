@@ -9,6 +9,16 @@ export async function post(h: Harness, url: string, payload: unknown, key = ROOT
   return res.json();
 }
 
+/** Creates a plan (`plan.id` and its limits, as `POST /v1/plans` takes them) and subscribes the account to it now. */
+export async function subscribeToPlan(
+  h: Harness,
+  accountId: string,
+  plan: { id: string } & Record<string, unknown>,
+) {
+  await post(h, "/v1/plans", plan);
+  await post(h, `/v1/accounts/${accountId}/subscriptions`, { plan_id: plan.id });
+}
+
 export async function getUsage(h: Harness, key: string, query = "") {
   const res = await h.request({ method: "GET", url: `/v1/usage${query}`, key });
   expectStatus(res, 200);

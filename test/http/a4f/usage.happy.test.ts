@@ -1,7 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHarness, type Harness } from "../../support/harness.ts";
 import { storeKinds } from "../../support/stores.ts";
-import { buildStatsWorld, getUsage, limitsCheck, post, type StatsWorld } from "./stats-world.ts";
+import {
+  buildStatsWorld,
+  getUsage,
+  limitsCheck,
+  post,
+  type StatsWorld,
+  subscribeToPlan,
+} from "./stats-world.ts";
 
 const ALL = [
   "account_information",
@@ -189,13 +196,12 @@ describe.each(storeKinds())("GET /v1/usage ($name)", (kind) => {
   });
 
   it("shows unlimited plans with -999999 and 'unlimited'", async () => {
-    await post(h, "/v1/plans", {
+    await subscribeToPlan(h, w.account.id, {
       id: "unlimited",
       requests_per_minute: null,
       requests_per_day: null,
       validity_days: -999999,
     });
-    await post(h, `/v1/accounts/${w.account.id}/subscriptions`, { plan_id: "unlimited" });
     const body = await getUsage(h, w.dave.key, "?section=subscription_details,rate_limits_and_restrictions");
     expect(body.subscription_details).toMatchObject({
       total_validity_days: -999999,

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHarness, type Harness, ROOT_KEY } from "../../support/harness.ts";
 import { storeKinds } from "../../support/stores.ts";
 import { buildWorld, type World } from "../../support/world.ts";
-import { limitsCheck, post } from "../a4f/stats-world.ts";
+import { limitsCheck, post, subscribeToPlan } from "../a4f/stats-world.ts";
 
 const MINUTE_RESET = "2025-06-15T12:01:00.000Z";
 const DAY_RESET = "2025-06-16T00:00:00.000Z";
@@ -13,7 +13,7 @@ describe.each(storeKinds())("POST /v1/limits/check ($name)", (kind) => {
   beforeEach(async () => {
     h = await createHarness(kind);
     w = await buildWorld(h);
-    await post(h, "/v1/plans", {
+    await subscribeToPlan(h, w.account.id, {
       id: "tight",
       requests_per_minute: 3,
       requests_per_day: 5,
@@ -21,7 +21,6 @@ describe.each(storeKinds())("POST /v1/limits/check ($name)", (kind) => {
       model_whitelist: ["flux-1-dev", "gpt-mini"],
       model_blacklist: ["gpt-mini"],
     });
-    await post(h, `/v1/accounts/${w.account.id}/subscriptions`, { plan_id: "tight" });
   });
   afterEach(async () => h.close());
 
@@ -123,13 +122,12 @@ describe.each(storeKinds())("POST /v1/limits/check ($name)", (kind) => {
   });
 
   it("never refuses an unlimited plan or an account without a plan", async () => {
-    await post(h, "/v1/plans", {
+    await subscribeToPlan(h, w.account.id, {
       id: "free",
       requests_per_minute: null,
       requests_per_day: null,
       validity_days: 7,
     });
-    await post(h, `/v1/accounts/${w.account.id}/subscriptions`, { plan_id: "free" });
     for (const key of [w.member.key, w.other.admin.key]) {
       for (let i = 0; i < 20; i++) {
         const r = await limitsCheck(h, key);

@@ -8,7 +8,7 @@ import { createServices, type Services } from "../../../src/services.ts";
 import { type Harness, ROOT_KEY, TestClock } from "../../support/harness.ts";
 import { REDIS_URL, storeKinds, type TestStore } from "../../support/stores.ts";
 import { buildWorld, type World } from "../../support/world.ts";
-import { post } from "../a4f/stats-world.ts";
+import { post, subscribeToPlan } from "../a4f/stats-world.ts";
 
 interface Instance {
   services: Services;
@@ -73,13 +73,12 @@ describe.runIf(REDIS_URL).each(storeKinds())("shared Redis rate limits, two inst
     i.h.request({ method: "POST", url: "/v1/limits/check", key }).then((r) => r.json());
 
   it("admit exactly the limit between them under concurrent checks", async () => {
-    await post(a.h, "/v1/plans", {
+    await subscribeToPlan(a.h, w.account.id, {
       id: "p",
       requests_per_minute: 7,
       requests_per_day: 1000,
       validity_days: 30,
     });
-    await post(a.h, `/v1/accounts/${w.account.id}/subscriptions`, { plan_id: "p" });
     const answers = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
         check(i % 2 === 0 ? a : b, i % 3 === 0 ? w.member.key : w.admin.key),
@@ -104,13 +103,12 @@ describe.runIf(REDIS_URL).each(storeKinds())("shared Redis rate limits, two inst
   });
 
   it("share the requests that events recorded on either instance count", async () => {
-    await post(a.h, "/v1/plans", {
+    await subscribeToPlan(a.h, w.account.id, {
       id: "p",
       requests_per_minute: null,
       requests_per_day: 5,
       validity_days: 30,
     });
-    await post(a.h, `/v1/accounts/${w.account.id}/subscriptions`, { plan_id: "p" });
     await post(a.h, "/v1/events", { id: "e1", model_id: "flux-1-dev", quantity: 2 }, w.admin.key);
     await post(
       b.h,
