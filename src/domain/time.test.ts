@@ -21,7 +21,7 @@ import {
 } from "./time.ts";
 
 const at = (iso: string): number => Date.parse(iso);
-const LEVEL_MS = { minute: MINUTE_MS, hour: HOUR_MS, day: DAY_MS } as const;
+const LEVEL_MS = { minute: MINUTE_MS, hour: HOUR_MS, fourHours: 4 * HOUR_MS, day: DAY_MS } as const;
 const ZONES = [
   "UTC",
   "America/New_York",
@@ -109,12 +109,22 @@ describe("planSegments", () => {
     ]);
   });
 
-  it("answers a New York day as the UTC day minus its first five hours, plus the next day's first five", () => {
+  it("answers a New York day as the UTC day minus its first block and hour, plus the next day's", () => {
     const d = at("2025-01-15T00:00:00Z");
+    const B = 4 * HOUR_MS;
+    // winter, -05:00: 5 rows per line
     expect(planSegments(d + 5 * HOUR_MS, d + DAY_MS + 5 * HOUR_MS)).toEqual([
-      { level: "hour", start: d, end: d + 5 * HOUR_MS, sign: -1 },
+      { level: "fourHours", start: d, end: d + B, sign: -1 },
+      { level: "hour", start: d + B, end: d + 5 * HOUR_MS, sign: -1 },
       { level: "day", start: d, end: d + DAY_MS, sign: 1 },
-      { level: "hour", start: d + DAY_MS, end: d + DAY_MS + 5 * HOUR_MS, sign: 1 },
+      { level: "fourHours", start: d + DAY_MS, end: d + DAY_MS + B, sign: 1 },
+      { level: "hour", start: d + DAY_MS + B, end: d + DAY_MS + 5 * HOUR_MS, sign: 1 },
+    ]);
+    // summer, -04:00: 3 rows
+    expect(planSegments(d + B, d + DAY_MS + B)).toEqual([
+      { level: "fourHours", start: d, end: d + B, sign: -1 },
+      { level: "day", start: d, end: d + DAY_MS, sign: 1 },
+      { level: "fourHours", start: d + DAY_MS, end: d + DAY_MS + B, sign: 1 },
     ]);
   });
 
@@ -243,16 +253,18 @@ describe("formatLocal", () => {
 });
 
 describe("rollupBuckets", () => {
-  it("floors an instant to its UTC minute, hour and day", () => {
-    expect(rollupBuckets(at("2025-06-15T12:34:56.789Z"))).toEqual({
-      minute: at("2025-06-15T12:34:00Z"),
-      hour: at("2025-06-15T12:00:00Z"),
+  it("floors an instant to its UTC minute, hour, four-hour block and day", () => {
+    expect(rollupBuckets(at("2025-06-15T15:34:56.789Z"))).toEqual({
+      minute: at("2025-06-15T15:34:00Z"),
+      hour: at("2025-06-15T15:00:00Z"),
+      fourHours: at("2025-06-15T12:00:00Z"),
       day: at("2025-06-15T00:00:00Z"),
     });
     // before the epoch too
     expect(rollupBuckets(at("1969-12-31T23:59:59.999Z"))).toEqual({
       minute: at("1969-12-31T23:59:00Z"),
       hour: at("1969-12-31T23:00:00Z"),
+      fourHours: at("1969-12-31T20:00:00Z"),
       day: at("1969-12-31T00:00:00Z"),
     });
   });

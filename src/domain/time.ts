@@ -11,6 +11,7 @@ export type Timeframe = (typeof TIMEFRAMES)[number];
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
+export const FOUR_HOURS_MS = 4 * HOUR_MS;
 export const DAY_MS = 86_400_000;
 
 /** Zone names found valid: Luxon's check builds an Intl.DateTimeFormat, about 0.5 ms each time. */
@@ -213,14 +214,17 @@ export function parseInstant(text: string, zone = "UTC"): number | null {
 
 /**
  * Splits [start, end) into runs that the rollup levels can answer exactly: UTC-aligned minutes,
- * hours and days, plus raw pieces for unaligned edges (at most one minute at each end).
+ * hours, four-hour blocks (00:00, 04:00, .. 20:00) and days, plus raw pieces for unaligned edges
+ * (at most one minute at each end).
  *
  * A run may be subtracted (`sign` -1): a piece that covers most of a day is cheaper as the whole
- * day minus the hours it leaves out (a New York day, 05:00 to 05:00 UTC, is day - 5 hours + 5 hours:
- * 11 rows instead of 24), and likewise for hours and minutes. Summing every run times its sign
- * counts each instant of [start, end) exactly once and nothing else.
+ * day minus the hours it leaves out, and likewise for blocks, hours and minutes. A New York day,
+ * 05:00 to 05:00 UTC, is the UTC day minus its first block and hour, plus the next day's: 5 rows
+ * instead of 24 (11 with hours alone). Four-hour blocks exist for such days: most zones' offsets
+ * are whole hours, and the common ones (-5, -4, -8, +1, +8) are a block and an hour at most.
+ * Summing every run times its sign counts each instant of [start, end) exactly once.
  */
-export type RollupLevel = "raw" | "minute" | "hour" | "day";
+export type RollupLevel = "raw" | "minute" | "hour" | "fourHours" | "day";
 
 export interface Segment {
   level: RollupLevel;
@@ -231,6 +235,7 @@ export interface Segment {
 
 const LADDER: { level: Exclude<RollupLevel, "raw">; size: number }[] = [
   { level: "day", size: DAY_MS },
+  { level: "fourHours", size: FOUR_HOURS_MS },
   { level: "hour", size: HOUR_MS },
   { level: "minute", size: MINUTE_MS },
 ];
@@ -301,6 +306,11 @@ export function planSegments(start: number, end: number): Segment[] {
 }
 
 /** The rollup bucket of each level that an event at `at` falls in (UTC-aligned). */
-export function rollupBuckets(at: number): { minute: number; hour: number; day: number } {
-  return { minute: floorMs(at, MINUTE_MS), hour: floorMs(at, HOUR_MS), day: floorMs(at, DAY_MS) };
+export function rollupBuckets(at: number): { minute: number; hour: number; fourHours: number; day: number } {
+  return {
+    minute: floorMs(at, MINUTE_MS),
+    hour: floorMs(at, HOUR_MS),
+    fourHours: floorMs(at, FOUR_HOURS_MS),
+    day: floorMs(at, DAY_MS),
+  };
 }

@@ -1,9 +1,16 @@
 import { type Dec, splitCost, toMicro, toPico } from "../domain/decimal.ts";
-import { MINUTE_MS as MINUTE, rollupBuckets } from "../domain/time.ts";
+import { DAY_MS, FOUR_HOURS_MS, HOUR_MS, MINUTE_MS as MINUTE, rollupBuckets } from "../domain/time.ts";
 import type { UsageEvent } from "./store.ts";
 
 /** Rollup levels as stored in the `level` column. */
-export const LEVEL_CODE = { minute: 1, hour: 2, day: 3 } as const;
+export const LEVEL_CODE = { minute: 1, hour: 2, day: 3, fourHours: 4 } as const;
+/** Each stored level's bucket length: rebuilding rollups from events groups by it. */
+export const LEVEL_MS: Record<number, number> = {
+  [LEVEL_CODE.minute]: MINUTE,
+  [LEVEL_CODE.hour]: HOUR_MS,
+  [LEVEL_CODE.day]: DAY_MS,
+  [LEVEL_CODE.fourHours]: FOUR_HOURS_MS,
+};
 /** Rollup families as stored in the `family` column. */
 export const FAMILY_CODE = { account: 0, key: 1 } as const;
 
@@ -33,12 +40,12 @@ export interface RollupDeltaRow extends Omit<RollupDelta, "cost"> {
 }
 
 /**
- * Folds events into rollup increments, one per row touched: three levels (UTC minute, hour, day)
- * times two families (account-wide, and per key and user). Inactive events count nowhere.
+ * Folds events into rollup increments, one per row touched: four levels (UTC minute, hour,
+ * four-hour block, day) times two families (account-wide, and per key and user). Inactive events count nowhere.
  * `sign` is -1 to take events back out (corrections and deletions).
  *
  * Events are first summed per finest row (minute, key, user), then each of those fans out to its
- * six rollup rows: live traffic puts many events in one minute, so the fan-out runs per group,
+ * eight rollup rows: live traffic puts many events in one minute, so the fan-out runs per group,
  * not per event.
  */
 export function rollupDeltas(events: Iterable<UsageEvent>, sign: 1 | -1 = 1): RollupDeltaRow[] {
@@ -118,6 +125,7 @@ export function rollupDeltas(events: Iterable<UsageEvent>, sign: 1 | -1 = 1): Ro
     for (const family of [FAMILY_CODE.account, FAMILY_CODE.key]) {
       add(g, family, LEVEL_CODE.minute, buckets.minute, dims);
       add(g, family, LEVEL_CODE.hour, buckets.hour, dims);
+      add(g, family, LEVEL_CODE.fourHours, buckets.fourHours, dims);
       add(g, family, LEVEL_CODE.day, buckets.day, dims);
     }
   }

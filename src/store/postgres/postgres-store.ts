@@ -1,7 +1,7 @@
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { splitCost, toMicro, toPico } from "../../domain/decimal.ts";
-import { FAMILY_CODE, LEVEL_CODE, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
+import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
 import {
   EVENT_COLUMNS,
   eventSnapshot,
@@ -689,10 +689,9 @@ export class PostgresStore implements Store {
 
   async verifyRollups(): Promise<VerifyDifference[]> {
     const parts: string[] = [];
-    const sizes: Record<number, number> = { 1: 60_000, 2: 3_600_000, 3: 86_400_000 };
     for (const family of Object.values(FAMILY_CODE)) {
       for (const level of Object.values(LEVEL_CODE)) {
-        const size = sizes[level];
+        const size = LEVEL_MS[level];
         const keyCols =
           family === FAMILY_CODE.key
             ? "COALESCE(key_id, '') AS key_id, COALESCE(user_id, '') AS user_id"

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { splitCost, toMicro, toPico } from "../../domain/decimal.ts";
-import { FAMILY_CODE, LEVEL_CODE, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
+import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
 import {
   EVENT_COLUMNS,
   eventSnapshot,
@@ -802,10 +802,9 @@ export class SqliteStore implements Store {
         CREATE TEMP TABLE expected_rollups AS SELECT * FROM (${WIDE_ROLLUPS}) WHERE 0;
         CREATE TEMP TABLE actual_rollups AS ${WIDE_ROLLUPS};`);
       const levels = Object.values(LEVEL_CODE);
-      const sizes: Record<number, number> = { 1: 60_000, 2: 3_600_000, 3: 86_400_000 };
-      for (const family of Object.values(FAMILY_CODE)) {
+        for (const family of Object.values(FAMILY_CODE)) {
         for (const level of levels) {
-          const size = sizes[level];
+          const size = LEVEL_MS[level];
           const keyCols =
             family === FAMILY_CODE.key ? "COALESCE(key_id, ''), COALESCE(user_id, '')" : "'', ''";
           this.db.exec(`INSERT INTO expected_rollups
