@@ -254,8 +254,13 @@ export const toAudit = (r: Row): AuditEntry => ({
 });
 
 /** `bucket`: when the row does not carry its bucket index itself. */
-export const toAggregate = (r: Row, bucket?: number): AggregateRow => ({
-  bucket: bucket ?? num(r.bucket),
+/** What names an aggregate line: everything but its bucket and sums. */
+export type AggregateDims = Pick<
+  AggregateRow,
+  "modelId" | "unit" | "unitPrice" | "currency" | "kind" | "keyId" | "userId"
+>;
+
+export const toAggregateDims = (r: Row): AggregateDims => ({
   modelId: String(r.model_id),
   unit: String(r.unit),
   unitPrice: fromPico(big(r.unit_price)),
@@ -263,9 +268,24 @@ export const toAggregate = (r: Row, bucket?: number): AggregateRow => ({
   kind: String(r.kind),
   keyId: String(r.key_id ?? ""),
   userId: String(r.user_id ?? ""),
+});
+
+/** An aggregate line from its dimensions and a row of sums. */
+export const toAggregateSums = (d: AggregateDims, r: Row, bucket: number): AggregateRow => ({
+  bucket,
+  modelId: d.modelId,
+  unit: d.unit,
+  unitPrice: d.unitPrice,
+  currency: d.currency,
+  kind: d.kind,
+  keyId: d.keyId,
+  userId: d.userId,
   requests: num(r.requests),
   quantity: fromMicro(big(r.quantity)),
   cost: joinCost(big(r.cost_nano), big(r.cost_atto)),
   tokensPrompt: num(r.tokens_prompt),
   tokensCompletion: num(r.tokens_completion),
 });
+
+export const toAggregate = (r: Row, bucket?: number): AggregateRow =>
+  toAggregateSums(toAggregateDims(r), r, bucket ?? num(r.bucket));

@@ -10,7 +10,10 @@ import {
   patchedEvent,
   planColumns,
   toAccount,
+  type AggregateDims,
   toAggregate,
+  toAggregateDims,
+  toAggregateSums,
   toAudit,
   toEvent,
   toKey,
@@ -92,6 +95,8 @@ export class SqliteStore implements Store {
    * never stale; a transaction that fails clears it, since it may hold ids that rolled back.
    */
   private readonly seriesIds = new Map<string, number>();
+  /** rollup_series dimensions by id, for reads (see seriesDims) */
+  private readonly dimsById = new Map<number, AggregateDims>();
   /** keys, users, accounts, plans and licenses as every request reads them; see reference-memo.ts */
   private readonly memo: ReferenceMemo;
   /** key id -> digest, for keys the memo holds (their last use moves with every commit) */
@@ -494,6 +499,22 @@ export class SqliteStore implements Store {
     return id;
   }
 
+  /**
+   * A series' dimensions, as aggregate lines carry them. Read once per series and remembered:
+   * building them from text columns for every result row cost more than the sums. Only ids read
+   * from committed rollups reach here, and a committed series row never changes.
+   */
+  private seriesDims(id: number): AggregateDims {
+    let dims = this.dimsById.get(id);
+    if (!dims) {
+      const r = this.statement("SELECT * FROM rollup_series WHERE id = ?").get(id) as Row | undefined;
+      if (!r) throw new Error(`rollup series ${id} not found`);
+      dims = toAggregateDims(r);
+      this.dimsById.set(id, dims);
+    }
+    return dims;
+  }
+
   /** Runs a write transaction; if it fails, series ids it created are forgotten with it. */
   private writing<T>(tx: () => T): T {
     try {
@@ -732,8 +753,8 @@ export class SqliteStore implements Store {
     const where = filters.join(" ");
     const sums = `SUM(quantity) AS quantity, SUM(cost_nano) AS cost_nano, SUM(cost_atto) AS cost_atto,
       SUM(tokens_prompt) AS tokens_prompt, SUM(tokens_completion) AS tokens_completion`;
-    // one index range scan per segment over narrow integer rows, summed per series, and only then
-    // joined to the series' dimensions; filters pick series first. A bucket's segments are
+    // one index range scan per segment over narrow integer rows, summed per series; each series'
+    // dimensions come from memory (seriesDims); filters pick series first. A bucket's segments are
     // materialized so each is read once. One statement per bucket: SQLite groups by sorting, and
     // many small sorts beat one large one. Cost follows the number of buckets, not of events.
     const tokenSums =
@@ -751,9 +772,7 @@ export class SqliteStore implements Store {
            AND r.bucket_start >= s.lo AND r.bucket_start < s.hi
          ${where ? `WHERE r.series_id IN (SELECT id FROM rollup_series WHERE account_id = @account AND family = @family ${where})` : ""}
          GROUP BY r.series_id)
-       SELECT x.model_id, x.unit, x.unit_price, x.currency, x.kind, x.key_id, x.user_id, g.requests, g.quantity,
-         g.cost_nano, g.cost_atto, g.tokens_prompt, g.tokens_completion
-       FROM g JOIN rollup_series x ON x.id = g.series_id`,
+       SELECT series_id, requests, quantity, cost_nano, cost_atto, tokens_prompt, tokens_completion FROM g`,
     );
     const rawKeyCols =
       q.family === "key"
@@ -781,7 +800,7 @@ export class SqliteStore implements Store {
         family,
         segments: JSON.stringify(list),
       }) as Row[]) {
-        out.push(toAggregate(r, bucket));
+        out.push(toAggregateSums(this.seriesDims(Number(r.series_id)), r, bucket));
       }
     }
     for (const seg of q.segments) {
