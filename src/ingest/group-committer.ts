@@ -1,4 +1,3 @@
-import type { KeyUseRecorder } from "../auth/authenticator.ts";
 import type { AppendOutcome, Store, UsageEvent } from "../store/store.ts";
 
 interface Pending {
@@ -28,7 +27,6 @@ export class GroupCommitter {
 
   constructor(
     private readonly store: Store,
-    private readonly keyUses: KeyUseRecorder,
     private readonly writers = 1,
     private readonly maxEvents = 20_000,
   ) {}
@@ -79,7 +77,7 @@ export class GroupCommitter {
   private async commit(group: Pending[]): Promise<void> {
     const events = group.length === 1 ? group[0].events : group.flatMap((p) => p.events);
     try {
-      const outcomes = await this.store.appendEvents(events, this.keyUses.drain());
+      const outcomes = await this.store.appendEvents(events);
       let offset = 0;
       for (const p of group) {
         p.resolve(outcomes.slice(offset, offset + p.events.length));

@@ -239,7 +239,7 @@ export interface Store {
    * Appends events in one durable transaction, updating every rollup in the same transaction.
    * An event whose (accountId, eventId) exists already is a duplicate and changes nothing.
    */
-  appendEvents(events: UsageEvent[], keyUses?: Map<string, number>): Promise<AppendOutcome[]>;
+  appendEvents(events: UsageEvent[]): Promise<AppendOutcome[]>;
   getEvent(accountId: string, usageId: string): Promise<UsageEvent | null>;
   findEventByUsageId(usageId: string): Promise<UsageEvent | null>;
   listEvents(page: EventPage): Promise<UsageEvent[]>;

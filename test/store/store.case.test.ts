@@ -475,34 +475,6 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       expect(await query.totals({ accountId: a })).toEqual([]);
       expect(await store.verifyRollups()).toEqual([]);
     });
-
-    it("records key uses in the events' transaction", async () => {
-      const a = await newAccount(store);
-      const userId = randomUUID();
-      await store.createUser({
-        id: userId,
-        accountId: a,
-        username: "u",
-        role: "admin",
-        nodeId: null,
-        createdAt: T,
-      });
-      const keyId = randomUUID();
-      await store.createKey({
-        id: keyId,
-        userId,
-        accountId: a,
-        isRoot: false,
-        label: "Key 1",
-        prefix: "tly_x",
-        hash: "e".repeat(64),
-        createdAt: T,
-        lastUsedAt: null,
-        revokedAt: null,
-      });
-      await store.appendEvents([event(a, "k1", { keyId, userId })], new Map([[keyId, T + 777]]));
-      expect((await store.getKey(keyId))?.lastUsedAt).toBe(T + 777);
-    });
   });
 
   describe("events", () => {
@@ -566,7 +538,9 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       };
       // the database as the schema before four-hour rollups left it
       await exec("DELETE FROM usage_rollups WHERE level = 4");
-      await exec("UPDATE meta SET value = CAST(CAST(value AS INTEGER) - 1 AS TEXT) WHERE key = 'schema_version'");
+      await exec(
+        "UPDATE meta SET value = CAST(CAST(value AS INTEGER) - 1 AS TEXT) WHERE key = 'schema_version'",
+      );
       expect((await store.verifyRollups()).length).toBeGreaterThan(0);
       await store.migrate();
       expect(await store.verifyRollups()).toEqual([]);

@@ -245,9 +245,9 @@ export class PostgresStore implements Store {
     );
   }
 
-  async touchKeys(uses: Map<string, number>, db: Db = this.pool): Promise<void> {
+  async touchKeys(uses: Map<string, number>): Promise<void> {
     if (uses.size === 0) return;
-    await db.query(touchKeysSql(0), [[...uses.keys()], [...uses.values()]]);
+    await this.pool.query(TOUCH_KEYS, [[...uses.keys()], [...uses.values()]]);
   }
 
   async upsertModel(m: Model, price: PriceVersion | null): Promise<"created" | "updated"> {
@@ -376,23 +376,15 @@ export class PostgresStore implements Store {
 
   /**
    * One event (a license report at low load) in one statement, atomic without BEGIN and COMMIT:
-   * the event, its rollup rows only if the event was new, and the keys' last use. Each round trip
-   * here costs 0.2-1 ms; the transaction form takes five.
+   * the event, and its rollup rows only if the event was new. Each round trip here costs 0.2-1 ms;
+   * the transaction form takes four.
    */
-  private async appendOne(e: UsageEvent, keyUses?: Map<string, number>): Promise<AppendOutcome> {
+  private async appendOne(e: UsageEvent): Promise<AppendOutcome> {
     const values = eventValues(e);
-    const uses = keyUses && keyUses.size > 0 ? keyUses : null;
-    const rollupAt = EVENT_COLUMNS.length;
-    const keysAt = rollupAt + ROLLUP_COLUMNS.length;
     const sql = `WITH ev AS (${insertEventsSql()}),
-      ro AS (${rollupUpsertSql(rollupAt, "WHERE EXISTS (SELECT 1 FROM ev)")})
-      ${uses ? `, k AS (${touchKeysSql(keysAt)})` : ""}
+      ro AS (${rollupUpsertSql(EVENT_COLUMNS.length, "WHERE EXISTS (SELECT 1 FROM ev)")})
       SELECT usage_id FROM ev`;
-    const params = [
-      ...values.map((v) => [sqlValue(v)]),
-      ...rollupArrays(rollupDeltas([e])),
-      ...(uses ? [[...uses.keys()], [...uses.values()]] : []),
-    ];
+    const params = [...values.map((v) => [sqlValue(v)]), ...rollupArrays(rollupDeltas([e]))];
     const { rows } = await retryingConflicts(() => this.pool.query(sql, params));
     if (rows.length > 0) return { status: "inserted", usageId: e.usageId };
     const stored = await this.one(
@@ -402,8 +394,8 @@ export class PostgresStore implements Store {
     return { status: "duplicate", usageId: stored ? String(stored.usage_id) : e.usageId };
   }
 
-  async appendEvents(events: UsageEvent[], keyUses?: Map<string, number>): Promise<AppendOutcome[]> {
-    if (events.length === 1) return [await this.appendOne(events[0], keyUses)];
+  async appendEvents(events: UsageEvent[]): Promise<AppendOutcome[]> {
+    if (events.length === 1) return [await this.appendOne(events[0])];
     // the first of several events with one id in a batch wins; the rest are duplicates
     const firstIndex = new Map<string, number>();
     events.forEach((e, i) => {
@@ -424,14 +416,14 @@ export class PostgresStore implements Store {
                 ? 1
                 : 0,
       );
-    if (unique.length < COPY_FROM) return this.appendBatch(events, unique, keyUses, "merge");
+    if (unique.length < COPY_FROM) return this.appendBatch(events, unique, "merge");
     try {
-      return await this.appendBatch(events, unique, keyUses, "copy");
+      return await this.appendBatch(events, unique, "copy");
     } catch (err) {
       // an id already stored (a retried batch) or being stored by another writer: the COPY
       // stopped at it and its transaction rolled back; insert again, skipping stored ids
       if ((err as { code?: string }).code !== "23505") throw err;
-      return this.appendBatch(events, unique, keyUses, "merge");
+      return this.appendBatch(events, unique, "merge");
     }
   }
 
@@ -443,7 +435,6 @@ export class PostgresStore implements Store {
   private appendBatch(
     events: UsageEvent[],
     unique: UsageEvent[],
-    keyUses: Map<string, number> | undefined,
     how: "copy" | "merge",
   ): Promise<AppendOutcome[]> {
     return this.tx(async (c) => {
@@ -460,7 +451,6 @@ export class PostgresStore implements Store {
         inserted = unique.filter((e) => ids.has(e.usageId));
       }
       await this.applyRollups(c, rollupDeltas(inserted));
-      if (keyUses) await this.touchKeys(keyUses, c);
       const insertedIds = new Set(inserted.map((e) => e.usageId));
       const duplicates = events.filter((e) => !insertedIds.has(e.usageId));
       const stored = new Map<string, string>();
@@ -773,11 +763,9 @@ function rollupArrays(rows: RollupDeltaRow[]): unknown[][] {
   return ROLLUP_FIELDS.map((field) => keyed.map((k) => sqlValue(k.r[field])));
 }
 
-/** Moves keys' last use forward, from ids at $(at+1) and instants at $(at+2). */
-function touchKeysSql(at: number): string {
-  return `UPDATE api_keys k SET last_used_at = u.at FROM unnest($${at + 1}::text[], $${at + 2}::int8[]) AS u(id, at)
-    WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)`;
-}
+/** Moves keys' last use forward, from ids at $1 and instants at $2. */
+const TOUCH_KEYS = `UPDATE api_keys k SET last_used_at = u.at FROM unnest($1::text[], $2::int8[]) AS u(id, at)
+  WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)`;
 
 /**
  * Batches at least this large are COPYed straight into usage_events, which fails on the first id

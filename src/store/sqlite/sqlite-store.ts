@@ -4,13 +4,13 @@ import Database from "better-sqlite3";
 import { splitCost, toMicro, toPico } from "../../domain/decimal.ts";
 import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
 import {
+  type AggregateDims,
   EVENT_COLUMNS,
   eventSnapshot,
   eventValues,
   patchedEvent,
   planColumns,
   toAccount,
-  type AggregateDims,
   toAggregate,
   toAggregateDims,
   toAggregateSums,
@@ -81,11 +81,7 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly dataVersion: Database.Statement;
   private readonly appendTx: Database.Transaction<
-    (
-      events: UsageEvent[],
-      keyUses: Map<string, number> | undefined,
-      added: [number, number][],
-    ) => AppendOutcome[]
+    (events: UsageEvent[], added: [number, number][]) => AppendOutcome[]
   >;
   private readonly eventIdentity: Database.Statement;
   private readonly findSeries: Database.Statement;
@@ -99,7 +95,7 @@ export class SqliteStore implements Store {
   private readonly dimsById = new Map<number, AggregateDims>();
   /** keys, users, accounts, plans and licenses as every request reads them; see reference-memo.ts */
   private readonly memo: ReferenceMemo;
-  /** key id -> digest, for keys the memo holds (their last use moves with every commit) */
+  /** key id -> digest, for keys the memo holds (their last use moves about once a second) */
   private readonly memoKeyHashes = new Map<string, string>();
   /** idempotency: (account, event id) -> seq, see event-id-index.ts; built on first append */
   private ids: EventIdIndex | null = null;
@@ -122,7 +118,7 @@ export class SqliteStore implements Store {
     this.upsertRollup = this.db.prepare(ROLLUP_UPSERT);
     this.dataVersion = this.db.prepare("PRAGMA data_version").pluck();
     this.memo = new ReferenceMemo(() => Number(this.dataVersion.get()));
-    this.appendTx = this.db.transaction((events, keyUses, added) => this.appendSync(events, keyUses, added));
+    this.appendTx = this.db.transaction((events, added) => this.appendSync(events, added));
     this.eventIdentity = this.db.prepare(
       "SELECT account_id, event_id, usage_id FROM usage_events WHERE seq = ?",
     );
@@ -526,21 +522,17 @@ export class SqliteStore implements Store {
     }
   }
 
-  async appendEvents(events: UsageEvent[], keyUses?: Map<string, number>): Promise<AppendOutcome[]> {
+  async appendEvents(events: UsageEvent[]): Promise<AppendOutcome[]> {
     const added: [number, number][] = [];
     // IMMEDIATE: take the write lock first, so the id index is current for the whole transaction
-    const outcomes = this.writing(() => this.appendTx.immediate(events, keyUses, added));
+    const outcomes = this.writing(() => this.appendTx.immediate(events, added));
     // only what committed enters the index
     for (const [hash, seq] of added) this.ids!.add(hash, seq);
     if (added.length > 0) this.idsSeq = Math.max(this.idsSeq, added[added.length - 1][1]);
     return outcomes;
   }
 
-  private appendSync(
-    events: UsageEvent[],
-    keyUses: Map<string, number> | undefined,
-    added: [number, number][],
-  ): AppendOutcome[] {
+  private appendSync(events: UsageEvent[], added: [number, number][]): AppendOutcome[] {
     const ids = this.currentIds();
     const out: AppendOutcome[] = [];
     const inserted: UsageEvent[] = [];
@@ -561,7 +553,6 @@ export class SqliteStore implements Store {
     }
     // rollup rows are updated in the events' transaction, so a crash never leaves them apart
     this.applyRollups(rollupDeltas(inserted));
-    if (keyUses) this.touchKeysSync(keyUses);
     return out;
   }
 
@@ -821,7 +812,7 @@ export class SqliteStore implements Store {
         CREATE TEMP TABLE expected_rollups AS SELECT * FROM (${WIDE_ROLLUPS}) WHERE 0;
         CREATE TEMP TABLE actual_rollups AS ${WIDE_ROLLUPS};`);
       const levels = Object.values(LEVEL_CODE);
-        for (const family of Object.values(FAMILY_CODE)) {
+      for (const family of Object.values(FAMILY_CODE)) {
         for (const level of levels) {
           const size = LEVEL_MS[level];
           const keyCols =
