@@ -1,6 +1,7 @@
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { splitCost, toMicro, toPico } from "../../domain/decimal.ts";
+import { ReferenceMemo } from "../reference-memo.ts";
 import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
 import {
   EVENT_COLUMNS,
@@ -80,15 +81,86 @@ const sqlValue = (v: unknown): unknown => (typeof v === "bigint" ? v.toString() 
 export class PostgresStore implements Store {
   readonly dialect = "postgres" as const;
   readonly pool: pg.Pool;
+  /**
+   * keys, users, accounts, plans and licenses as every request reads them (reference-memo.ts),
+   * remembered only while `listener` hears the reference tables' change notifications
+   */
+  private readonly memo = new ReferenceMemo(() => this.referenceVersion, 0);
+  /** moves with every notification: the memo forgets everything when it moves */
+  private referenceVersion = 0;
+  private listener: pg.Client | null = null;
+  private listening = false;
+  private closed = false;
+  private reconnect: NodeJS.Timeout | null = null;
+
+  /** what every connection of this store is opened with, the listener's included */
+  private readonly connection: pg.ClientConfig;
 
   constructor(connectionString: string, options: { schema?: string; max?: number } = {}) {
-    this.pool = new pg.Pool({
+    this.connection = {
       connectionString,
-      max: options.max ?? 10,
       options: options.schema ? `-c search_path=${options.schema}` : undefined,
-    });
+    };
+    this.pool = new pg.Pool({ ...this.connection, max: options.max ?? 10 });
     // an idle client's error must not crash the process; the next query reports it
     this.pool.on("error", () => {});
+  }
+
+  /**
+   * Listens for the notifications that the reference tables' triggers send on commit (migration
+   * 3), from this and every other instance. Only while the listener is connected are reference
+   * rows remembered: if it drops, every read goes to the database until it is back (retried each
+   * second), and the memo starts empty, since notifications sent meanwhile were missed.
+   */
+  private async listen(): Promise<void> {
+    if (this.closed || this.listener) return;
+    const client = new pg.Client(this.connection);
+    this.listener = client;
+    const lost = () => {
+      if (this.listener !== client) return;
+      this.listener = null;
+      this.listening = false;
+      this.referenceVersion++;
+      void client.end().catch(() => {});
+      if (!this.closed) {
+        this.reconnect = setTimeout(() => {
+          this.reconnect = null;
+          void this.listen();
+        }, 1000);
+        this.reconnect.unref();
+      }
+    };
+    client.on("error", lost);
+    client.on("end", lost);
+    // the channel is shared by every schema in the database: only this store's schema counts
+    let schema: string | null = null;
+    client.on("notification", (n) => {
+      if (n.payload === schema) this.referenceVersion++;
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${REFERENCE_CHANNEL}`);
+      schema = String((await client.query("SELECT current_schema() AS s")).rows[0].s);
+      if (this.listener !== client) return;
+      this.referenceVersion++;
+      this.listening = true;
+    } catch {
+      lost();
+    }
+  }
+
+  /** A reference read: remembered while the listener runs, otherwise straight from the database. */
+  private remembered<T>(key: string, read: () => Promise<T>): Promise<T> {
+    return this.listening ? this.memo.getAsync(key, read) : read();
+  }
+
+  /** A write to the reference tables: what this store remembered is forgotten once it committed. */
+  private async changing<T>(write: Promise<T>): Promise<T> {
+    try {
+      return await write;
+    } finally {
+      this.memo.clear();
+    }
   }
 
   async migrate(): Promise<void> {
@@ -116,6 +188,7 @@ export class PostgresStore implements Store {
       await client.query("SELECT pg_advisory_unlock(827364501)").catch(() => {});
       client.release();
     }
+    await this.listen();
   }
 
   async ping(): Promise<void> {
@@ -123,6 +196,12 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.reconnect) clearTimeout(this.reconnect);
+    const listener = this.listener;
+    this.listener = null;
+    this.listening = false;
+    await listener?.end().catch(() => {});
     await this.pool.end();
   }
 
@@ -169,49 +248,61 @@ export class PostgresStore implements Store {
   }
 
   async createAccount(a: Account): Promise<void> {
-    await this.pool.query(
-      "INSERT INTO accounts (id, name, is_enabled, plan_id, created_at) VALUES ($1, $2, $3, $4, $5)",
-      [a.id, a.name, a.isEnabled ? 1 : 0, a.planId, a.createdAt],
+    await this.changing(
+      this.pool.query(
+        "INSERT INTO accounts (id, name, is_enabled, plan_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+        [a.id, a.name, a.isEnabled ? 1 : 0, a.planId, a.createdAt],
+      ),
     );
   }
 
   async getAccount(id: string): Promise<Account | null> {
-    const r = await this.one("SELECT * FROM accounts WHERE id = $1", [id]);
-    return r ? toAccount(r) : null;
+    return this.remembered(`account:${id}`, async () => {
+      const r = await this.one("SELECT * FROM accounts WHERE id = $1", [id]);
+      return r ? toAccount(r) : null;
+    });
   }
 
   async setAccountPlan(accountId: string, planId: string | null): Promise<void> {
-    await this.pool.query("UPDATE accounts SET plan_id = $1 WHERE id = $2", [planId, accountId]);
+    await this.changing(
+      this.pool.query("UPDATE accounts SET plan_id = $1 WHERE id = $2", [planId, accountId]),
+    );
   }
 
   async createUser(u: User): Promise<void> {
-    await this.pool.query(
-      "INSERT INTO users (id, account_id, username, role, node_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-      [u.id, u.accountId, u.username, u.role, u.nodeId, u.createdAt],
+    await this.changing(
+      this.pool.query(
+        "INSERT INTO users (id, account_id, username, role, node_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        [u.id, u.accountId, u.username, u.role, u.nodeId, u.createdAt],
+      ),
     );
   }
 
   async getUser(id: string): Promise<User | null> {
-    const r = await this.one("SELECT * FROM users WHERE id = $1", [id]);
-    return r ? toUser(r) : null;
+    return this.remembered(`user:${id}`, async () => {
+      const r = await this.one("SELECT * FROM users WHERE id = $1", [id]);
+      return r ? toUser(r) : null;
+    });
   }
 
   async createKey(k: ApiKey): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO api_keys (id, user_id, account_id, is_root, label, prefix, hash, created_at, last_used_at, revoked_at)
+    await this.changing(
+      this.pool.query(
+        `INSERT INTO api_keys (id, user_id, account_id, is_root, label, prefix, hash, created_at, last_used_at, revoked_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [
-        k.id,
-        k.userId,
-        k.accountId,
-        k.isRoot ? 1 : 0,
-        k.label,
-        k.prefix,
-        k.hash,
-        k.createdAt,
-        k.lastUsedAt,
-        k.revokedAt,
-      ],
+        [
+          k.id,
+          k.userId,
+          k.accountId,
+          k.isRoot ? 1 : 0,
+          k.label,
+          k.prefix,
+          k.hash,
+          k.createdAt,
+          k.lastUsedAt,
+          k.revokedAt,
+        ],
+      ),
     );
   }
 
@@ -227,15 +318,16 @@ export class PostgresStore implements Store {
   }
 
   async findKeyByHash(hash: string): Promise<ApiKey | null> {
-    const r = await this.one("SELECT * FROM api_keys WHERE hash = $1", [hash]);
-    return r ? toKey(r) : null;
+    return this.remembered(`key:${hash}`, async () => {
+      const r = await this.one("SELECT * FROM api_keys WHERE hash = $1", [hash]);
+      return r ? toKey(r) : null;
+    });
   }
 
   async revokeKey(id: string, at: number): Promise<void> {
-    await this.pool.query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [
-      at,
-      id,
-    ]);
+    await this.changing(
+      this.pool.query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [at, id]),
+    );
   }
 
   async hasRootKey(): Promise<boolean> {
@@ -288,13 +380,21 @@ export class PostgresStore implements Store {
   }
 
   async createLicense(l: License): Promise<void> {
-    await this.pool.query(
-      "INSERT INTO licenses (id, account_id, model_id, starts_at, ends_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-      [l.id, l.accountId, l.modelId, l.startsAt, l.endsAt, l.createdAt],
+    await this.changing(
+      this.pool.query(
+        "INSERT INTO licenses (id, account_id, model_id, starts_at, ends_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        [l.id, l.accountId, l.modelId, l.startsAt, l.endsAt, l.createdAt],
+      ),
     );
   }
 
   async listLicenses(accountId: string, modelId?: string): Promise<License[]> {
+    return this.remembered(`licenses:${accountId}\u0000${modelId ?? ""}`, () =>
+      this.readLicenses(accountId, modelId),
+    );
+  }
+
+  private async readLicenses(accountId: string, modelId?: string): Promise<License[]> {
     const rows = modelId
       ? await this.many("SELECT * FROM licenses WHERE account_id = $1 AND model_id = $2 ORDER BY starts_at", [
           accountId,
@@ -306,42 +406,48 @@ export class PostgresStore implements Store {
 
   async upsertPlan(p: Plan): Promise<"created" | "updated"> {
     const c = planColumns(p);
-    const r = await this.one(
-      `INSERT INTO plans (id, requests_per_minute, requests_per_day, validity_days, model_whitelist, model_blacklist,
+    const r = await this.changing(
+      this.one(
+        `INSERT INTO plans (id, requests_per_minute, requests_per_day, validity_days, model_whitelist, model_blacklist,
          included, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (id) DO UPDATE SET requests_per_minute = excluded.requests_per_minute,
          requests_per_day = excluded.requests_per_day, validity_days = excluded.validity_days,
          model_whitelist = excluded.model_whitelist, model_blacklist = excluded.model_blacklist,
          included = excluded.included, updated_at = excluded.updated_at
        RETURNING (xmax = 0) AS created`,
-      [
-        c.id,
-        c.requests_per_minute,
-        c.requests_per_day,
-        c.validity_days,
-        c.model_whitelist,
-        c.model_blacklist,
-        c.included,
-        c.created_at,
-        c.updated_at,
-      ],
+        [
+          c.id,
+          c.requests_per_minute,
+          c.requests_per_day,
+          c.validity_days,
+          c.model_whitelist,
+          c.model_blacklist,
+          c.included,
+          c.created_at,
+          c.updated_at,
+        ],
+      ),
     );
     return r?.created ? "created" : "updated";
   }
 
   async getPlan(id: string): Promise<Plan | null> {
-    const r = await this.one("SELECT * FROM plans WHERE id = $1", [id]);
-    return r ? toPlan(r) : null;
+    return this.remembered(`plan:${id}`, async () => {
+      const r = await this.one("SELECT * FROM plans WHERE id = $1", [id]);
+      return r ? toPlan(r) : null;
+    });
   }
 
   async createSubscription(s: Subscription): Promise<void> {
-    await this.tx(async (c) => {
-      await c.query(
-        "INSERT INTO subscriptions (id, account_id, plan_id, activated_at, created_at) VALUES ($1, $2, $3, $4, $5)",
-        [s.id, s.accountId, s.planId, s.activatedAt, s.createdAt],
-      );
-      await c.query("UPDATE accounts SET plan_id = $1 WHERE id = $2", [s.planId, s.accountId]);
-    });
+    await this.changing(
+      this.tx(async (c) => {
+        await c.query(
+          "INSERT INTO subscriptions (id, account_id, plan_id, activated_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+          [s.id, s.accountId, s.planId, s.activatedAt, s.createdAt],
+        );
+        await c.query("UPDATE accounts SET plan_id = $1 WHERE id = $2", [s.planId, s.accountId]);
+      }),
+    );
   }
 
   async listSubscriptions(accountId: string): Promise<Subscription[]> {
@@ -762,6 +868,9 @@ function rollupArrays(rows: RollupDeltaRow[]): unknown[][] {
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return ROLLUP_FIELDS.map((field) => keyed.map((k) => sqlValue(k.r[field])));
 }
+
+/** The channel the reference tables' triggers notify on (migration 3). */
+const REFERENCE_CHANNEL = "tally_reference";
 
 /** Moves keys' last use forward, from ids at $1 and instants at $2. */
 const TOUCH_KEYS = `UPDATE api_keys k SET last_used_at = u.at FROM unnest($1::text[], $2::int8[]) AS u(id, at)

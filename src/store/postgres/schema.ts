@@ -162,4 +162,28 @@ INSERT INTO usage_rollups (account_id, family, level, bucket_start, model_id, un
   FROM usage_rollups WHERE level = 2
   GROUP BY account_id, family, b, model_id, unit, unit_price, currency, kind, key_id, user_id;
 `,
+  // Every committed change to the tables that requests read on every call (accounts, users,
+  // keys, plans, licenses) notifies channel tally_reference with the schema's name, so each
+  // instance can remember those rows and forget them when another instance changes one. A key's last use is not a change
+  // that matters to them, and moves every second, so it does not notify.
+  `
+CREATE OR REPLACE FUNCTION tally_reference_changed() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  PERFORM pg_notify('tally_reference', TG_TABLE_SCHEMA);
+  RETURN NULL;
+END
+$f$;
+CREATE OR REPLACE TRIGGER accounts_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON accounts
+  FOR EACH STATEMENT EXECUTE FUNCTION tally_reference_changed();
+CREATE OR REPLACE TRIGGER users_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users
+  FOR EACH STATEMENT EXECUTE FUNCTION tally_reference_changed();
+CREATE OR REPLACE TRIGGER plans_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON plans
+  FOR EACH STATEMENT EXECUTE FUNCTION tally_reference_changed();
+CREATE OR REPLACE TRIGGER licenses_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON licenses
+  FOR EACH STATEMENT EXECUTE FUNCTION tally_reference_changed();
+CREATE OR REPLACE TRIGGER api_keys_notify
+  AFTER INSERT OR DELETE OR TRUNCATE
+    OR UPDATE OF id, user_id, account_id, is_root, label, prefix, hash, created_at, revoked_at ON api_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION tally_reference_changed();
+`,
 ];

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { splitCost, toMicro, toPico } from "../../domain/decimal.ts";
+import { ReferenceMemo } from "../reference-memo.ts";
 import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
 import {
   type AggregateDims,
@@ -47,7 +48,6 @@ import type {
 } from "../store.ts";
 import { compareRollups } from "../verify-rollups.ts";
 import { EventIdIndex, idHash } from "./event-id-index.ts";
-import { ReferenceMemo } from "./reference-memo.ts";
 import { SQLITE_MIGRATIONS } from "./schema.ts";
 
 /** Event ids are unique per account for at least this long after the event was recorded. */
