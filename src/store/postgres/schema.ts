@@ -186,4 +186,10 @@ CREATE OR REPLACE TRIGGER api_keys_notify
     OR UPDATE OF id, user_id, account_id, is_root, label, prefix, hash, created_at, revoked_at ON api_keys
   FOR EACH STATEMENT EXECUTE FUNCTION tally_reference_changed();
 `,
+  // Rollup rows are updated in place by every append (ON CONFLICT DO UPDATE). With free room in
+  // each page, PostgreSQL writes the new row version beside the old one (a HOT update) and adds
+  // no index entry for it; full pages (the default fillfactor, 100) send every update elsewhere
+  // with a new entry in the 11-column primary key. Measured on batch ingest: 48.4k -> 49.8k
+  // events/s (two alternating runs each), a small gain.
+  `ALTER TABLE usage_rollups SET (fillfactor = 70);`,
 ];
