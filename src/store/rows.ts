@@ -130,6 +130,35 @@ export const toPayment = (r: Row): Payment => ({
   createdAt: num(r.created_at),
 });
 
+/** api_keys columns in the order `keyValues` gives them. */
+export const KEY_COLUMNS = [
+  "id",
+  "user_id",
+  "account_id",
+  "is_root",
+  "label",
+  "prefix",
+  "hash",
+  "created_at",
+  "last_used_at",
+  "revoked_at",
+] as const;
+
+export function keyValues(k: ApiKey): unknown[] {
+  return [
+    k.id,
+    k.userId,
+    k.accountId,
+    k.isRoot ? 1 : 0,
+    k.label,
+    k.prefix,
+    k.hash,
+    k.createdAt,
+    k.lastUsedAt,
+    k.revokedAt,
+  ];
+}
+
 export const EVENT_COLUMNS = [
   "usage_id",
   "account_id",

@@ -2,23 +2,8 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
-import type { ApiKey } from "../../src/store/store.ts";
 import { PG_URL } from "../support/stores.ts";
-
-const AT = Date.parse("2025-06-01T00:00:00Z");
-
-const key: ApiKey = {
-  id: "key-1",
-  userId: "user-1",
-  accountId: "acct",
-  isRoot: false,
-  label: "ci",
-  prefix: "tly_abcd",
-  hash: "digest-1",
-  createdAt: AT,
-  lastUsedAt: null,
-  revokedAt: null,
-};
+import { AT, createReferenceRows } from "./reference-rows.ts";
 
 /** Polls `f` until it returns true, for at most `ms`; the elapsed time, or fails. */
 async function within(ms: number, f: () => Promise<boolean>): Promise<number> {
@@ -67,16 +52,7 @@ describe.runIf(PG_URL)("PostgreSQL reference memo (postgres)", () => {
     b = new PostgresStore(PG_URL, { schema, max: 2 });
     await a.migrate();
     await b.migrate();
-    await a.createAccount({ id: "acct", name: "A", isEnabled: true, planId: null, createdAt: AT });
-    await a.createUser({
-      id: "user-1",
-      accountId: "acct",
-      username: "u",
-      role: "admin",
-      nodeId: null,
-      createdAt: AT,
-    });
-    await a.createKey(key);
+    await createReferenceRows(a);
   });
   afterEach(async () => {
     await a.close();

@@ -3,24 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
-import type { ApiKey } from "../../src/store/store.ts";
+import { AT, createReferenceRows } from "./reference-rows.ts";
 
-const AT = Date.parse("2025-06-01T00:00:00Z");
 /** Longer than the memo's recheck interval for other connections' commits (1 ms). */
 const settle = () => new Promise((r) => setTimeout(r, 5));
-
-const key: ApiKey = {
-  id: "key-1",
-  userId: "user-1",
-  accountId: "acct",
-  isRoot: false,
-  label: "ci",
-  prefix: "tly_abcd",
-  hash: "digest-1",
-  createdAt: AT,
-  lastUsedAt: null,
-  revokedAt: null,
-};
 
 /**
  * The SQLite store remembers keys, users, accounts, plans and licenses between changes. A change
@@ -37,16 +23,7 @@ describe("SQLite reference memo", () => {
     path = join(dir, "t.db");
     a = new SqliteStore(path);
     b = new SqliteStore(path);
-    await a.createAccount({ id: "acct", name: "A", isEnabled: true, planId: null, createdAt: AT });
-    await a.createUser({
-      id: "user-1",
-      accountId: "acct",
-      username: "u",
-      role: "admin",
-      nodeId: null,
-      createdAt: AT,
-    });
-    await a.createKey(key);
+    await createReferenceRows(a);
   });
   afterEach(async () => {
     await a.close();

@@ -7,6 +7,8 @@ import {
   EVENT_COLUMNS,
   eventSnapshot,
   eventValues,
+  KEY_COLUMNS,
+  keyValues,
   patchedEvent,
   planColumns,
   toAccount,
@@ -288,20 +290,8 @@ export class PostgresStore implements Store {
   async createKey(k: ApiKey): Promise<void> {
     await this.changing(
       this.pool.query(
-        `INSERT INTO api_keys (id, user_id, account_id, is_root, label, prefix, hash, created_at, last_used_at, revoked_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [
-          k.id,
-          k.userId,
-          k.accountId,
-          k.isRoot ? 1 : 0,
-          k.label,
-          k.prefix,
-          k.hash,
-          k.createdAt,
-          k.lastUsedAt,
-          k.revokedAt,
-        ],
+        `INSERT INTO api_keys (${KEY_COLUMNS.join(", ")}) VALUES (${KEY_COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})`,
+        keyValues(k),
       ),
     );
   }

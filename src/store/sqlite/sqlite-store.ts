@@ -9,6 +9,8 @@ import {
   EVENT_COLUMNS,
   eventSnapshot,
   eventValues,
+  KEY_COLUMNS,
+  keyValues,
   patchedEvent,
   planColumns,
   toAccount,
@@ -240,18 +242,8 @@ export class SqliteStore implements Store {
 
   async createKey(k: ApiKey): Promise<void> {
     this.run(
-      `INSERT INTO api_keys (id, user_id, account_id, is_root, label, prefix, hash, created_at, last_used_at, revoked_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      k.id,
-      k.userId,
-      k.accountId,
-      k.isRoot ? 1 : 0,
-      k.label,
-      k.prefix,
-      k.hash,
-      k.createdAt,
-      k.lastUsedAt,
-      k.revokedAt,
+      `INSERT INTO api_keys (${KEY_COLUMNS.join(", ")}) VALUES (${KEY_COLUMNS.map(() => "?").join(", ")})`,
+      ...keyValues(k),
     );
   }
 
