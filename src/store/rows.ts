@@ -113,6 +113,31 @@ export const planColumns = (p: Plan) => ({
   updated_at: p.updatedAt,
 });
 
+const PLAN_COLUMNS: (keyof ReturnType<typeof planColumns>)[] = [
+  "id",
+  "requests_per_minute",
+  "requests_per_day",
+  "validity_days",
+  "model_whitelist",
+  "model_blacklist",
+  "included",
+  "created_at",
+  "updated_at",
+];
+
+/** A plan's column values in `upsertPlanSql`'s order. */
+export const planValues = (p: Plan): unknown[] => {
+  const c = planColumns(p);
+  return PLAN_COLUMNS.map((k) => c[k]);
+};
+
+/** The INSERT .. ON CONFLICT of a plan, with `mark(i)` writing the i-th (0-based) placeholder. */
+export function upsertPlanSql(mark: (i: number) => string): string {
+  const updated = PLAN_COLUMNS.filter((c) => c !== "id" && c !== "created_at");
+  return `INSERT INTO plans (${PLAN_COLUMNS.join(", ")}) VALUES (${PLAN_COLUMNS.map((_, i) => mark(i)).join(", ")})
+    ON CONFLICT (id) DO UPDATE SET ${updated.map((c) => `${c} = excluded.${c}`).join(", ")}`;
+}
+
 export const toSubscription = (r: Row): Subscription => ({
   id: String(r.id),
   accountId: String(r.account_id),

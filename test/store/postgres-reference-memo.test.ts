@@ -3,7 +3,7 @@ import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { PG_URL } from "../support/stores.ts";
-import { AT, createReferenceRows } from "./reference-rows.ts";
+import { AT, createReferenceRows, plan } from "./reference-rows.ts";
 
 /** Polls `f` until it returns true, for at most `ms`; the elapsed time, or fails. */
 async function within(ms: number, f: () => Promise<boolean>): Promise<number> {
@@ -78,17 +78,7 @@ describe.runIf(PG_URL)("PostgreSQL reference memo (postgres)", () => {
     expect((await a.findKeyByHash("digest-1"))?.revokedAt).toBeNull();
     await a.revokeKey("key-1", AT + 1);
     expect((await a.findKeyByHash("digest-1"))?.revokedAt).toBe(AT + 1);
-    await a.upsertPlan({
-      id: "p",
-      requestsPerMinute: 5,
-      requestsPerDay: null,
-      validityDays: 30,
-      modelWhitelist: null,
-      modelBlacklist: null,
-      included: {},
-      createdAt: AT,
-      updatedAt: AT,
-    });
+    await a.upsertPlan(plan("p", 5));
     expect((await a.getPlan("p"))?.requestsPerMinute).toBe(5);
   });
 

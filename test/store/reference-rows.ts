@@ -1,4 +1,4 @@
-import type { ApiKey, Store } from "../../src/store/store.ts";
+import type { ApiKey, Plan, Store } from "../../src/store/store.ts";
 
 /** The instant every reference row of the memo tests was created at. */
 export const AT = Date.parse("2025-06-01T00:00:00Z");
@@ -29,4 +29,19 @@ export async function createReferenceRows(store: Store): Promise<void> {
     createdAt: AT,
   });
   await store.createKey(key);
+}
+
+/** A plan with a per-minute limit and nothing else. */
+export function plan(id: string, requestsPerMinute: number): Plan {
+  return {
+    id,
+    requestsPerMinute,
+    requestsPerDay: null,
+    validityDays: 30,
+    modelWhitelist: null,
+    modelBlacklist: null,
+    included: {},
+    createdAt: AT,
+    updatedAt: AT,
+  };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
-import { AT, createReferenceRows } from "./reference-rows.ts";
+import { AT, createReferenceRows, plan } from "./reference-rows.ts";
 
 /** Longer than the memo's recheck interval for other connections' commits (1 ms). */
 const settle = () => new Promise((r) => setTimeout(r, 5));
@@ -46,17 +46,7 @@ describe("SQLite reference memo", () => {
 
   it("a plan set through another connection shows on the account", async () => {
     expect((await a.getAccount("acct"))?.planId).toBeNull();
-    await b.upsertPlan({
-      id: "pro",
-      requestsPerMinute: 10,
-      requestsPerDay: null,
-      validityDays: 30,
-      modelWhitelist: null,
-      modelBlacklist: null,
-      included: {},
-      createdAt: AT,
-      updatedAt: AT,
-    });
+    await b.upsertPlan(plan("pro", 10));
     expect(await a.getPlan("pro")).not.toBeNull();
     await b.createSubscription({
       id: "s1",

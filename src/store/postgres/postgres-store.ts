@@ -10,7 +10,7 @@ import {
   KEY_COLUMNS,
   keyValues,
   patchedEvent,
-  planColumns,
+  planValues,
   toAccount,
   toAggregate,
   toAudit,
@@ -23,6 +23,7 @@ import {
   toPrice,
   toSubscription,
   toUser,
+  upsertPlanSql,
 } from "../rows.ts";
 import type {
   Account,
@@ -395,28 +396,8 @@ export class PostgresStore implements Store {
   }
 
   async upsertPlan(p: Plan): Promise<"created" | "updated"> {
-    const c = planColumns(p);
     const r = await this.changing(
-      this.one(
-        `INSERT INTO plans (id, requests_per_minute, requests_per_day, validity_days, model_whitelist, model_blacklist,
-         included, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (id) DO UPDATE SET requests_per_minute = excluded.requests_per_minute,
-         requests_per_day = excluded.requests_per_day, validity_days = excluded.validity_days,
-         model_whitelist = excluded.model_whitelist, model_blacklist = excluded.model_blacklist,
-         included = excluded.included, updated_at = excluded.updated_at
-       RETURNING (xmax = 0) AS created`,
-        [
-          c.id,
-          c.requests_per_minute,
-          c.requests_per_day,
-          c.validity_days,
-          c.model_whitelist,
-          c.model_blacklist,
-          c.included,
-          c.created_at,
-          c.updated_at,
-        ],
-      ),
+      this.one(`${upsertPlanSql((i) => `$${i + 1}`)} RETURNING (xmax = 0) AS created`, planValues(p)),
     );
     return r?.created ? "created" : "updated";
   }

@@ -12,7 +12,7 @@ import {
   KEY_COLUMNS,
   keyValues,
   patchedEvent,
-  planColumns,
+  planValues,
   toAccount,
   toAggregate,
   toAggregateDims,
@@ -27,6 +27,7 @@ import {
   toPrice,
   toSubscription,
   toUser,
+  upsertPlanSql,
 } from "../rows.ts";
 import type {
   Account,
@@ -374,25 +375,11 @@ export class SqliteStore implements Store {
   }
 
   async upsertPlan(p: Plan): Promise<"created" | "updated"> {
-    const c = planColumns(p);
     return this.db.transaction(() => {
       const existing = this.get("SELECT 1 AS one FROM plans WHERE id = ?", p.id);
       this.run(
-        `INSERT INTO plans (id, requests_per_minute, requests_per_day, validity_days, model_whitelist, model_blacklist,
-           included, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET requests_per_minute = excluded.requests_per_minute,
-           requests_per_day = excluded.requests_per_day, validity_days = excluded.validity_days,
-           model_whitelist = excluded.model_whitelist, model_blacklist = excluded.model_blacklist,
-           included = excluded.included, updated_at = excluded.updated_at`,
-        c.id,
-        c.requests_per_minute,
-        c.requests_per_day,
-        c.validity_days,
-        c.model_whitelist,
-        c.model_blacklist,
-        c.included,
-        c.created_at,
-        c.updated_at,
+        upsertPlanSql(() => "?"),
+        ...planValues(p),
       );
       return existing ? "updated" : "created";
     })();
