@@ -3,45 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseDec } from "../../src/domain/decimal.ts";
 import { ALL_TIME, QueryService } from "../../src/query/usage-query.ts";
 import { LEVEL_CODE, rollupDeltas } from "../../src/store/rollup-delta.ts";
 import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
 import { SQLITE_MIGRATIONS } from "../../src/store/sqlite/schema.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
-import type { UsageEvent } from "../../src/store/store.ts";
-
-const T0 = Date.parse("2025-06-01T10:00:00Z");
-
-function event(i: number, over: Partial<UsageEvent> = {}): UsageEvent {
-  const quantity = parseDec(String(1 + (i % 3)));
-  const unitPrice = parseDec("0.25");
-  return {
-    usageId: `u-${i}`,
-    accountId: "acct",
-    eventId: `e-${i}`,
-    ts: T0 + i * 41_000,
-    userId: `user-${i % 2}`,
-    keyId: `key-${i % 2}`,
-    modelId: i % 4 === 0 ? "m-b" : "m-a",
-    apiName: null,
-    endpoint: null,
-    kind: "image",
-    unit: "image",
-    quantity,
-    unitPrice,
-    cost: (quantity * unitPrice) / 10n ** 18n,
-    currency: "USD",
-    tokensPrompt: 0,
-    tokensCompletion: 0,
-    statusActive: true,
-    metadata: null,
-    apiKeyUsed: null,
-    createdAt: T0,
-    updatedAt: T0,
-    ...over,
-  };
-}
+import { event } from "./old-schema-events.ts";
 
 /**
  * SQLite keys rollup sums by an interned series id (migration 2). These pin down that a database

@@ -519,40 +519,6 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       expect(await store.verifyRollups()).toEqual([]);
     });
 
-    it("fills the four-hour rollups from the hours when an older schema migrates", async () => {
-      const a = await newAccount(store);
-      // about 47 hours of events, on both sides of two UTC midnights, some under a key
-      const events = Array.from({ length: 60 }, (_, i) =>
-        event(a, `f${i}`, {
-          ts: T - 20 * 3_600_000 + i * 47 * 60_000 + 1234,
-          keyId: i % 3 === 0 ? "k1" : null,
-          userId: i % 3 === 0 ? "u1" : null,
-          quantity: BigInt(i + 1) * ONE,
-          cost: BigInt(i + 1) * d("0.025"),
-        }),
-      );
-      await store.appendEvents(events);
-      const exec = async (sql: string) => {
-        if (store instanceof PostgresStore) await store.pool.query(sql);
-        else (store as SqliteStore).db.exec(sql);
-      };
-      // the database as the schema before four-hour rollups left it (SQLite 2, PostgreSQL 1); the
-      // migrations after it run again, so they must be repeatable
-      await exec("DELETE FROM usage_rollups WHERE level = 4");
-      await exec(
-        `UPDATE meta SET value = '${store.dialect === "postgres" ? 1 : 2}' WHERE key = 'schema_version'`,
-      );
-      expect((await store.verifyRollups()).length).toBeGreaterThan(0);
-      await store.migrate();
-      expect(await store.verifyRollups()).toEqual([]);
-      // a New York day (04:00 to 04:00 UTC in June) reads its events' sums
-      const start = Date.parse("2025-06-14T04:00:00Z");
-      const inDay = events.filter((e) => e.ts >= start && e.ts < start + DAY_MS);
-      const [[line]] = await query.series({ accountId: a, buckets: [{ start, end: start + DAY_MS }] });
-      expect(line.requests).toBe(inDay.length);
-      expect(line.cost).toBe(inDay.reduce((sum, e) => sum + e.cost, 0n));
-    });
-
     it("reads events only within their account and lists them newest first", async () => {
       const a = await newAccount(store);
       const b = await newAccount(store);

@@ -192,4 +192,47 @@ CREATE OR REPLACE TRIGGER api_keys_notify
   // with a new entry in the 11-column primary key. Measured on batch ingest: 48.4k -> 49.8k
   // events/s (two alternating runs each), a small gain.
   `ALTER TABLE usage_rollups SET (fillfactor = 70);`,
+  // Rollup dimensions interned, as on SQLite (docs/decisions/0007): each (account, family, model,
+  // unit, price, currency, kind, key, user) is one rollup_series row, and usage_rollups keys its
+  // sums by (account, family, level, bucket, series id). Every append upserts its rollup rows;
+  // on the wide 11-column key that was most of PostgreSQL's work per batch.
+  `
+CREATE TABLE rollup_series (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  family BIGINT NOT NULL,
+  model_id TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  unit_price BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  UNIQUE (account_id, family, model_id, unit, unit_price, currency, kind, key_id, user_id)
+);
+INSERT INTO rollup_series (account_id, family, model_id, unit, unit_price, currency, kind, key_id, user_id)
+  SELECT DISTINCT account_id, family, model_id, unit, unit_price, currency, kind, key_id, user_id FROM usage_rollups;
+ALTER TABLE usage_rollups RENAME TO usage_rollups_wide;
+ALTER TABLE usage_rollups_wide RENAME CONSTRAINT usage_rollups_pkey TO usage_rollups_wide_pkey;
+CREATE TABLE usage_rollups (
+  account_id TEXT NOT NULL,
+  family BIGINT NOT NULL,
+  level BIGINT NOT NULL,
+  bucket_start BIGINT NOT NULL,
+  series_id BIGINT NOT NULL,
+  requests BIGINT NOT NULL,
+  quantity BIGINT NOT NULL,
+  cost_nano BIGINT NOT NULL,
+  cost_atto BIGINT NOT NULL,
+  tokens_prompt BIGINT NOT NULL,
+  tokens_completion BIGINT NOT NULL,
+  PRIMARY KEY (account_id, family, level, bucket_start, series_id)
+) WITH (fillfactor = 70);
+INSERT INTO usage_rollups
+  SELECT r.account_id, r.family, r.level, r.bucket_start, s.id, r.requests, r.quantity, r.cost_nano, r.cost_atto,
+    r.tokens_prompt, r.tokens_completion
+  FROM usage_rollups_wide r JOIN rollup_series s USING (account_id, family, model_id, unit, unit_price, currency, kind,
+    key_id, user_id);
+DROP TABLE usage_rollups_wide;
+`,
 ];
