@@ -4,10 +4,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ALL_TIME, QueryService } from "../../src/query/usage-query.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { POSTGRES_MIGRATIONS } from "../../src/store/postgres/schema.ts";
-import { LEVEL_CODE, rollupDeltas } from "../../src/store/rollup-delta.ts";
+import { LEVEL_CODE } from "../../src/store/rollup-delta.ts";
 import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
 import { PG_URL } from "../support/stores.ts";
-import { event, T0 } from "./old-schema-events.ts";
+import { event, schema1Rollups, T0, WIDE_ROLLUP_COLUMNS } from "./old-schema-events.ts";
 
 const HOUR = 3_600_000;
 
@@ -46,31 +46,11 @@ describe.runIf(PG_URL)("PostgreSQL rollup series (postgres)", () => {
       );
     }
     // schema 1's rollups: wide rows, minute, hour and day only
-    const old = rollupDeltas(events).filter((r) => r.level !== LEVEL_CODE.fourHours);
-    for (const r of old) {
+    const old = schema1Rollups(events);
+    for (const values of old) {
       await client.query(
-        `INSERT INTO usage_rollups (account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind,
-           key_id, user_id, requests, quantity, cost_nano, cost_atto, tokens_prompt, tokens_completion)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-        [
-          r.accountId,
-          r.family,
-          r.level,
-          r.bucketStart,
-          r.modelId,
-          r.unit,
-          r.unitPrice.toString(),
-          r.currency,
-          r.kind,
-          r.keyId,
-          r.userId,
-          r.requests,
-          r.quantity.toString(),
-          r.costNano.toString(),
-          r.costAtto.toString(),
-          r.tokensPrompt,
-          r.tokensCompletion,
-        ],
+        `INSERT INTO usage_rollups (${WIDE_ROLLUP_COLUMNS}) VALUES (${values.map((_, i) => `$${i + 1}`).join(", ")})`,
+        values.map((v) => (typeof v === "bigint" ? v.toString() : v)),
       );
     }
 

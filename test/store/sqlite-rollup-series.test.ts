@@ -4,11 +4,11 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ALL_TIME, QueryService } from "../../src/query/usage-query.ts";
-import { LEVEL_CODE, rollupDeltas } from "../../src/store/rollup-delta.ts";
+import { LEVEL_CODE } from "../../src/store/rollup-delta.ts";
 import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
 import { SQLITE_MIGRATIONS } from "../../src/store/sqlite/schema.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
-import { event } from "./old-schema-events.ts";
+import { event, schema1Rollups, WIDE_ROLLUP_COLUMNS } from "./old-schema-events.ts";
 
 /**
  * SQLite keys rollup sums by an interned series id (migration 2). These pin down that a database
@@ -35,34 +35,14 @@ describe("SQLite rollup series", () => {
       `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map(() => "?").join(", ")})`,
     );
     const rollup = v1.prepare(
-      `INSERT INTO usage_rollups (account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind,
-         key_id, user_id, requests, quantity, cost_nano, cost_atto, tokens_prompt, tokens_completion)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO usage_rollups (${WIDE_ROLLUP_COLUMNS}) VALUES (${WIDE_ROLLUP_COLUMNS.split(", ")
+        .map(() => "?")
+        .join(", ")})`,
     );
     v1.transaction(() => {
       for (const e of events) insert.run(...eventValues(e));
       // schema 1 had no four-hour level (a later migration fills it from the hours)
-      for (const r of rollupDeltas(events).filter((d) => d.level !== LEVEL_CODE.fourHours)) {
-        rollup.run(
-          r.accountId,
-          r.family,
-          r.level,
-          r.bucketStart,
-          r.modelId,
-          r.unit,
-          r.unitPrice,
-          r.currency,
-          r.kind,
-          r.keyId,
-          r.userId,
-          r.requests,
-          r.quantity,
-          r.costNano,
-          r.costAtto,
-          r.tokensPrompt,
-          r.tokensCompletion,
-        );
-      }
+      for (const values of schema1Rollups(events)) rollup.run(...values);
     })();
     const wideRows = Number((v1.prepare("SELECT COUNT(*) AS n FROM usage_rollups").get() as { n: number }).n);
     v1.close();
