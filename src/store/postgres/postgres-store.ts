@@ -488,7 +488,8 @@ export class PostgresStore implements Store {
       else if (!missing.has(key)) missing.set(key, r);
     }
     if (missing.size === 0) return ids;
-    const list = [...missing.values()];
+    // inserted in one order everywhere, so two transactions adding the same series never deadlock
+    const list = [...missing.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
     const arrays = SERIES_COLUMNS.map(([name]) =>
       list.map((r) => sqlValue(r[toCamel(name) as keyof RollupDeltaRow])),
     );
