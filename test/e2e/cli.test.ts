@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
-import { v7 as uuidv7 } from "uuid";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ONE, parseDec } from "../../src/domain/decimal.ts";
+import { parseDec } from "../../src/domain/decimal.ts";
 import { hashSecret } from "../../src/domain/keys.ts";
 import type { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import type { UsageEvent } from "../../src/store/store.ts";
+import { usageEvent } from "../support/events.ts";
 import { call, REPO_ROOT, startServer } from "../support/server-process.ts";
 import { storeKinds, type TestStore } from "../support/stores.ts";
 
@@ -42,30 +42,7 @@ async function tally(args: string[], env: Record<string, string>, viaNpx = false
 }
 
 function event(accountId: string, eventId: string, ts: number): UsageEvent {
-  return {
-    usageId: uuidv7(),
-    accountId,
-    eventId,
-    ts,
-    userId: null,
-    keyId: null,
-    modelId: "m",
-    apiName: null,
-    endpoint: null,
-    kind: "image",
-    unit: "image",
-    quantity: ONE,
-    unitPrice: parseDec("0.0043"),
-    cost: parseDec("0.0043"),
-    currency: "USD",
-    tokensPrompt: 0,
-    tokensCompletion: 0,
-    statusActive: true,
-    metadata: null,
-    apiKeyUsed: null,
-    createdAt: ts,
-    updatedAt: ts,
-  };
+  return usageEvent({ accountId, eventId, ts, unitPrice: parseDec("0.0043"), cost: parseDec("0.0043") });
 }
 
 describe("tally init and migrate on a fresh SQLite file", () => {

@@ -1,6 +1,7 @@
 import { parseDec } from "../../src/domain/decimal.ts";
 import { LEVEL_CODE, rollupDeltas } from "../../src/store/rollup-delta.ts";
 import type { UsageEvent } from "../../src/store/store.ts";
+import { usageEvent } from "../support/events.ts";
 
 /** Events the migration tests write as an older schema stored them: account "acct", models m-a, m-b. */
 export const T0 = Date.parse("2025-06-01T10:00:00Z");
@@ -8,7 +9,7 @@ export const T0 = Date.parse("2025-06-01T10:00:00Z");
 export function event(i: number, over: Partial<UsageEvent> = {}): UsageEvent {
   const quantity = parseDec(String(1 + (i % 3)));
   const unitPrice = parseDec("0.25");
-  return {
+  return usageEvent({
     usageId: `u-${i}`,
     accountId: "acct",
     eventId: `e-${i}`,
@@ -16,23 +17,13 @@ export function event(i: number, over: Partial<UsageEvent> = {}): UsageEvent {
     userId: `user-${i % 2}`,
     keyId: `key-${i % 2}`,
     modelId: i % 4 === 0 ? "m-b" : "m-a",
-    apiName: null,
-    endpoint: null,
-    kind: "image",
-    unit: "image",
     quantity,
     unitPrice,
     cost: (quantity * unitPrice) / 10n ** 18n,
-    currency: "USD",
-    tokensPrompt: 0,
-    tokensCompletion: 0,
-    statusActive: true,
-    metadata: null,
-    apiKeyUsed: null,
     createdAt: T0,
     updatedAt: T0,
     ...over,
-  };
+  });
 }
 
 /** Schema 1's usage_rollups columns: wide rows keyed by every dimension. */

@@ -2,37 +2,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ONE } from "../../src/domain/decimal.ts";
 import { DEDUP_WINDOW_MS, SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import type { UsageEvent } from "../../src/store/store.ts";
+import { usageEvent } from "../support/events.ts";
 
 let seq = 0;
 function event(eventId: string, createdAt = Date.parse("2025-06-01T00:00:00Z")): UsageEvent {
   seq++;
-  return {
-    usageId: `u-${seq}-${eventId}`,
-    accountId: "acct",
-    eventId,
-    ts: createdAt,
-    userId: null,
-    keyId: null,
-    modelId: "m",
-    apiName: null,
-    endpoint: null,
-    kind: "image",
-    unit: "image",
-    quantity: ONE,
-    unitPrice: ONE,
-    cost: ONE,
-    currency: "USD",
-    tokensPrompt: 0,
-    tokensCompletion: 0,
-    statusActive: true,
-    metadata: null,
-    apiKeyUsed: null,
-    createdAt,
-    updatedAt: createdAt,
-  };
+  return usageEvent({ usageId: `u-${seq}-${eventId}`, accountId: "acct", eventId, ts: createdAt });
 }
 
 /** The SQLite store decides duplicates with an in-memory index; these pin down its edges. */

@@ -9,6 +9,7 @@ import { QueryService, type UsageLine } from "../../src/query/usage-query.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import type { Store, UsageEvent } from "../../src/store/store.ts";
+import { usageEvent } from "../support/events.ts";
 import { storeKinds, type TestStore } from "../support/stores.ts";
 
 /**
@@ -20,31 +21,17 @@ const T = Date.parse("2025-06-15T12:00:00Z");
 const d = (text: string): Dec => parseDec(text);
 
 function event(accountId: string, eventId: string, o: Partial<UsageEvent> = {}): UsageEvent {
-  return {
-    usageId: uuidv7(),
+  return usageEvent({
     accountId,
     eventId,
     ts: T,
-    userId: null,
-    keyId: null,
     modelId: "flux-1-dev",
-    apiName: null,
-    endpoint: null,
-    kind: "image",
-    unit: "image",
-    quantity: ONE,
     unitPrice: d("0.025"),
     cost: d("0.025"),
-    currency: "USD",
-    tokensPrompt: 0,
-    tokensCompletion: 0,
-    statusActive: true,
-    metadata: null,
-    apiKeyUsed: null,
     createdAt: T,
     updatedAt: T,
     ...o,
-  };
+  });
 }
 
 async function newAccount(store: Store, name = "Acme"): Promise<string> {
