@@ -40,6 +40,36 @@ export interface RollupDeltaRow extends Omit<RollupDelta, "cost"> {
 }
 
 /**
+ * The dimensions both stores intern as one rollup_series row (docs/decisions/0007), as columns
+ * and in that order as values.
+ */
+export const SERIES_COLUMNS = [
+  "account_id",
+  "family",
+  "model_id",
+  "unit",
+  "unit_price",
+  "currency",
+  "kind",
+  "key_id",
+  "user_id",
+] as const;
+
+export function seriesValues(r: RollupDeltaRow): unknown[] {
+  return [r.accountId, r.family, r.modelId, r.unit, r.unitPrice, r.currency, r.kind, r.keyId, r.userId];
+}
+
+/** One string per series (a template: the ingest path builds one per rollup row). */
+export function seriesKey(r: RollupDeltaRow): string {
+  return `${r.accountId}\u0000${r.family}\u0000${r.modelId}\u0000${r.unit}\u0000${r.unitPrice}\u0000${r.currency}\u0000${r.kind}\u0000${r.keyId}\u0000${r.userId}`;
+}
+
+/** `seriesKey` of a rollup_series row read back (columns by name). */
+export function seriesKeyOfColumns(row: Record<string, unknown>): string {
+  return SERIES_COLUMNS.map((c) => row[c]).join("\u0000");
+}
+
+/**
  * Folds events into rollup increments, one per row touched: four levels (UTC minute, hour,
  * four-hour block, day) times two families (account-wide, and per key and user). Inactive events count nowhere.
  * `sign` is -1 to take events back out (corrections and deletions).

@@ -2,7 +2,17 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { splitCost, toMicro, toPico } from "../../domain/decimal.ts";
 import { ReferenceMemo } from "../reference-memo.ts";
-import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
+import {
+  FAMILY_CODE,
+  LEVEL_CODE,
+  LEVEL_MS,
+  type RollupDeltaRow,
+  rollupDeltas,
+  SERIES_COLUMNS,
+  seriesKey,
+  seriesKeyOfColumns,
+  seriesValues,
+} from "../rollup-delta.ts";
 import {
   EVENT_COLUMNS,
   eventSnapshot,
@@ -51,19 +61,9 @@ import { POSTGRES_MIGRATIONS } from "./schema.ts";
 type Row = Record<string, unknown>;
 type Db = pg.Pool | pg.PoolClient;
 
-/** A rollup series' dimensions (rollup_series, migration 5), as (column, type). */
-const SERIES_COLUMNS = [
-  ["account_id", "text"],
-  ["family", "int8"],
-  ["model_id", "text"],
-  ["unit", "text"],
-  ["unit_price", "int8"],
-  ["currency", "text"],
-  ["kind", "text"],
-  ["key_id", "text"],
-  ["user_id", "text"],
-] as const;
-const SERIES_NAMES = SERIES_COLUMNS.map(([name]) => name).join(", ");
+/** rollup_series columns (migration 5) and their types, for unnest() */
+const SERIES_NAMES = SERIES_COLUMNS.join(", ");
+const SERIES_TYPES = SERIES_COLUMNS.map((c) => (c === "family" || c === "unit_price" ? "int8" : "text"));
 
 const ROLLUP_COLUMNS = [
   ["account_id", "text"],
@@ -490,10 +490,9 @@ export class PostgresStore implements Store {
     if (missing.size === 0) return ids;
     // inserted in one order everywhere, so two transactions adding the same series never deadlock
     const list = [...missing.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
-    const arrays = SERIES_COLUMNS.map(([name]) =>
-      list.map((r) => sqlValue(r[toCamel(name) as keyof RollupDeltaRow])),
-    );
-    const unnest = `unnest(${SERIES_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(", ")})`;
+    const values = list.map(seriesValues);
+    const arrays = SERIES_COLUMNS.map((_, col) => values.map((v) => sqlValue(v[col])));
+    const unnest = `unnest(${SERIES_TYPES.map((type, i) => `$${i + 1}::${type}[]`).join(", ")})`;
     await db.query(
       `INSERT INTO rollup_series (${SERIES_NAMES}) SELECT * FROM ${unnest} ON CONFLICT DO NOTHING`,
       arrays,
@@ -504,17 +503,7 @@ export class PostgresStore implements Store {
     );
     const fresh = db === this.pool ? this.seriesIds : this.pendingSeries(db as pg.PoolClient);
     for (const f of found) {
-      const key = seriesKey({
-        accountId: f.account_id,
-        family: f.family,
-        modelId: f.model_id,
-        unit: f.unit,
-        unitPrice: f.unit_price,
-        currency: f.currency,
-        kind: f.kind,
-        keyId: f.key_id,
-        userId: f.user_id,
-      });
+      const key = seriesKeyOfColumns(f);
       ids.set(key, Number(f.id));
       fresh.set(key, Number(f.id));
     }
@@ -1011,20 +1000,6 @@ async function copyRows(c: pg.PoolClient, sql: string, rows: unknown[][]): Promi
     stream.on("error", reject);
     stream.end(text);
   });
-}
-
-function toCamel(name: string): string {
-  return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
-/** A series' dimensions as one string: the key of `seriesIds`. */
-function seriesKey(
-  r: Pick<
-    RollupDeltaRow,
-    "accountId" | "family" | "modelId" | "unit" | "unitPrice" | "currency" | "kind" | "keyId" | "userId"
-  >,
-): string {
-  return `${r.accountId}\u0000${r.family}\u0000${r.modelId}\u0000${r.unit}\u0000${r.unitPrice}\u0000${r.currency}\u0000${r.kind}\u0000${r.keyId}\u0000${r.userId}`;
 }
 
 function rollupOrderKey(r: RollupDeltaRow): string {

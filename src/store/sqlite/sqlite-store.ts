@@ -3,7 +3,16 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { splitCost, toMicro, toPico } from "../../domain/decimal.ts";
 import { ReferenceMemo } from "../reference-memo.ts";
-import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, type RollupDeltaRow, rollupDeltas } from "../rollup-delta.ts";
+import {
+  FAMILY_CODE,
+  LEVEL_CODE,
+  LEVEL_MS,
+  type RollupDeltaRow,
+  rollupDeltas,
+  SERIES_COLUMNS,
+  seriesKey,
+  seriesValues,
+} from "../rollup-delta.ts";
 import {
   type AggregateDims,
   EVENT_COLUMNS,
@@ -67,8 +76,6 @@ DO UPDATE SET requests = requests + excluded.requests, quantity = quantity + exc
   cost_nano = cost_nano + excluded.cost_nano, cost_atto = cost_atto + excluded.cost_atto,
   tokens_prompt = tokens_prompt + excluded.tokens_prompt, tokens_completion = tokens_completion + excluded.tokens_completion`;
 
-const SERIES_COLUMNS = "account_id, family, model_id, unit, unit_price, currency, kind, key_id, user_id";
-
 /** usage_rollups with its series' dimensions joined back: the wide rows verify compares. */
 const WIDE_ROLLUPS = `SELECT r.account_id, r.family, r.level, r.bucket_start, s.model_id, s.unit, s.unit_price, s.currency,
   s.kind, s.key_id, s.user_id, r.requests, r.quantity, r.cost_nano, r.cost_atto, r.tokens_prompt, r.tokens_completion
@@ -126,13 +133,10 @@ export class SqliteStore implements Store {
       "SELECT account_id, event_id, usage_id FROM usage_events WHERE seq = ?",
     );
     this.findSeries = this.db
-      .prepare(
-        `SELECT id FROM rollup_series WHERE account_id = ? AND family = ? AND model_id = ? AND unit = ?
-           AND unit_price = ? AND currency = ? AND kind = ? AND key_id = ? AND user_id = ?`,
-      )
+      .prepare(`SELECT id FROM rollup_series WHERE ${SERIES_COLUMNS.map((c) => `${c} = ?`).join(" AND ")}`)
       .pluck();
     this.insertSeries = this.db.prepare(
-      `INSERT INTO rollup_series (${SERIES_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO rollup_series (${SERIES_COLUMNS.join(", ")}) VALUES (${SERIES_COLUMNS.map(() => "?").join(", ")})`,
     );
     this.touchKey = this.db.prepare(
       "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
@@ -454,20 +458,10 @@ export class SqliteStore implements Store {
 
   /** The rollup_series id of a row's dimensions, created on first use (inside the caller's transaction). */
   private seriesId(r: RollupDeltaRow): number {
-    const key = `${r.accountId}\u0000${r.family}\u0000${r.modelId}\u0000${r.unit}\u0000${r.unitPrice}\u0000${r.currency}\u0000${r.kind}\u0000${r.keyId}\u0000${r.userId}`;
+    const key = seriesKey(r);
     let id = this.seriesIds.get(key);
     if (id !== undefined) return id;
-    const dims = [
-      r.accountId,
-      r.family,
-      r.modelId,
-      r.unit,
-      r.unitPrice,
-      r.currency,
-      r.kind,
-      r.keyId,
-      r.userId,
-    ];
+    const dims = seriesValues(r);
     const found = this.findSeries.get(...dims) as number | bigint | undefined;
     id = found !== undefined ? Number(found) : Number(this.insertSeries.run(...dims).lastInsertRowid);
     this.seriesIds.set(key, id);
