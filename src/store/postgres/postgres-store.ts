@@ -12,6 +12,8 @@ import {
   seriesKey,
   seriesKeyOfColumns,
   seriesValues,
+  WIDE_ROLLUP_KEY,
+  WIDE_ROLLUPS,
 } from "../rollup-delta.ts";
 import {
   EVENT_COLUMNS,
@@ -80,13 +82,6 @@ const ROLLUP_COLUMNS = [
 ] as const;
 
 const ROLLUP_PK = "account_id, family, level, bucket_start, series_id";
-
-/** usage_rollups with its series' dimensions joined back: the wide rows verify compares. */
-const WIDE_ROLLUPS = `SELECT r.account_id, r.family, r.level, r.bucket_start, s.model_id, s.unit, s.unit_price, s.currency,
-  s.kind, s.key_id, s.user_id, r.requests, r.quantity, r.cost_nano, r.cost_atto, r.tokens_prompt, r.tokens_completion
-  FROM usage_rollups r JOIN rollup_series s ON s.id = r.series_id`;
-const WIDE_KEY =
-  "account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind, key_id, user_id";
 
 const sqlValue = (v: unknown): unknown => (typeof v === "bigint" ? v.toString() : v);
 
@@ -884,7 +879,7 @@ export class PostgresStore implements Store {
         `WITH expected AS (${expected}), actual AS (${WIDE_ROLLUPS})
          SELECT x.*, y.requests AS o_requests, y.quantity AS o_quantity, y.cost_nano AS o_cost_nano,
            y.cost_atto AS o_cost_atto, y.tokens_prompt AS o_tokens_prompt, y.tokens_completion AS o_tokens_completion
-         FROM ${a} x LEFT JOIN ${b} y USING (${WIDE_KEY})
+         FROM ${a} x LEFT JOIN ${b} y USING (${WIDE_ROLLUP_KEY})
              WHERE y.requests IS NULL OR x.requests <> y.requests OR x.quantity <> y.quantity
                OR x.tokens_prompt <> y.tokens_prompt OR x.tokens_completion <> y.tokens_completion
                OR (x.cost_nano - y.cost_nano) * 1000000000::numeric + (x.cost_atto - y.cost_atto) <> 0`,

@@ -12,6 +12,8 @@ import {
   SERIES_COLUMNS,
   seriesKey,
   seriesValues,
+  WIDE_ROLLUP_KEY,
+  WIDE_ROLLUPS,
 } from "../rollup-delta.ts";
 import {
   type AggregateDims,
@@ -75,11 +77,6 @@ ON CONFLICT (account_id, family, level, bucket_start, series_id)
 DO UPDATE SET requests = requests + excluded.requests, quantity = quantity + excluded.quantity,
   cost_nano = cost_nano + excluded.cost_nano, cost_atto = cost_atto + excluded.cost_atto,
   tokens_prompt = tokens_prompt + excluded.tokens_prompt, tokens_completion = tokens_completion + excluded.tokens_completion`;
-
-/** usage_rollups with its series' dimensions joined back: the wide rows verify compares. */
-const WIDE_ROLLUPS = `SELECT r.account_id, r.family, r.level, r.bucket_start, s.model_id, s.unit, s.unit_price, s.currency,
-  s.kind, s.key_id, s.user_id, r.requests, r.quantity, r.cost_nano, r.cost_atto, r.tokens_prompt, r.tokens_completion
-  FROM usage_rollups r JOIN rollup_series s ON s.id = r.series_id`;
 
 /** Embedded store: better-sqlite3 in WAL mode with synchronous=FULL, so a commit is on disk. */
 export class SqliteStore implements Store {
@@ -804,8 +801,7 @@ export class SqliteStore implements Store {
           .prepare(
             `SELECT x.*, y.requests AS o_requests, y.quantity AS o_quantity, y.cost_nano AS o_cost_nano,
                y.cost_atto AS o_cost_atto, y.tokens_prompt AS o_tokens_prompt, y.tokens_completion AS o_tokens_completion
-             FROM ${a} x LEFT JOIN ${b} y USING (account_id, family, level, bucket_start, model_id, unit, unit_price,
-               currency, kind, key_id, user_id)
+             FROM ${a} x LEFT JOIN ${b} y USING (${WIDE_ROLLUP_KEY})
              WHERE y.requests IS NULL OR x.requests <> y.requests OR x.quantity <> y.quantity
                OR x.tokens_prompt <> y.tokens_prompt OR x.tokens_completion <> y.tokens_completion
                OR (x.cost_nano - y.cost_nano) * 1000000000 + (x.cost_atto - y.cost_atto) <> 0`,
