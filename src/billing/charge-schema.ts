@@ -3,7 +3,7 @@ import { Ajv } from "ajv";
 import { type Charge, PRICING_MODELS, type Tier } from "../domain/charges.ts";
 import { type Dec, formatDec, ZERO } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
-import { AMOUNT_RULE, type DecimalRule, PRICE_RULE, QUANTITY_RULE, readDecimal } from "../domain/fields.ts";
+import { type DecimalRule, PRICE_RULE, QUANTITY_RULE, readDecimal } from "../domain/fields.ts";
 
 /**
  * Plan charges as clients send them (`POST /v1/plans {..., currency?, base_fee?, charges}`), and
@@ -75,6 +75,9 @@ export interface PlanBilling {
 
 export const DEFAULT_CURRENCY = "USD";
 
+/** Fees (base fee, flat fees): 12 places like prices, so a prorated fee (share x fee) stays exact. */
+const FEE_RULE: DecimalRule = { places: 12, max: 1e9 };
+
 const ajv = new Ajv({ allErrors: false, coerceTypes: false, strict: false });
 const checkShape = ajv.compile(PlanBillingInput);
 
@@ -100,7 +103,7 @@ export function parsePlanBilling(body: unknown, loc: (string | number)[] = ["bod
   }
   return {
     currency: input.currency ?? DEFAULT_CURRENCY,
-    baseFee: optional(input.base_fee, [...loc, "base_fee"], AMOUNT_RULE),
+    baseFee: optional(input.base_fee, [...loc, "base_fee"], FEE_RULE),
     charges,
   };
 }
@@ -182,7 +185,7 @@ function parseTiers(input: TierInput[], loc: (string | number)[]): Tier[] {
     return {
       upTo,
       unitPrice: readDecimal(t.unit_price, [...loc, i, "unit_price"], PRICE_RULE),
-      flatFee: optional(t.flat_fee, [...loc, i, "flat_fee"], AMOUNT_RULE),
+      flatFee: optional(t.flat_fee, [...loc, i, "flat_fee"], FEE_RULE),
     };
   });
 }
