@@ -301,6 +301,7 @@ describe("the document", () => {
       "model_id",
       "meter",
       "description",
+      "pricing",
       "quantity",
       "included_quantity",
       "billable_quantity",

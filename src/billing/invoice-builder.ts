@@ -1,5 +1,11 @@
 import type { BillingPeriod } from "../domain/billing-period.ts";
-import { type Charge, type ChargeResult, computeCharge, type TierLine } from "../domain/charges.ts";
+import {
+  type Charge,
+  type ChargeResult,
+  computeCharge,
+  type PricingModel,
+  type TierLine,
+} from "../domain/charges.ts";
 import { type Dec, divDec, formatDec, mulDec, ONE, parseDec, ZERO } from "../domain/decimal.ts";
 import { formatLocal } from "../domain/time.ts";
 import { DEFAULT_CURRENCY, type PlanBilling } from "./charge-schema.ts";
@@ -47,6 +53,8 @@ export interface InvoiceLine {
   modelId: string | null;
   meter: string | null;
   description: string;
+  /** how the line was priced; null for the base fee. For "package", tier quantities are packages */
+  pricing: PricingModel | null;
   quantity: Dec;
   includedQuantity: Dec;
   billableQuantity: Dec;
@@ -225,6 +233,7 @@ function usageLine(
     modelId: usage.modelId,
     meter: usage.meter,
     description: describe(charge, result) + (split ? segmentNote(segment, period) : ""),
+    pricing: charge.pricing,
     quantity: result.quantity,
     includedQuantity: result.includedQuantity,
     billableQuantity: result.billableQuantity,
@@ -249,6 +258,7 @@ function baseFeeLine(segment: PlanSegment, period: BillingPeriod, split: boolean
     modelId: null,
     meter: null,
     description: `Base fee${split ? segmentNote(segment, period) : ""}`,
+    pricing: null,
     quantity: share,
     includedQuantity: ZERO,
     billableQuantity: share,
@@ -336,6 +346,7 @@ export function invoiceDocument<D>(inv: Invoice, { decimal }: InvoiceDocumentOpt
       model_id: l.modelId,
       meter: l.meter,
       description: l.description,
+      pricing: l.pricing,
       quantity: decimal(l.quantity),
       included_quantity: decimal(l.includedQuantity),
       billable_quantity: decimal(l.billableQuantity),
@@ -387,6 +398,7 @@ export function invoiceFromDocument(doc: InvoiceDocument): Invoice {
       modelId: l.model_id,
       meter: l.meter,
       description: l.description,
+      pricing: l.pricing,
       quantity: d(l.quantity),
       includedQuantity: d(l.included_quantity),
       billableQuantity: d(l.billable_quantity),
