@@ -16,6 +16,7 @@ import {
   type PlanSegment,
   roundToCents,
   type UsageTotals,
+  voidInvoice,
 } from "./invoice-builder.ts";
 
 const d = (v: string | number): Dec => parseDec(v);
@@ -247,6 +248,14 @@ describe("finalizing and numbers", () => {
     expect(() => finalizeInvoice(paid, 0, null)).toThrow(/number/);
     const closed = finalizeInvoice(paid, 0, "TLY-2026-000002");
     expect(() => finalizeInvoice(closed, 0, "TLY-2026-000003")).toThrow(/not a draft/);
+  });
+
+  it("voids only a finalized invoice, keeping its number and amounts", () => {
+    const paid = finalizeInvoice(invoiceOf(null, [usage("m", 1, 1)]), 0, "TLY-2026-000009");
+    const voided = voidInvoice(paid);
+    expect(voided).toEqual({ ...paid, status: "void" });
+    expect(() => voidInvoice(voided)).toThrow(/only a finalized/);
+    expect(() => voidInvoice(invoiceOf(null, []))).toThrow(/only a finalized/);
   });
 
   it("formats gapless numbers per year", () => {

@@ -145,6 +145,14 @@ export function finalizeInvoice(draft: Invoice, issuedAt: number, number: string
   return { ...draft, number, issuedAt, status: draft.total === ZERO ? "no_charge" : "finalized" };
 }
 
+/** A finalized (or no-charge) invoice, voided: only its status changes; its number stays used. */
+export function voidInvoice(inv: Invoice): Invoice {
+  if (inv.status !== "finalized" && inv.status !== "no_charge") {
+    throw new Error(`invoice ${inv.id} is ${inv.status}: only a finalized invoice can be voided`);
+  }
+  return { ...inv, status: "void" };
+}
+
 /** Gapless invoice numbers per year of finalization in UTC: `TLY-2026-000001`. */
 export function formatInvoiceNumber(year: number, sequence: number): string {
   if (!Number.isSafeInteger(sequence) || sequence < 1) throw new Error("an invoice sequence starts at 1");

@@ -154,8 +154,11 @@ function volumeLine(tiers: readonly Tier[], billable: Dec): TierLine {
 
 /** ceil(billable / package_size) packages at package_price each. */
 function packageLine(charge: Charge, billable: Dec): TierLine {
-  const size = charge.packageSize ?? ONE;
-  const price = charge.packagePrice ?? ZERO;
+  const size = charge.packageSize;
+  const price = charge.packagePrice;
+  if (size === null || size <= ZERO || price === null) {
+    throw new Error(`package pricing of ${charge.modelId} needs package_size > 0 and package_price`);
+  }
   const packages = ((billable + size - 1n) / size) * ONE;
   return line(ZERO, null, packages, price, ZERO, mulDec(packages, price));
 }
