@@ -229,5 +229,10 @@ describe("MemoryBudgetReserver", () => {
     c.at += 1_000;
     for (let i = 0; i < 5; i++) expect(await r.held(`acct-${i}`)).toBe(0n);
     expect(r.size).toBe(0);
+    // accounts never seen again are dropped too, at most a minute later
+    await r.reserve("gone", usd("1"), { limit: null, spentSoFar: 0n, spentAsOf: c.at, ttlMs: 1_000 });
+    c.at += 60_000;
+    await r.reserve("new", usd("1"), { limit: null, spentSoFar: 0n, spentAsOf: c.at, ttlMs: 1_000 });
+    expect(r.size).toBe(1);
   });
 });

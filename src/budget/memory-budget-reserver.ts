@@ -25,6 +25,7 @@ interface Hold {
  */
 export class MemoryBudgetReserver implements BudgetReserver {
   private readonly accounts = new Map<string, Map<string, Hold>>();
+  private lastPrune = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -38,6 +39,7 @@ export class MemoryBudgetReserver implements BudgetReserver {
   async reserve(accountId: string, amount: Dec, o: ReserveOptions): Promise<ReserveOutcome> {
     const at = this.now();
     if (o.spentAsOf < at - this.graceMs) throw new StaleSpendError(at - o.spentAsOf, this.graceMs);
+    this.prune(at);
     const holds = this.live(accountId, at);
     let held = ZERO;
     for (const h of holds.values()) {
@@ -93,6 +95,13 @@ export class MemoryBudgetReserver implements BudgetReserver {
     let n = 0;
     for (const holds of this.accounts.values()) n += holds.size;
     return n;
+  }
+
+  /** At most once a minute, drops every account's expired holds (accounts not seen again included). */
+  private prune(at: number): void {
+    if (at - this.lastPrune < 60_000) return;
+    this.lastPrune = at;
+    for (const accountId of [...this.accounts.keys()]) this.live(accountId, at);
   }
 
   /** The account's holds with expired ones dropped (an account left with none is forgotten). */
