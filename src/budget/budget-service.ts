@@ -30,6 +30,14 @@ export interface SpendReader {
   credit(accountId: string): Promise<{ payments: Dec; cost: Dec }>;
 }
 
+/**
+ * Whether the account has any limit on spending. When it has none, the gateway need not count the
+ * request's tokens at all (a tokenizer pass costs more than the rest of admission).
+ */
+export function hasSpendLimit(account: BudgetAccount): boolean {
+  return account.budget !== null || account.billingMode === "prepaid";
+}
+
 export interface BudgetHold {
   holdId: string;
   accountId: string;
@@ -81,9 +89,7 @@ export class BudgetService {
 
   /** Reserves `amount` (domain `reservationOf`) against every limit of the account, atomically. */
   async reserve(account: BudgetAccount, amount: Dec, ttlMs = this.defaultTtlMs): Promise<BudgetAdmission> {
-    if (account.budget === null && account.billingMode !== "prepaid") {
-      return { ok: true, hold: null, overBudget: [] };
-    }
+    if (!hasSpendLimit(account)) return { ok: true, hold: null, overBudget: [] };
     // the mark comes before the read: holds released after it are still counted (see BudgetReserver)
     const spentAsOf = await this.reserver.mark();
     const limits = await this.limitsOf(account);
@@ -130,7 +136,7 @@ export class BudgetService {
 
   /** Every limit of the account with its spend, the running holds and what is left. */
   async positions(account: BudgetAccount): Promise<LimitPosition[]> {
-    if (account.budget === null && account.billingMode !== "prepaid") return [];
+    if (!hasSpendLimit(account)) return [];
     const [limits, held] = await Promise.all([this.limitsOf(account), this.reserver.held(account.id)]);
     return limits.map((l) => ({ ...l, held, available: availableOf(l.limit, l.spent, held) }));
   }
