@@ -256,6 +256,8 @@ async function chat(
   if (!(await write(chunk({ role: "assistant", content: "", refusal: null }, null)))) return;
   for (let i = 0; i < words.length; i++) {
     if (controls.cut !== undefined && i >= controls.cut) {
+      // let what was written reach the client first, then break the connection mid-stream
+      await sleep(20);
       res.destroy();
       return;
     }
