@@ -30,7 +30,10 @@ export interface GatewayDeps {
 export type GatewayKind = "chat" | "embeddings" | "images" | "speech" | "transcription";
 
 export interface GatewayRequest {
-  /** Tally's request id, returned as `x-request-id`: the usage event's id. */
+  /**
+   * Tally's request id, returned as `x-request-id`: the usage event's id. Never the client's own
+   * `x-request-id`, which would let a client pick an event id (and so have a retry deduplicated).
+   */
   requestId: string;
   /** The path called (`/v1/chat/completions`, `/chat`, `/tts`, ...): the usage log's endpoint. */
   endpoint: string;
@@ -42,6 +45,11 @@ export interface Authenticated {
   ok: true;
   /** Whatever the core needs later (principal, account, key id); passed back untouched. */
   caller: unknown;
+  /**
+   * Headers for every answer from here on, before admission counts the request (the key's current
+   * x-ratelimit-* state), so that a 400 for a bad body carries them too.
+   */
+  headers?: Record<string, string>;
 }
 
 export interface AdmissionContext extends GatewayRequest {

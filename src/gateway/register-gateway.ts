@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Dispatcher } from "undici";
@@ -114,10 +115,13 @@ class Gateway {
   ) {}
 
   async handle(request: FastifyRequest, reply: FastifyReply, endpoint: string, kind: GatewayKind) {
-    reply.header("x-request-id", request.id);
-    const base = { requestId: request.id, endpoint, kind, headers: request.headers };
+    // the event's id: Tally's own, even where the app adopts a client's x-request-id for its logs
+    const requestId = request.headers["x-request-id"] === request.id ? randomUUID() : request.id;
+    reply.header("x-request-id", requestId);
+    const base = { requestId, endpoint, kind, headers: request.headers };
     const auth = await this.deps.authenticate(base);
     if (!auth.ok) return refuse(reply, auth);
+    if (auth.headers) reply.headers(auth.headers);
     const call = await readGatewayCall(kind, request.body);
     if ("ok" in call) return refuse(reply, call);
 

@@ -185,6 +185,7 @@ describe("admission", () => {
         headers: { authorization: `Bearer ${world.client.apiKey}`, "content-type": type },
         body,
       });
+    const answers: Response[] = [];
     for (const [body, param] of [
       ["{not json", null],
       ["[]", null],
@@ -194,6 +195,7 @@ describe("admission", () => {
       [JSON.stringify({ model: "chat", messages, stream: "yes" }), "stream"],
     ] as const) {
       const res = await post(body);
+      answers.push(res);
       expect(res.status, body).toBe(400);
       const error = await errorOf(res);
       expect(error).toMatchObject({ type: "invalid_request_error", param });
@@ -203,5 +205,24 @@ describe("admission", () => {
     expect(wrongType.status).toBe(415);
     expect((await errorOf(wrongType)).type).toBe("invalid_request_error");
     expect(world.admitted.length).toBe(admittedBefore);
+    // the key's rate-limit state is on every answer after the key check
+    for (const res of answers) expect(res.headers.get("x-ratelimit-limit-requests")).toBe("60");
+  });
+
+  it("never takes the client's x-request-id as the event id", async () => {
+    const res = await fetch(`${world.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${world.client.apiKey}`,
+        "content-type": "application/json",
+        "x-request-id": "chosen-by-client",
+      },
+      body: JSON.stringify({ model: "chat", messages }),
+    });
+    expect(res.status).toBe(200);
+    const id = res.headers.get("x-request-id")!;
+    expect(id).not.toBe("chosen-by-client");
+    const { ctx } = await world.waitForSettled(id);
+    expect(ctx.requestId).toBe(id);
   });
 });

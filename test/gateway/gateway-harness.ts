@@ -101,7 +101,7 @@ export async function startGatewayWorld(): Promise<GatewayWorld> {
   const deps: GatewayDeps = {
     authenticate: async (request) =>
       request.headers.authorization === `Bearer ${CLIENT_KEY}`
-        ? { ok: true, caller: { key: "test" } }
+        ? { ok: true, caller: { key: "test" }, headers: RATE_HEADERS }
         : { ok: false, status: 401, code: "invalid_api_key", message: "Incorrect API key provided." },
     admit: async (ctx) => {
       world.admitted.push(ctx);
@@ -124,7 +124,8 @@ export async function startGatewayWorld(): Promise<GatewayWorld> {
     },
   };
 
-  const app = Fastify({ genReqId: () => randomUUID() });
+  // as the app does (src/http/app.ts): a client's x-request-id becomes the request's log id
+  const app = Fastify({ requestIdHeader: "x-request-id", genReqId: () => randomUUID() });
   await registerGateway(app, deps);
   await app.listen({ port: 0, host: "127.0.0.1" });
   const address = app.server.address();
