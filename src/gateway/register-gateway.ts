@@ -365,9 +365,7 @@ function drained(raw: ServerResponse): Promise<void> {
 }
 
 async function readAll(body: Dispatcher.ResponseData["body"]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  return Buffer.from(await body.arrayBuffer());
 }
 
 function parseCopy(bytes: Buffer): unknown {

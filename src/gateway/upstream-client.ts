@@ -24,14 +24,16 @@ export interface UpstreamFailure {
 export class UpstreamClient {
   private readonly agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 });
 
+  /** base URL -> its origin and path, parsed once */
+  private readonly bases = new Map<string, { origin: string; path: string; search: string }>();
+
   send(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
-    const url = new URL(call.route.baseUrl);
-    const base = url.pathname.endsWith("/") ? url.pathname.slice(0, -1) : url.pathname;
+    const base = this.baseOf(call.route.baseUrl);
     const headers: Record<string, string> = { "content-type": call.contentType, accept: "*/*" };
     if (call.route.apiKey !== null) headers.authorization = `Bearer ${call.route.apiKey}`;
     return this.agent.request({
-      origin: url.origin,
-      path: base + call.path + url.search,
+      origin: base.origin,
+      path: base.path + call.path + base.search,
       method: "POST",
       headers,
       body: call.body,
@@ -40,6 +42,18 @@ export class UpstreamClient {
       headersTimeout: call.route.timeoutMs,
       bodyTimeout: call.route.timeoutMs,
     });
+  }
+
+  private baseOf(baseUrl: string) {
+    let base = this.bases.get(baseUrl);
+    if (!base) {
+      const url = new URL(baseUrl);
+      const path = url.pathname.endsWith("/") ? url.pathname.slice(0, -1) : url.pathname;
+      base = { origin: url.origin, path, search: url.search };
+      if (this.bases.size > 1000) this.bases.clear();
+      this.bases.set(baseUrl, base);
+    }
+    return base;
   }
 
   close(): Promise<void> {
