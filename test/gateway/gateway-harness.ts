@@ -84,7 +84,7 @@ export async function startGatewayWorld(): Promise<GatewayWorld> {
     waitForSettled: (id) =>
       world.waitFor(() => world.settled.find((s) => s.ctx.requestId === id), `settle ${id}`),
     waitFor: async (probe, what) => {
-      const until = Date.now() + 5_000;
+      const until = Date.now() + 20_000; // generous: the first estimate loads the tokenizer, slow on a busy machine
       for (;;) {
         const value = probe();
         if (value) return value;
