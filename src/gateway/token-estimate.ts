@@ -10,7 +10,7 @@ import type { Quantities } from "../domain/meters.ts";
 type CountTokens = (text: string) => number;
 let tokenizer: Promise<CountTokens> | null = null;
 
-export function loadTokenizer(): Promise<CountTokens> {
+function loadTokenizer(): Promise<CountTokens> {
   tokenizer ??= import("gpt-tokenizer").then((m) => m.countTokens);
   return tokenizer;
 }
