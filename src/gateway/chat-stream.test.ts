@@ -34,6 +34,7 @@ describe("ChatStreamWatcher", () => {
         expect(Buffer.from(relay(watcher, cuts)).equals(Buffer.from(bytes))).toBe(true);
         expect(watcher.usage).toEqual(usage);
         expect(watcher.done).toBe(true);
+        expect(watcher.generatedText()).toBe("Grüße 👋🏽 fin");
       }),
     );
   });
@@ -45,7 +46,7 @@ describe("ChatStreamWatcher", () => {
         const out = new TextDecoder().decode(relay(watcher, cuts));
         expect(out).toBe([...content, "data: [DONE]\n\n"].join(""));
         expect(watcher.usage).toEqual(usage);
-        expect(watcher.events).toHaveLength(3);
+        expect(watcher.generatedText()).toBe("Grüße 👋🏽 fin");
       }),
     );
   });

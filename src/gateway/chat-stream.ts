@@ -1,11 +1,13 @@
 import { createParser, type EventSourceMessage, type EventSourceParser } from "eventsource-parser";
+import { collectChunkText } from "./token-estimate.ts";
 
 /** A `usage` that is an object (not the `"usage":null` of every other chunk). */
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 
 /**
  * Watches a chat completion stream on its way to the client: it finds the usage chunk and keeps
- * the events' data for an estimate should the stream end without one.
+ * the text generated so far for an estimate should the stream end without one (only the text:
+ * a thousand long streams open at once must not hold every chunk they passed).
  *
  * When the client asked for usage itself, every upstream chunk is forwarded as it arrived, byte
  * for byte. When Tally added `include_usage`, the usage must not reach the client, so output goes
@@ -18,8 +20,7 @@ export class ChatStreamWatcher {
   usage: Record<string, unknown> | null = null;
   /** `data: [DONE]` arrived. */
   done = false;
-  /** The data of every event but the usage chunk, for an estimate. */
-  readonly events: string[] = [];
+  private readonly generated: string[] = [];
 
   private readonly parser: EventSourceParser;
   private readonly decoder = new TextDecoder();
@@ -55,20 +56,25 @@ export class ChatStreamWatcher {
       const usage = chunk?.usage;
       if (chunk && usage !== null && typeof usage === "object") {
         this.usage = usage as Record<string, unknown>;
+        collectChunkText(chunk, this.generated);
         if (!this.hideUsage) return;
         const choices = chunk.choices;
         if (Array.isArray(choices) && choices.length > 0) {
           // some servers put usage on the last content chunk: forward the content without it
           delete chunk.usage;
-          const stripped = JSON.stringify(chunk);
-          this.events.push(stripped);
-          this.out += serialize(event, stripped);
+          this.out += serialize(event, JSON.stringify(chunk));
         }
         return;
       }
     }
-    this.events.push(data);
+    const chunk = parseObject(data);
+    if (chunk) collectChunkText(chunk, this.generated);
     if (this.hideUsage) this.out += serialize(event, data);
+  }
+
+  /** The text generated so far (content, refusals, reasoning, tool arguments, audio transcripts). */
+  generatedText(): string {
+    return this.generated.join("");
   }
 }
 

@@ -23,7 +23,7 @@ import {
   wantsPlainText,
 } from "./gateway-request.ts";
 import { openAiError, sendOpenAiError } from "./openai-error.ts";
-import { countTokens, requestText, streamText } from "./token-estimate.ts";
+import { countTokens, requestText } from "./token-estimate.ts";
 import { UpstreamClient, upstreamFailure } from "./upstream-client.ts";
 
 /** The gateway's routes (DESIGN "Gateway"): the path called is the usage log's endpoint. */
@@ -247,7 +247,7 @@ class Gateway {
     const reported = watcher.usage ? quantitiesFromUsage(watcher.usage) : null;
     const metered: Metered = reported
       ? { quantities: reported, usageSource: "provider" }
-      : await meterAbandoned(call, streamText(watcher.events));
+      : await meterAbandoned(call, watcher.generatedText());
     this.settleRelayed(exchange, response.statusCode, metered, error);
     return reply;
   }

@@ -42,20 +42,10 @@ export function answerText(answer: unknown): string {
   return parts.join("");
 }
 
-/** The generated text of a chat completion stream, from its events' `data`. */
-export function streamText(events: readonly string[]): string {
-  const parts: string[] = [];
-  for (const data of events) {
-    let chunk: unknown;
-    try {
-      chunk = JSON.parse(data);
-    } catch {
-      continue;
-    }
-    const choices = (chunk as { choices?: unknown } | null)?.choices;
-    if (Array.isArray(choices)) for (const choice of choices) collectContent(choice?.delta, parts);
-  }
-  return parts.join("");
+/** Adds the generated text of one chat completion stream chunk (its choices' deltas) to `parts`. */
+export function collectChunkText(chunk: unknown, parts: string[]): void {
+  const choices = (chunk as { choices?: unknown } | null)?.choices;
+  if (Array.isArray(choices)) for (const choice of choices) collectContent(choice?.delta, parts);
 }
 
 /** Estimated chat meters: the request's text as input, the text received as output. */
