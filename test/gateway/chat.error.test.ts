@@ -209,6 +209,16 @@ describe("admission", () => {
     for (const res of answers) expect(res.headers.get("x-ratelimit-limit-requests")).toBe("60");
   });
 
+  it("a body over the limit is 413 in OpenAI's shape", async () => {
+    const res = await fetch(`${world.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${world.client.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "chat", messages: [{ role: "user", content: "x".repeat(1_100_000) }] }),
+    });
+    expect(res.status).toBe(413);
+    expect(await errorOf(res)).toMatchObject({ type: "invalid_request_error" });
+  });
+
   it("never takes the client's x-request-id as the event id", async () => {
     const res = await fetch(`${world.url}/v1/chat/completions`, {
       method: "POST",

@@ -110,6 +110,18 @@ describe("chat completions through the gateway (real openai client)", () => {
     expect(seen.lastByteAt! - firstAt).toBeGreaterThan(200);
   });
 
+  it("gives admission what a reservation needs: the output bound and a token count of the request", async () => {
+    const { request_id } = await world.client.chat.completions
+      .create({ model: "chat", messages, max_completion_tokens: 5 })
+      .withResponse();
+    const ctx = world.admitted.find((c) => c.requestId === request_id)!;
+    expect(ctx.maxOutputTokens).toBe(5);
+    expect(ctx.stream).toBe(false);
+    expect(await ctx.countInputTokens()).toBe(9); // o200k tokens of the message text
+    const { settlement } = await world.waitForSettled(request_id!);
+    expect(settlement.quantities.output_token).toBe(5n * 10n ** 18n);
+  });
+
   it("serves /chat as chat completions, recorded with its own endpoint", async () => {
     const res = await fetch(`${world.url}/chat`, {
       method: "POST",
