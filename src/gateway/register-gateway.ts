@@ -104,6 +104,8 @@ interface Exchange {
   abort: AbortController;
   /** the client went away before its answer was complete */
   clientGone: boolean;
+  /** Tally ended the client's connection because the upstream broke the stream */
+  brokenByUpstream: boolean;
   settled: boolean;
 }
 
@@ -149,13 +151,19 @@ class Gateway {
       reply,
       abort: new AbortController(),
       clientGone: false,
+      brokenByUpstream: false,
       settled: false,
     };
     reply.raw.once("close", () => {
-      if (reply.raw.writableFinished) return;
+      if (reply.raw.writableFinished || exchange.brokenByUpstream) return;
       exchange.clientGone = true;
       exchange.abort.abort();
     });
+    if (request.raw.socket?.destroyed) {
+      // gone during admission: nothing was forwarded, nothing is billed
+      this.settle(exchange, zeroQuantities(kind), "provider", CLIENT_CLOSED, { error: "client_closed" });
+      return reply.hijack();
+    }
     try {
       return await this.forward(exchange, admission);
     } catch (err) {
@@ -243,7 +251,7 @@ class Gateway {
     const { call, reply } = exchange;
     const watcher = new ChatStreamWatcher(hideUsage);
     const raw = startRaw(reply, response, { "cache-control": "no-cache", "x-accel-buffering": "no" });
-    const error = await pipeTo(raw, response, (chunk) => watcher.push(chunk));
+    const error = await pipeTo(exchange, raw, response, (chunk) => watcher.push(chunk));
     const reported = watcher.usage ? quantitiesFromUsage(watcher.usage) : null;
     const metered: Metered = reported
       ? { quantities: reported, usageSource: "provider" }
@@ -255,7 +263,7 @@ class Gateway {
   /** Speech audio: bytes pass through as they arrive; billed on the input's characters. */
   private async relayAudio(exchange: Exchange, response: Dispatcher.ResponseData) {
     const raw = startRaw(exchange.reply, response, {});
-    const error = await pipeTo(raw, response, (chunk) => chunk);
+    const error = await pipeTo(exchange, raw, response, (chunk) => chunk);
     const metered = await meterAnswer(exchange.call, null);
     this.settleRelayed(exchange, response.statusCode, metered, error);
     return exchange.reply;
@@ -335,6 +343,7 @@ function startRaw(
  * stream broke; a stream that broke ends the client's connection instead of pretending it finished.
  */
 async function pipeTo(
+  exchange: Exchange,
   raw: ServerResponse,
   response: Dispatcher.ResponseData,
   transform: (chunk: Uint8Array) => Uint8Array | string,
@@ -347,6 +356,7 @@ async function pipeTo(
     raw.end();
     return undefined;
   } catch (err) {
+    if (!exchange.clientGone) exchange.brokenByUpstream = true;
     if (!raw.destroyed) raw.destroy();
     return err;
   }

@@ -15,6 +15,7 @@ beforeAll(async () => {
 afterAll(() => world.close());
 beforeEach(() => {
   world.refuse = null;
+  world.admitDelayMs = 0;
 });
 
 const messages = [{ role: "user" as const, content: "Tell me about the quiet hills by the sea" }];
@@ -73,6 +74,30 @@ describe("streams that end early", () => {
     expect(settlement.usageSource).toBe("estimated");
     expect(settlement.metadata.error).toBe("upstream_cut");
     expect(settlement.quantities.output_token).toBeGreaterThan(0n);
+  });
+});
+
+describe("a client that leaves during admission", () => {
+  it("is not forwarded and is settled at zero", async () => {
+    world.admitDelayMs = 400;
+    const before = world.upstream.requests.length;
+    const marker = `leaves early ${Date.now()}`;
+    await expect(
+      fetch(`${world.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${world.client.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "chat", messages: [{ role: "user", content: marker }] }),
+        signal: AbortSignal.timeout(100),
+      }),
+    ).rejects.toThrow();
+    const ctx = await world.waitFor(
+      () => world.admitted.find((c) => (c.body.messages as { content: string }[])[0].content === marker),
+      "admission",
+    );
+    const { settlement } = await world.waitForSettled(ctx.requestId);
+    expect(settlement.status).toBe(499);
+    expect(quantitiesText(settlement.quantities)).toEqual({ input_token: "0", output_token: "0" });
+    expect(world.upstream.requests.length).toBe(before);
   });
 });
 

@@ -41,6 +41,8 @@ export interface GatewayWorld {
   settled: Settled[];
   /** Refuses admission when it returns a refusal. */
   refuse: ((ctx: AdmissionContext) => GatewayRefusal | null) | null;
+  /** How long admission takes (a slow store, a busy Redis). */
+  admitDelayMs: number;
   waitForSettled(requestId: string): Promise<Settled>;
   waitFor<T>(probe: () => T | undefined | null | false, what: string): Promise<T>;
   close(): Promise<void>;
@@ -81,6 +83,7 @@ export async function startGatewayWorld(): Promise<GatewayWorld> {
     admitted: [],
     settled: [],
     refuse: null,
+    admitDelayMs: 0,
     waitForSettled: (id) =>
       world.waitFor(() => world.settled.find((s) => s.ctx.requestId === id), `settle ${id}`),
     waitFor: async (probe, what) => {
@@ -105,6 +108,7 @@ export async function startGatewayWorld(): Promise<GatewayWorld> {
         : { ok: false, status: 401, code: "invalid_api_key", message: "Incorrect API key provided." },
     admit: async (ctx) => {
       world.admitted.push(ctx);
+      if (world.admitDelayMs) await new Promise((r) => setTimeout(r, world.admitDelayMs));
       const target = models[ctx.model];
       if (!target) {
         return {
