@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { loadConfig } from "../config.ts";
+import { startDevUpstream } from "../gateway/dev-upstream.ts";
 import { createServices } from "../services.ts";
 import { openStore } from "../store/open-store.ts";
 
@@ -57,6 +58,26 @@ program
     } finally {
       await store.close();
     }
+  });
+
+program
+  .command("dev-upstream")
+  .description("serve a deterministic OpenAI-compatible model server on localhost (for trying the gateway)")
+  .option("--port <n>", "port to listen on", "8787")
+  .option("--host <host>", "address to listen on", "127.0.0.1")
+  .option("--api-key <key>", "require this bearer key")
+  .action(async (opts: { port: string; host: string; apiKey?: string }) => {
+    const port = Number(opts.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      console.error("--port: must be an integer from 0 to 65535");
+      process.exitCode = 2;
+      return;
+    }
+    const upstream = await startDevUpstream({ port, host: opts.host, apiKey: opts.apiKey });
+    console.log(`dev upstream listening on ${upstream.url} (OpenAI-compatible, base URL ${upstream.url}/v1)`);
+    const stop = () => void upstream.close().then(() => process.exit(0));
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
   });
 
 await program.parseAsync(process.argv);
