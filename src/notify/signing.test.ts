@@ -1,8 +1,8 @@
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
-  ROTATION_OVERLAP_MS,
   generateSecret,
+  ROTATION_OVERLAP_MS,
   rotateSecrets,
   secretKey,
   signingSecrets,
@@ -47,7 +47,9 @@ describe("Standard Webhooks signing, checked by the standardwebhooks package", (
     expect(() => wh.verify(Buffer.from(body), { ...webhookHeaders("m", now + 301, body, [secret]) })).toThrow(
       /too new/,
     );
-    expect(wh.verify(Buffer.from(body), { ...webhookHeaders("m", now - 299, body, [secret]) })).toEqual({ a: 1 });
+    expect(wh.verify(Buffer.from(body), { ...webhookHeaders("m", now - 299, body, [secret]) })).toEqual({
+      a: 1,
+    });
   });
 
   it("signs with both secrets for 24 h after a rotation, then with the new one only", () => {

@@ -34,7 +34,12 @@ export function secretKey(secret: string): Buffer {
 }
 
 /** One `v1,<base64>` signature of `id.timestamp.body` under `secret`. */
-export function signatureOf(secret: string, messageId: string, timestampSeconds: number, body: Uint8Array): string {
+export function signatureOf(
+  secret: string,
+  messageId: string,
+  timestampSeconds: number,
+  body: Uint8Array,
+): string {
   const mac = createHmac("sha256", secretKey(secret));
   mac.update(`${messageId}.${timestampSeconds}.`);
   mac.update(body);
@@ -62,7 +67,11 @@ export function signingSecrets(secrets: EndpointSecrets, now: number): string[] 
 }
 
 /** The secrets after a rotation at `now`: a new current one; the old one signs for 24 h more. */
-export function rotateSecrets(secrets: EndpointSecrets, now: number, next = generateSecret()): EndpointSecrets {
+export function rotateSecrets(
+  secrets: EndpointSecrets,
+  now: number,
+  next = generateSecret(),
+): EndpointSecrets {
   return { current: next, previous: secrets.current, previousExpiresAt: now + ROTATION_OVERLAP_MS };
 }
 

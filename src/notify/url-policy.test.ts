@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
-  type ResolveHost,
   checkEndpointUrl,
   guardedLookup,
   isNonPublicAddress,
   parseEndpointUrl,
+  type ResolveHost,
   refusedLiteralHost,
 } from "./url-policy.ts";
 
@@ -99,7 +99,9 @@ describe("TALLY_WEBHOOK_PRIVATE", () => {
     await expect(checkEndpointUrl("https://split.example/h", "deny", dns)).rejects.toThrow(/10\.0\.0\.5/);
     await expect(checkEndpointUrl("https://v6local.example/h", "deny", dns)).rejects.toThrow(/::1/);
     await expect(checkEndpointUrl("https://internal.example/h", "deny", dns)).rejects.toThrow(/private/);
-    await expect(checkEndpointUrl("https://nowhere.example/h", "deny", dns)).rejects.toThrow(/does not resolve/);
+    await expect(checkEndpointUrl("https://nowhere.example/h", "deny", dns)).rejects.toThrow(
+      /does not resolve/,
+    );
   });
 
   it("under deny refuses address literals, in every spelling the URL parser accepts", async () => {
@@ -121,7 +123,9 @@ describe("TALLY_WEBHOOK_PRIVATE", () => {
   it("the send-time lookup refuses a name that resolves to loopback under deny, passes it under allow", async () => {
     const lookup = (policy: "allow" | "deny") =>
       new Promise<unknown>((resolve, reject) =>
-        guardedLookup(policy)("localhost", { all: false }, (err, address) => (err ? reject(err) : resolve(address))),
+        guardedLookup(policy)("localhost", { all: false }, (err, address) =>
+          err ? reject(err) : resolve(address),
+        ),
       );
     await expect(lookup("deny")).rejects.toMatchObject({ code: "ERR_WEBHOOK_PRIVATE_ADDRESS" });
     await expect(lookup("allow")).resolves.toMatch(/^(127\.0\.0\.1|::1)$/);

@@ -126,7 +126,9 @@ export async function checkEndpointUrl(
   }
   const refused = addresses.find((a) => isNonPublicAddress(a.address));
   if (refused) {
-    throw urlError(`resolves to ${refused.address}, a private or loopback address (TALLY_WEBHOOK_PRIVATE=deny)`);
+    throw urlError(
+      `resolves to ${refused.address}, a private or loopback address (TALLY_WEBHOOK_PRIVATE=deny)`,
+    );
   }
   return url;
 }
