@@ -305,6 +305,25 @@ describe("several workers, crashes", () => {
     expect(received).toHaveLength(1);
   });
 
+  it("a message that cannot be signed is reported and does not hold up the others", async () => {
+    script = [200];
+    const { outbox } = world();
+    const broken = outbox.addEndpoint({
+      id: "ep_broken",
+      url: `${baseUrl}/broken`,
+      secrets: { current: "not-a-secret", previous: null, previousExpiresAt: null },
+    });
+    const m = buildMessage("webhook.test", { account_id: "acc_1", endpoint_id: broken.id }, Date.now());
+    outbox.enqueue({ id: m.id, endpointId: broken.id, body: m.body }, Date.now());
+    const errors: unknown[] = [];
+    const worker = new DeliveryWorker({ outbox, send: sender.send, onError: (e) => errors.push(e) });
+    expect(await worker.runOnce()).toBe(2);
+    expect(received).toHaveLength(1);
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/secret/);
+    expect(outbox.messages.get(m.id)?.status).toBe("pending");
+  });
+
   it("refuses a lease shorter than twice the timeout", () => {
     expect(
       () => new DeliveryWorker({ outbox: new MemoryOutbox(), send: sender.send, leaseMs: 20_000 }),

@@ -50,7 +50,9 @@ export class DeliveryWorker {
   /** One round: claims what is due now and delivers it. Returns the number of attempts made. */
   async runOnce(): Promise<number> {
     const claims = await this.outbox.claimDue(this.clock(), this.batchSize, this.leaseMs);
-    await Promise.all(claims.map((claim) => this.deliver(claim)));
+    // one message's trouble (a secret that no longer opens, a store error) is not its neighbours'
+    const results = await Promise.allSettled(claims.map((claim) => this.deliver(claim)));
+    for (const r of results) if (r.status === "rejected") this.onError(r.reason);
     return claims.length;
   }
 
@@ -82,12 +84,8 @@ export class DeliveryWorker {
       succeeded: statusCode !== null && statusCode >= 200 && statusCode < 300,
     };
     const plan = planAfterAttempt(claim, attempt, Math.max(this.clock(), attemptedAt));
-    try {
-      await this.outbox.completeAttempt(claim, { attempt, ...plan });
-    } catch (err) {
-      // the lease runs out and the message is attempted again: at-least-once, same webhook-id
-      this.onError(err);
-    }
+    // if this throws, the lease runs out and the message is attempted again, same webhook-id
+    await this.outbox.completeAttempt(claim, { attempt, ...plan });
   }
 
   /** Polls every `pollMs`; a full batch is followed by the next one at once. */
