@@ -249,6 +249,12 @@ describe("delivery worker with a real receiver", () => {
         expect.stringMatching(/private or loopback/),
         expect.stringMatching(/private or loopback/),
       ]);
+      // the default policy reaches the same receiver by name
+      await outbox.retryMessage(message.id, Date.now());
+      outbox.endpoints.get("ep_1")!.url = `http://localhost:${port}/h`;
+      expect(await new DeliveryWorker({ outbox, send: sender.send }).runOnce()).toBe(1);
+      expect(received).toHaveLength(1);
+      expect(received[0].verified).toBe(true);
     } finally {
       await denying.close();
     }
