@@ -75,13 +75,13 @@ describe("batching and outcomes", () => {
       key: "k",
       fetch: f.impl,
       batchSize: 3,
-      flushIntervalMs: 50,
+      flushIntervalMs: 1000,
     });
     const ids = Array.from({ length: 7 }, (_, i) => client.record({ model_id: "m", quantity: i + 1 }));
     expect(new Set(ids).size).toBe(7);
     await new Promise((r) => setTimeout(r, 10));
     expect(f.bodies.map((b) => b.events.length)).toEqual([3, 3]);
-    await new Promise((r) => setTimeout(r, 120));
+    await new Promise((r) => setTimeout(r, 1500));
     expect(f.bodies.map((b) => b.events.length)).toEqual([3, 3, 1]);
     expect(f.bodies.flatMap((b) => b.events.map((e) => e.id))).toEqual(ids);
     expect(client.pending).toBe(0);
