@@ -11,6 +11,7 @@ import {
   TallyClient,
   uuidv7,
 } from "../../packages/client/src/index.ts";
+import { parseCsvLine } from "../../src/cli/remote/events-send.ts";
 
 /** The SDK's pure parts, and its batching against a scripted fetch (no server, no sockets). */
 
@@ -122,5 +123,13 @@ describe("batching and outcomes", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("events send: CSV records", () => {
+  it("reads RFC 4180 quoting: commas and doubled quotes inside quotes", () => {
+    expect(parseCsvLine('a,"b,c","say ""hi""",')).toEqual(["a", "b,c", 'say "hi"', ""]);
+    expect(parseCsvLine("")).toEqual([""]);
+    expect(() => parseCsvLine('a,"b')).toThrow(/unterminated/);
   });
 });

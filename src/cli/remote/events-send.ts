@@ -16,7 +16,7 @@ import { action, EXIT_OK, EXIT_REFUSED, type RemoteContext, remoteContext, Usage
  * ids. A line without id and without timestamp is stamped by the server when first stored.
  */
 
-export const MAX_EVENTS_PER_BATCH = 10_000;
+const MAX_EVENTS_PER_BATCH = 10_000;
 /** the server takes 16 MiB; a batch is cut before 15 */
 const MAX_BATCH_BYTES = 15 * 1024 * 1024;
 
@@ -48,7 +48,7 @@ interface Rejection {
   field?: string;
 }
 
-export interface SendSummary {
+interface SendSummary {
   lines: number;
   accepted: number;
   duplicates: number;
@@ -129,7 +129,7 @@ function csvEvent(header: string[], cells: string[]): Record<string, unknown> {
   return event;
 }
 
-export async function sendEvents(
+async function sendEvents(
   ctx: RemoteContext,
   input: NodeJS.ReadableStream,
   options: { format: "jsonl" | "csv"; accountId?: string; batchSize: number; progress: boolean },

@@ -32,7 +32,7 @@ function parseExact(text: string): Page {
   ) as Page;
 }
 
-export interface UsageRow {
+interface UsageRow {
   bucket: string;
   model: string;
   unit: string;
@@ -42,7 +42,7 @@ export interface UsageRow {
   currency: string;
 }
 
-export async function usageRows(
+async function usageRows(
   ctx: RemoteContext,
   query: { start: string; end?: string; timezone: string; timeframe: string; models?: string[] },
 ): Promise<UsageRow[]> {
