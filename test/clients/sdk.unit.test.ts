@@ -110,6 +110,34 @@ describe("batching and outcomes", () => {
     expect(client.pending).toBe(0);
   });
 
+  it("a second shutdown() returns the first's result and leaves its spool alone; a throwing callback stops nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tally-spool-"));
+    try {
+      const spoolPath = join(dir, "s.jsonl");
+      const f = scriptedFetch(() => Response.json({ error: { message: "down" } }, { status: 503 }));
+      const client = new TallyClient({
+        url: "http://x",
+        key: "k",
+        fetch: f.impl,
+        spoolPath,
+        retry: { maxAttempts: 1 },
+        onOutcomes: () => {
+          throw new Error("a caller's bug");
+        },
+      });
+      const ids = [
+        client.record({ model_id: "m", quantity: 1 }),
+        client.record({ model_id: "m", quantity: 2 }),
+      ];
+      const first = await client.shutdown({ timeoutMs: 100 });
+      expect(first.spooled).toBe(2);
+      expect(await client.shutdown()).toBe(first);
+      expect(readSpool(spoolPath).map((e) => e.id)).toEqual(ids);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("the spool skips a torn last line", () => {
     const dir = mkdtempSync(join(tmpdir(), "tally-spool-"));
     try {

@@ -100,6 +100,7 @@ export class TallyClient {
   /** ids replayed from the spool that have no final outcome yet; the file goes when none is left */
   private readonly replaying = new Set<string>();
   private spoolLoaded = false;
+  private shuttingDown: Promise<ShutdownResult> | undefined;
 
   constructor(options: TallyClientOptions) {
     this.http = new TallyHttp(options);
@@ -181,13 +182,19 @@ export class TallyClient {
    * aborted request may have been committed: its events are spooled all the same, and their
    * fixed ids make the next start count them once.
    */
-  async shutdown(options: { timeoutMs?: number } = {}): Promise<ShutdownResult> {
+  shutdown(options: { timeoutMs?: number } = {}): Promise<ShutdownResult> {
+    // a second call gets the first one's result (and never rewrites the spool it wrote)
+    this.shuttingDown ??= this.stop(options.timeoutMs ?? 5000);
+    return this.shuttingDown;
+  }
+
+  private async stop(timeoutMs: number): Promise<ShutdownResult> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const deadline = new AbortController();
     const flushed = this.flush();
-    const timedOut = sleep(options.timeoutMs ?? 5000, deadline.signal).then(
+    const timedOut = sleep(timeoutMs, deadline.signal).then(
       () => null,
       () => null,
     );
@@ -317,13 +324,28 @@ export class TallyClient {
       const message = errorMessage(answer.status, answer.body);
       // a refused key or a server still failing: keep the events, they are not at fault
       if (answer.status === 401 || answer.status === 403 || isRetryable(answer.status)) {
-        this.onError?.(new TallyError(answer.status, message, answer.body));
+        this.guard(() => this.onError?.(new TallyError(answer.status, message, answer.body)));
         return unsent(message);
       }
       return batch.map((e) => ({ id: e.id, status: "rejected", error: message }));
     } catch (err) {
-      if (!(err instanceof TallyAbortError)) this.onError?.(err as Error);
+      if (!(err instanceof TallyAbortError)) this.guard(() => this.onError?.(err as Error));
       return unsent((err as Error).message);
+    }
+  }
+
+  /** A caller's callback (or a file operation) that throws must not stop the sending. */
+  private guard(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      if (this.onError) {
+        try {
+          this.onError(err as Error);
+        } catch {
+          // the error handler itself failed: nothing left to tell
+        }
+      }
     }
   }
 
@@ -341,11 +363,13 @@ export class TallyClient {
     if (this.replaying.size > 0) {
       for (const o of outcomes) if (o.status !== "unsent") this.replaying.delete(o.id);
       // every spooled event has its final answer: the spool has done its job
-      if (this.replaying.size === 0 && !this.closed && this.spoolPath) removeSpool(this.spoolPath);
+      if (this.replaying.size === 0 && !this.closed && this.spoolPath) {
+        this.guard(() => removeSpool(this.spoolPath!));
+      }
     }
-    this.onOutcomes?.(outcomes);
     for (const listener of this.listeners) listener(outcomes);
     if (!this.closed) this.pump(false);
+    this.guard(() => this.onOutcomes?.(outcomes));
   }
 }
 
