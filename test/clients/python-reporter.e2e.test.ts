@@ -90,6 +90,30 @@ print(r.flush(30))`;
     expect(await storedUsage(server, world.key, world.modelId)).toEqual({ requests: 5, quantity: 15 });
   });
 
+  it("report_now() honours a 429's Retry-After and reuses its Idempotency-Key", async () => {
+    const world = await createWorld(server);
+    const proxy = await faultProxy(server.url, (n) =>
+      n === 0 ? { kind: "answer", status: 429, headers: { "retry-after": "1" } } : { kind: "pass" },
+    );
+    try {
+      const out = await python(
+        "retry-after",
+        `import time
+from tally_reporter import Reporter
+r = Reporter(${JSON.stringify(proxy.url)}, ${JSON.stringify(world.key)}, base_delay=0.01)
+t0 = time.monotonic()
+status, text = r.report_now("${world.modelId}", 6)
+print(status, text, time.monotonic() - t0 >= 1.0)`,
+      );
+      expect(out).toBe('200 {"message":"Usage recorded successfully"} True\n');
+      expect(proxy.idempotencyKeys.length).toBe(2);
+      expect(proxy.idempotencyKeys[0]).toBe(proxy.idempotencyKeys[1]);
+      expect(await storedUsage(server, world.key, world.modelId)).toEqual({ requests: 1, quantity: 6 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("as a command, like the seed's snippet: the seed's full URL works, and the answer is printed", async () => {
     const world = await createWorld(server);
     const script = join(REPORTER_DIR, "tally_reporter.py");
