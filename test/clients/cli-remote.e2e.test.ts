@@ -39,16 +39,16 @@ function tally(args: string[], env: Record<string, string>, stdin?: string): Pro
   });
 }
 
-describe("tally CLI against a running server", () => {
+describe("tally CLI against a running server", { timeout: 240_000 }, () => {
   let server: ServerProcess;
   let dir: string;
   let asRoot: Record<string, string>;
 
   beforeAll(async () => {
-    server = await startServer();
+    server = await startServer({ timeoutMs: 120_000 });
     dir = mkdtempSync(join(tmpdir(), "tally-cli-remote-"));
     asRoot = { TALLY_URL: server.url, TALLY_KEY: server.adminKey };
-  });
+  }, 150_000);
   afterAll(async () => {
     await server?.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -13,13 +13,13 @@ const run = promisify(execFile);
 const REPORTER_DIR = join(REPO_ROOT, "clients/python");
 const hasPython = spawnSync("python3", ["--version"], { stdio: "ignore" }).status === 0;
 
-describe.skipIf(!hasPython)("the Python reporter", () => {
+describe.skipIf(!hasPython)("the Python reporter", { timeout: 240_000 }, () => {
   let server: ServerProcess;
   let dir: string;
   beforeAll(async () => {
-    server = await startServer();
+    server = await startServer({ timeoutMs: 120_000 });
     dir = mkdtempSync(join(tmpdir(), "tally-py-"));
-  });
+  }, 150_000);
   afterAll(async () => {
     await server?.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -19,13 +19,13 @@ import { createWorld, faultProxy, storedUsage } from "./support.ts";
 const fastRetry = { baseDelayMs: 10, maxDelayMs: 100 };
 const CHILD = join(REPO_ROOT, "test/clients/fixtures/sdk-child.ts");
 
-describe("@tally/client against a real server", () => {
+describe("@tally/client against a real server", { timeout: 240_000 }, () => {
   let server: ServerProcess;
   let dir: string;
   beforeAll(async () => {
-    server = await startServer();
+    server = await startServer({ timeoutMs: 120_000 });
     dir = mkdtempSync(join(tmpdir(), "tally-sdk-"));
-  });
+  }, 150_000);
   afterAll(async () => {
     await server?.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -194,7 +194,7 @@ describe("@tally/client against a real server", () => {
 
   it("timers do not keep a process alive: a process with events queued for a dead server exits by itself", async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
-    const started = Date.now();
+    // were a timer ref'd, the child would retry forever and execFile would kill it at the timeout
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [
@@ -208,10 +208,9 @@ describe("@tally/client against a real server", () => {
         "5",
         "exit",
       ],
-      { cwd: REPO_ROOT, timeout: 20_000 },
+      { cwd: REPO_ROOT, timeout: 120_000 },
     );
     expect(stdout.trim()).toBe("ready");
-    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it("SIGTERM with 1,000 events queued and the server gone: each is delivered or spooled; the next start sends the spool once", async () => {

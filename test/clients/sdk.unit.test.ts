@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   backoffDelay,
   DEFAULT_RETRY,
@@ -70,22 +70,28 @@ describe("retry arithmetic", () => {
 
 describe("batching and outcomes", () => {
   it("a full batch goes at once, the rest after the interval; ids are fixed when recorded", async () => {
-    const f = scriptedFetch((_, body) => okFor(body));
-    const client = new TallyClient({
-      url: "http://x",
-      key: "k",
-      fetch: f.impl,
-      batchSize: 3,
-      flushIntervalMs: 1000,
-    });
-    const ids = Array.from({ length: 7 }, (_, i) => client.record({ model_id: "m", quantity: i + 1 }));
-    expect(new Set(ids).size).toBe(7);
-    await new Promise((r) => setTimeout(r, 10));
-    expect(f.bodies.map((b) => b.events.length)).toEqual([3, 3]);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(f.bodies.map((b) => b.events.length)).toEqual([3, 3, 1]);
-    expect(f.bodies.flatMap((b) => b.events.map((e) => e.id))).toEqual(ids);
-    expect(client.pending).toBe(0);
+    vi.useFakeTimers();
+    try {
+      const f = scriptedFetch((_, body) => okFor(body));
+      const client = new TallyClient({
+        url: "http://x",
+        key: "k",
+        fetch: f.impl,
+        batchSize: 3,
+        flushIntervalMs: 1000,
+      });
+      const ids = Array.from({ length: 7 }, (_, i) => client.record({ model_id: "m", quantity: i + 1 }));
+      expect(new Set(ids).size).toBe(7);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(f.bodies.map((b) => b.events.length)).toEqual([3, 3]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(f.bodies.map((b) => b.events.length)).toEqual([3, 3, 1]);
+      expect(f.bodies.flatMap((b) => b.events.map((e) => e.id))).toEqual(ids);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(client.pending).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("a refused key keeps the events (unsent); a 400 for the whole batch rejects them with its reason", async () => {
