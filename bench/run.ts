@@ -4,17 +4,23 @@ import type { BenchContext } from "./figures/context.ts";
 import { ingestFigure } from "./figures/ingest.ts";
 import { licenseFigure } from "./figures/license.ts";
 import { queryFigures } from "./figures/queries.ts";
+import { sdkFigure } from "./figures/sdk.ts";
 import { Problems, tableMarkdown, writeResults } from "./lib/report.ts";
 import { cleanupAll, type StoreName } from "./lib/stores.ts";
 
-const FIGURES = { ingest: ingestFigure, report: licenseFigure, queries: queryFigures } as const;
+const FIGURES = {
+  ingest: ingestFigure,
+  report: licenseFigure,
+  queries: queryFigures,
+  sdk: sdkFigure,
+} as const;
 type FigureName = keyof typeof FIGURES;
 
 const USAGE = `npm run bench -- [options]
   --quick              small sizes and short runs (under 2 minutes)
   --check-only         CI smoke: everything tiny; fails only on errors, never on speed
   --events 1e6|1e7     data-set size for the query figures (default 1e7; --quick 1e5)
-  --only <figure>      ingest | report | queries (repeatable)
+  --only <figure>      ingest | report | queries | sdk (repeatable)
   --store <s>          sqlite (default) | postgres (TALLY_TEST_DATABASE_URL or DATABASE_URL, fresh schema)
   --ids v7|v4          idempotency keys sent to ingest: time-ordered (default) or random
   --profile            run Tally servers under node --cpu-prof and list the top functions

@@ -1,19 +1,53 @@
-import { Command } from "commander";
-import { loadConfig } from "../config.ts";
-import { startDevUpstream } from "../gateway/dev-upstream.ts";
-import { createServices } from "../services.ts";
-import { openStore } from "../store/open-store.ts";
+import { Command, CommanderError, Option } from "commander";
+import { EXIT_USAGE } from "./remote/context.ts";
+import { registerEventsCommands } from "./remote/events-send.ts";
+import { registerResourceCommands } from "./remote/resources.ts";
+import { registerUsageCommand } from "./remote/usage.ts";
 
-/** `tally` commands over the same core as the HTTP API. */
+/**
+ * `tally`: local commands on the store (init, migrate, verify), and commands that speak to a
+ * running server (--url, --key). Exit codes: 0 done, 1 refused or partly done, 2 usage error.
+ */
+/** The store and the services load only for the local commands: a remote command starts faster. */
+const local = async () => {
+  const [{ loadConfig }, { createServices }, { openStore }] = await Promise.all([
+    import("../config.ts"),
+    import("../services.ts"),
+    import("../store/open-store.ts"),
+  ]);
+  return { loadConfig, createServices, openStore };
+};
+
 const program = new Command()
   .name("tally")
   .description("Tally: usage metering, licensing and billing")
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // a usage error exits 2 (commander's default is 1, which scripts read as "the server refused")
+  .exitOverride()
+  .addOption(new Option("--url <url>", "a running Tally server").env("TALLY_URL"))
+  .addOption(new Option("--key <key>", "the API key to use").env("TALLY_KEY"))
+  .option("--json", "machine-readable output on stdout")
+  .option("--timeout <seconds>", "per request (default 60)")
+  .addHelpText(
+    "after",
+    `
+Local commands (init, migrate, verify) work on the store named by TALLY_DB or DATABASE_URL.
+Every other command speaks to a running server: --url and --key, or TALLY_URL and TALLY_KEY.
+Exit codes: 0 done, 1 the server refused (or only part was done), 2 usage error.
+
+Examples:
+  export TALLY_URL=http://localhost:8787 TALLY_KEY=$TALLY_ADMIN_KEY
+  ACCOUNT=$(tally accounts create --name Acme --json | jq -r .id)
+  tally models upsert --id flux-1-dev --unit image --kind image --unit-price 0.0043
+  tally events send usage.jsonl --account $ACCOUNT
+  tally usage --timezone Europe/Berlin --key $CUSTOMER_KEY`,
+  );
 
 program
   .command("init")
   .description("create the root key if none exists, and print it once")
   .action(async () => {
+    const { loadConfig, createServices, openStore } = await local();
     const config = loadConfig();
     const services = createServices(await openStore(config), { rootKey: config.adminKey });
     try {
@@ -33,6 +67,7 @@ program
   .command("migrate")
   .description("apply pending schema migrations")
   .action(async () => {
+    const { loadConfig, openStore } = await local();
     const store = await openStore(loadConfig());
     await store.close();
     console.log(`migrations applied (${store.dialect})`);
@@ -43,6 +78,7 @@ program
   .description("recompute every rollup from the raw events; exit 1 on any difference")
   .option("--max <n>", "differences to print", "20")
   .action(async (opts: { max: string }) => {
+    const { loadConfig, openStore } = await local();
     const store = await openStore(loadConfig());
     try {
       const diffs = await store.verifyRollups();
@@ -63,7 +99,7 @@ program
 program
   .command("dev-upstream")
   .description("serve a deterministic OpenAI-compatible model server on localhost (for trying the gateway)")
-  .option("--port <n>", "port to listen on", "8787")
+  .option("--port <n>", "port to listen on", "8790")
   .option("--host <host>", "address to listen on", "127.0.0.1")
   .option("--api-key <key>", "require this bearer key")
   .action(async (opts: { port: string; host: string; apiKey?: string }) => {
@@ -73,6 +109,7 @@ program
       process.exitCode = 2;
       return;
     }
+    const { startDevUpstream } = await import("../gateway/dev-upstream.ts");
     const upstream = await startDevUpstream({ port, host: opts.host, apiKey: opts.apiKey });
     console.log(`dev upstream listening on ${upstream.url} (OpenAI-compatible, base URL ${upstream.url}/v1)`);
     const stop = () => void upstream.close().then(() => process.exit(0));
@@ -80,4 +117,14 @@ program
     process.once("SIGTERM", stop);
   });
 
-await program.parseAsync(process.argv);
+registerResourceCommands(program);
+registerEventsCommands(program);
+registerUsageCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // help and --version end with exit code 0; every other parse failure is a usage error
+  process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+}
