@@ -1,15 +1,15 @@
-import { Type } from "@sinclair/typebox";
-import type { FastifyPluginAsync, FastifyRequest, FastifySchemaCompiler } from "fastify";
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyRequest, FastifySchemaCompiler } from "fastify";
+import { MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH as MAX_IDEMPOTENCY_KEY_LENGTH } from "../../domain/constants.ts";
 import { DomainError, type FieldIssue } from "../../domain/errors.ts";
 import {
   type LicenseUsageOutcome,
   MAX_GENERATIONS_PER_REPORT,
-  MAX_IDEMPOTENCY_KEY_LENGTH,
   readNumberOfGenerations,
   reportLicenseUsage,
 } from "../../ingest/report-license-usage.ts";
 import type { Services } from "../../services.ts";
-import { authenticate } from "../auth.ts";
+import { principalOf, requireKey } from "../auth.ts";
 import {
   INVALID_JSON,
   MISSING_BODY,
@@ -130,7 +130,7 @@ function readIdempotencyKey(request: FastifyRequest): string | null {
 }
 
 /** The license usage report (seeds 000 and 002), mounted under `/v1/licenses`. */
-export function bflRoutes(services: Services): FastifyPluginAsync {
+export function bflRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.setErrorHandler(sendFastApiError);
     app.setNotFoundHandler(sendFastApiNotFound);
@@ -143,9 +143,7 @@ export function bflRoutes(services: Services): FastifyPluginAsync {
       "/models/:model_slug/usage",
       {
         // the key is checked before the body is even read: no key and a bad body is a 401
-        onRequest: async (request) => {
-          await authenticate(request, services);
-        },
+        onRequest: requireKey(services),
         validatorCompiler: bodyReadByHandler,
         schema: {
           tags: ["licenses"],
@@ -190,10 +188,10 @@ export function bflRoutes(services: Services): FastifyPluginAsync {
       async (request, reply) => {
         const numberOfGenerations = readUsageBody(request.body);
         const idempotencyKey = readIdempotencyKey(request);
-        const { model_slug: slug } = request.params as { model_slug: string };
+        const slug = request.params.model_slug;
         let outcome: LicenseUsageOutcome;
         try {
-          outcome = await reportLicenseUsage(services, request.principal!, {
+          outcome = await reportLicenseUsage(services, principalOf(request), {
             modelSlug: slug,
             numberOfGenerations,
             idempotencyKey,
@@ -201,9 +199,13 @@ export function bflRoutes(services: Services): FastifyPluginAsync {
             endpoint: REPORT_USAGE_PATH,
           });
         } catch (err) {
-          if (err instanceof DomainError && err.code !== "INTERNAL" && err.code !== "UNAVAILABLE") throw err;
+          // a lost store answers 503 with Retry-After like every surface (DESIGN, "Bad input and faults")
+          if (err instanceof DomainError && err.code !== "INTERNAL") throw err;
           // the event's transaction did not commit: nothing of this report was stored
-          request.log.error({ err }, "license usage report failed");
+          request.log.error(
+            { err, cause: err instanceof Error ? err.cause : undefined },
+            "license usage report failed",
+          );
           return reply.status(500).send({ detail: "Failed to process usage." });
         }
         switch (outcome.status) {
