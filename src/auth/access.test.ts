@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { DomainError } from "../domain/errors.ts";
-import { type AccessRole, type Action, authorize, decide, listScope, POLICY, type Resource } from "./access.ts";
+import {
+  type AccessRole,
+  type Action,
+  authorize,
+  decide,
+  listScope,
+  POLICY,
+  type Resource,
+} from "./access.ts";
 import type { Principal } from "./principal.ts";
 
 const ACCOUNT = "acc-1";
@@ -123,7 +131,9 @@ describe("access policy", () => {
       code: "FORBIDDEN",
     });
     expect(
-      catchError(() => authorize(principal("member"), "read", "usage_record", target, { hideNotOwned: true })),
+      catchError(() =>
+        authorize(principal("member"), "read", "usage_record", target, { hideNotOwned: true }),
+      ),
     ).toMatchObject({ code: "NOT_FOUND" });
   });
 
