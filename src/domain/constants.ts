@@ -17,7 +17,7 @@ export const USAGE_LOG_IDEMPOTENCY_NAMESPACE = "usage-log:";
 export const MAX_USAGE_LOG_IDEMPOTENCY_KEY_LENGTH =
   MAX_EVENT_ID_LENGTH - USAGE_LOG_IDEMPOTENCY_NAMESPACE.length;
 
-export const MIB = 1024 * 1024;
+const MIB = 1024 * 1024;
 /** Request bodies are at most this large, except event batches. */
 export const BODY_LIMIT = MIB;
 /** `POST /v1/events` takes batches up to this size. */

@@ -16,8 +16,6 @@ export interface AppOptions {
   logger?: FastifyServerOptions["logger"];
 }
 
-export type App = FastifyInstance;
-
 /** Never log a secret: keys travel in these headers. */
 export const REDACT = ["req.headers.authorization", 'req.headers["x-key"]', "req.headers.cookie"];
 

@@ -163,11 +163,12 @@ describe.each(storeKinds())("route contract ($name)", (kind) => {
     });
 
     it("refuses a wrong key with 401, in every header form", async () => {
-      for (const headers of [
+      const forms: Record<string, string>[] = [
         { authorization: "Bearer not-a-key" },
         { authorization: "Key not-a-key" },
         { "x-key": "not-a-key" },
-      ]) {
+      ];
+      for (const headers of forms) {
         expectError(await send(headers, withBody(op) ? "{}" : undefined), url, 401);
       }
     });
