@@ -1,6 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
 import type { FastifyRequest, FastifySchemaCompiler } from "fastify";
-import { MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH as MAX_IDEMPOTENCY_KEY_LENGTH } from "../../domain/constants.ts";
+import { MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH } from "../../domain/constants.ts";
 import { DomainError, type FieldIssue } from "../../domain/errors.ts";
 import {
   type LicenseUsageOutcome,
@@ -119,10 +119,10 @@ function readIdempotencyKey(request: FastifyRequest): string | null {
   const text = Array.isArray(value) ? value.join(", ") : value;
   if (text.trim() === "")
     throw DomainError.validation(loc, "String should have at least 1 character", "string_too_short");
-  if (text.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+  if (text.length > MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH) {
     throw DomainError.validation(
       loc,
-      `String should have at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
+      `String should have at most ${MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH} characters`,
       "string_too_long",
     );
   }
@@ -154,7 +154,7 @@ export function bflRoutes(services: Services): FastifyPluginAsyncTypebox {
             "attributed to the key and its user, priced at the model's current price. The key's account " +
             "needs a license in force now, and its current plan's model allow and block lists must let " +
             "the model through. An `Idempotency-Key` header (at most " +
-            `${MAX_IDEMPOTENCY_KEY_LENGTH} characters) makes a retried report count once; it answers 200 ` +
+            `${MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH} characters) makes a retried report count once; it answers 200 ` +
             "again. Reports are never refused for rate-limit reasons. Checks run in this order: key (401), " +
             "body (422), model slug (400), license and plan (403). A 403 caused by the plan's lists says " +
             `"${PLAN_BLOCKED("<slug>")}"; a missing license answers the seed's text.`,
@@ -163,7 +163,7 @@ export function bflRoutes(services: Services): FastifyPluginAsyncTypebox {
             "idempotency-key": Type.Optional(
               Type.String({
                 description: "Optional: a retry with the same key counts once",
-                maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
+                maxLength: MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH,
               }),
             ),
           }),
