@@ -134,6 +134,8 @@ export function bflRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.setErrorHandler(sendFastApiError);
     app.setNotFoundHandler(sendFastApiNotFound);
+    // the key is checked before the body is even read: no key and a bad body is a 401
+    app.addHook("onRequest", requireKey(services));
     // whatever the content type, the body reaches the handler, which answers 422 for non-JSON
     app.addContentTypeParser("*", { parseAs: "string" }, (request, text, done) => {
       done(null, new RawBody(String(text), request.headers["content-type"] ?? null));
@@ -142,8 +144,6 @@ export function bflRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.post(
       "/models/:model_slug/usage",
       {
-        // the key is checked before the body is even read: no key and a bad body is a 401
-        onRequest: requireKey(services),
         validatorCompiler: bodyReadByHandler,
         schema: {
           tags: ["licenses"],
