@@ -21,6 +21,11 @@ export interface ServiceOptions {
   rateLimiter?: RateLimiter;
 }
 
+export interface Health {
+  ok: boolean;
+  store: Store["dialect"];
+}
+
 /** The core, built once over a store; every API surface, the CLI and the dashboard use it. */
 export interface Services {
   store: Store;
@@ -40,6 +45,8 @@ export interface Services {
   usageLogQuery: UsageLogQuery;
   /** the workspace usage API (seed 004) */
   workspaceUsage: WorkspaceUsageService;
+  /** `/healthz`: whether the store answers, and which one it is */
+  health(): Promise<Health>;
   close(): Promise<void>;
 }
 
@@ -84,6 +91,14 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     usageLog: new UsageLogService(store, ingest, auth, now),
     usageLogQuery: new UsageLogQuery(store),
     workspaceUsage: new WorkspaceUsageService(store, query, limits, now),
+    async health() {
+      try {
+        await store.ping();
+        return { ok: true, store: store.dialect };
+      } catch {
+        return { ok: false, store: store.dialect };
+      }
+    },
     async close() {
       await committer.idle();
       await keyUses.flush();

@@ -56,7 +56,6 @@ export class Authenticator {
       keyLabel: key.label,
       keyPrefix: key.prefix,
       keyCreatedAt: key.createdAt,
-      secret: secret as string,
     };
   }
 }

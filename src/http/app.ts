@@ -3,21 +3,18 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
+import { BODY_LIMIT } from "../domain/constants.ts";
 import type { Services } from "../services.ts";
-import { sendNativeError } from "./errors.ts";
+import { RETRY_AFTER_SECONDS, sendNativeError } from "./errors.ts";
 import { serializeJson } from "./json.ts";
 import { nativeRoutes } from "./native/routes.ts";
 import { refuseNul } from "./nul-guard.ts";
-import { SURFACES } from "./surfaces.ts";
+import { SURFACES, surfaceOf } from "./surfaces.ts";
 import { validatorCompiler } from "./validation.ts";
-
-export const MIB = 1024 * 1024;
 
 export interface AppOptions {
   logger?: FastifyServerOptions["logger"];
 }
-
-export type App = FastifyInstance;
 
 /** Never log a secret: keys travel in these headers. */
 export const REDACT = ["req.headers.authorization", 'req.headers["x-key"]', "req.headers.cookie"];
@@ -29,12 +26,18 @@ export const REDACT = ["req.headers.authorization", 'req.headers["x-key"]', "req
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
-    bodyLimit: MIB,
+    bodyLimit: BODY_LIMIT,
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
     // one line per failed request instead of two per request: logging must not cost the hot path
     logController: new LogController({ requestIdLogLabel: "request_id", disableRequestLogging: true }),
     ajv: { customOptions: { strict: false } },
+    // errors the router raises before any hook runs (an over-long path parameter: 414, a bad
+    // percent-encoding: 400) still carry x-request-id and the surface's error format
+    frameworkErrors: (err, request, reply) => {
+      reply.header("x-request-id", request.id);
+      return surfaceOf(request.url).sendError(err, request, reply);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -94,14 +97,22 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     }),
   );
 
-  app.get("/healthz", { schema: { hide: true } }, async (_request, reply) => {
-    try {
-      await services.store.ping();
-      return { status: "ok", store: services.store.dialect };
-    } catch {
-      return reply.status(503).send({ status: "unavailable", store: services.store.dialect });
-    }
-  });
+  app.get(
+    "/healthz",
+    {
+      schema: {
+        tags: ["operations"],
+        summary: "Whether the store answers: 200 ok, or 503 unavailable (no key needed)",
+        security: [],
+      },
+    },
+    async (_request, reply) => {
+      const health = await services.health();
+      if (health.ok) return { status: "ok", store: health.store };
+      reply.header("retry-after", String(RETRY_AFTER_SECONDS));
+      return reply.status(503).send({ status: "unavailable", store: health.store });
+    },
+  );
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(nativeRoutes(services));

@@ -1,5 +1,6 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { Ajv } from "ajv";
+import { MAX_EVENT_ID_LENGTH, MODEL_KINDS } from "../domain/constants.ts";
 import { DomainError } from "../domain/errors.ts";
 
 /** Checked by readDecimal (exact, non-negative, bounded places), which names the field on failure. */
@@ -8,14 +9,16 @@ const DecimalInput = Type.Unsafe<number | string>({
   description: "An exact non-negative decimal, as a JSON number or a decimal string",
 });
 
-export const MODEL_KIND = Type.Union(
-  ["chat", "embedding", "image", "video", "audio", "tts", "other"].map((k) => Type.Literal(k)),
-);
+export const MODEL_KIND = Type.Union(MODEL_KINDS.map((k) => Type.Literal(k)));
 
 /** One usage event as clients send it to `POST /v1/events`. */
 export const EventInput = Type.Object(
   {
-    id: Type.String({ minLength: 1, maxLength: 200, description: "Idempotency key, unique per account" }),
+    id: Type.String({
+      minLength: 1,
+      maxLength: MAX_EVENT_ID_LENGTH,
+      description: "Idempotency key, unique per account",
+    }),
     account_id: Type.Optional(
       Type.String({ minLength: 1, description: "Root key only: the account written to" }),
     ),

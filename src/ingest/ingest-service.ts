@@ -1,4 +1,5 @@
 import { v7 as uuidv7 } from "uuid";
+import { can } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
@@ -211,7 +212,7 @@ export class IngestService {
     loc: (string | number)[],
   ): Promise<string> {
     if (p.kind === "user") {
-      if (named !== undefined && named !== p.accountId)
+      if (!can(p, "create", "usage_record", { accountId: named ?? p.accountId }))
         throw DomainError.validation([...loc, "account_id"], "unknown account");
       return p.accountId;
     }
