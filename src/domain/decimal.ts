@@ -11,6 +11,7 @@ export type Dec = bigint;
 
 export const SCALE = 18;
 export const ONE: Dec = 10n ** 18n;
+export const ZERO: Dec = 0n;
 
 export const QUANTITY_PLACES = 6;
 export const PRICE_PLACES = 12;
