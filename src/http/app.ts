@@ -2,10 +2,16 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from "fastify";
 import type { Services } from "../services.ts";
 import { sendNativeError } from "./errors.ts";
-import { serializeJson } from "./json.ts";
+import { guardedJsonParser, serializeJson } from "./json.ts";
+import { mountMetrics } from "./metrics.ts";
 import { nativeRoutes } from "./native/routes.ts";
 import { refuseNul } from "./nul-guard.ts";
 import { SURFACES } from "./surfaces.ts";
@@ -15,6 +21,10 @@ export const MIB = 1024 * 1024;
 
 export interface AppOptions {
   logger?: FastifyServerOptions["logger"];
+  /** the process's own pino logger (main.ts), instead of `logger` options */
+  loggerInstance?: FastifyBaseLogger;
+  /** a bearer token that may read `GET /metrics` besides the root key (TALLY_METRICS_TOKEN) */
+  metricsToken?: string | null;
 }
 
 export type App = FastifyInstance;
@@ -28,7 +38,9 @@ export const REDACT = ["req.headers.authorization", 'req.headers["x-key"]', "req
  */
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.loggerInstance
+      ? { loggerInstance: options.loggerInstance }
+      : { logger: options.logger ?? false }),
     bodyLimit: MIB,
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
@@ -41,6 +53,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // every response, with or without a schema, goes through the exact-decimal serializer
   app.setSerializerCompiler(() => serializeJson);
   app.setReplySerializer(serializeJson);
+
+  // every surface's JSON bodies: valid UTF-8, bounded nesting, well-formed strings (json.ts)
+  const parseJsonText = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, guardedJsonParser(parseJsonText));
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -61,6 +78,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       );
     }
   });
+
+  mountMetrics(app, services, options.metricsToken ?? null);
 
   await app.register(swagger, {
     openapi: {
