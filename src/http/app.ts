@@ -11,7 +11,7 @@ import Fastify, {
 import type { Services } from "../services.ts";
 import { sendNativeError } from "./errors.ts";
 import { guardedJsonParser, serializeJson } from "./json.ts";
-import { mountMetrics } from "./metrics.ts";
+import { metricsRoute, observeRequests } from "./metrics.ts";
 import { nativeRoutes } from "./native/routes.ts";
 import { refuseNul } from "./nul-guard.ts";
 import { SURFACES } from "./surfaces.ts";
@@ -79,7 +79,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     }
   });
 
-  mountMetrics(app, services, options.metricsToken ?? null);
+  observeRequests(app, services.metrics);
 
   await app.register(swagger, {
     openapi: {
@@ -122,6 +122,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     }
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  metricsRoute(app, services, options.metricsToken ?? null);
 
   await app.register(nativeRoutes(services));
   for (const surface of SURFACES) await app.register(surface.plugin(services), { prefix: surface.prefix });

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DomainError } from "../domain/errors.ts";
 import { digestsEqual, hashSecret } from "../domain/keys.ts";
+import type { Metrics } from "../ops/metrics.ts";
 import type { Services } from "../services.ts";
 import { authenticate, presentedSecret } from "./auth.ts";
 
@@ -9,8 +10,7 @@ import { authenticate, presentedSecret } from "./auth.ts";
  * route's pattern (`/v1/accounts/:id`, never the raw URL) so the label set stays bounded, and
  * `GET /metrics` for the root key or the bearer token TALLY_METRICS_TOKEN.
  */
-export function mountMetrics(app: FastifyInstance, services: Services, metricsToken: string | null): void {
-  const { metrics } = services;
+export function observeRequests(app: FastifyInstance, metrics: Metrics): void {
   app.addHook("onResponse", async (request, reply) => {
     metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? "unmatched", status: reply.statusCode },
@@ -21,7 +21,11 @@ export function mountMetrics(app: FastifyInstance, services: Services, metricsTo
   app.addHook("onError", async (_request, _reply, err) => {
     if (err instanceof DomainError && err.code === "UNAVAILABLE") metrics.storeErrors.inc({ op: "request" });
   });
+}
 
+/** `GET /metrics`, registered after the error handler so a refusal gets the native 401. */
+export function metricsRoute(app: FastifyInstance, services: Services, metricsToken: string | null): void {
+  const { metrics } = services;
   const tokenDigest = metricsToken ? hashSecret(metricsToken) : null;
   const allowed = async (request: FastifyRequest): Promise<boolean> => {
     const secret = presentedSecret(request);
