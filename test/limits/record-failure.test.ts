@@ -1,29 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/http/app.ts";
-import type { Log } from "../../src/ops/log.ts";
 import { createServices } from "../../src/services.ts";
 import type { Store } from "../../src/store/store.ts";
+import { captureLog } from "../support/capture-log.ts";
 import { createHarness, expectStatus, type Harness, ROOT_KEY } from "../support/harness.ts";
 import { storeKinds } from "../support/stores.ts";
 import { buildWorld, type World } from "../support/world.ts";
-
-/** A log that keeps what it is given. */
-export function captureLog(): Log & { lines: { level: string; obj: unknown; msg?: string }[] } {
-  const lines: { level: string; obj: unknown; msg?: string }[] = [];
-  const at =
-    (level: string) =>
-    (obj: unknown, msg?: string): void => {
-      lines.push({ level, obj, msg: typeof obj === "string" ? obj : msg });
-    };
-  return {
-    lines,
-    info: at("info"),
-    warn: at("warn"),
-    error: at("error"),
-    debug: at("debug"),
-    fatal: at("fatal"),
-  } as never;
-}
 
 /** The store, with its rollup reads failing (a disk error, a lost connection). */
 function failingReads(store: Store): Store {

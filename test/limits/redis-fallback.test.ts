@@ -7,12 +7,12 @@ import { RedisRateLimiter } from "../../src/limits/redis-rate-limiter.ts";
 import { Metrics } from "../../src/ops/metrics.ts";
 import { createServices, type Services } from "../../src/services.ts";
 import { subscribeToPlan } from "../http/a4f/stats-world.ts";
+import { captureLog } from "../support/capture-log.ts";
 import { createHarness, expectStatus, type Harness, ROOT_KEY } from "../support/harness.ts";
 import { parsePromText, sampleValue } from "../support/prom-text.ts";
 import { type RedisProcess, redisProcess } from "../support/redis-process.ts";
 import { REDIS_URL, storeKinds } from "../support/stores.ts";
 import { buildWorld, type World } from "../support/world.ts";
-import { captureLog } from "./record-failure.test.ts";
 
 const hasRedisServer = (() => {
   try {
