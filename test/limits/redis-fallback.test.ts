@@ -23,7 +23,7 @@ const hasRedisServer = (() => {
   }
 })();
 
-const until = async (what: string, ok: () => boolean, ms = 10_000) => {
+const until = async (what: string, ok: () => boolean, ms = 20_000) => {
   const deadline = Date.now() + ms;
   while (!ok()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
