@@ -59,4 +59,10 @@ program
     }
   });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // one line that says what went wrong (an unreachable database, a bad path), not a stack trace
+  console.error(`tally: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+}
