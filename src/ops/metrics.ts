@@ -60,8 +60,9 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private processMetrics = false;
+
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: "tally_" });
     this.setLimiterBackend("memory");
     for (const outcome of ["accepted", "duplicate", "rejected"]) this.events.inc({ outcome }, 0);
     this.limiterFallbacks.inc(0);
@@ -74,6 +75,12 @@ export class Metrics {
 
   /** The exposition text (Prometheus text format 0.0.4). */
   text(): Promise<string> {
+    // Node's own metrics (memory, event-loop lag, GC) start with the first scrape: each set hooks
+    // the runtime, and tests build hundreds of Services that are never scraped
+    if (!this.processMetrics) {
+      this.processMetrics = true;
+      collectDefaultMetrics({ register: this.registry, prefix: "tally_" });
+    }
     return this.registry.metrics();
   }
 
