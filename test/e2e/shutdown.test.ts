@@ -73,8 +73,8 @@ describe.each(storeKinds())("graceful shutdown of the real server ($name)", (kin
   const start = (adminKey?: string) => {
     const env = { TALLY_SHUTDOWN_GRACE_MS: "10000", LOG_LEVEL: "info" };
     return kind.name === "postgres"
-      ? startServer({ env: { ...ts.env, ...env }, adminKey })
-      : startServer({ dbPath: ts.env.TALLY_DB, env, adminKey });
+      ? startServer({ env: { ...ts.env, ...env }, adminKey, timeoutMs: 90_000 })
+      : startServer({ dbPath: ts.env.TALLY_DB, env, adminKey, timeoutMs: 90_000 });
   };
 
   it("finishes the requests in flight at SIGTERM, stores them, and exits 0", async () => {
@@ -135,5 +135,5 @@ describe.each(storeKinds())("graceful shutdown of the real server ($name)", (kin
     });
     expect(retry.status).toBe(200);
     expect(retry.body).toMatchObject({ accepted: 0, duplicates: SLOW * EVENTS_PER_REQUEST });
-  });
+  }, 240_000);
 });

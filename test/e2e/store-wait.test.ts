@@ -22,6 +22,8 @@ function lateRelay(port: number, target: URL, refusals: number): Promise<Server>
   return new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve(server)));
 }
 
+/** a loaded CI box starts a tsx process slowly */
+const STARTUP_MS = 90_000;
 const postgres = storeKinds().find((k) => k.name === "postgres");
 
 describe.runIf(PG_URL && postgres)("PostgreSQL not up yet at start", () => {
@@ -45,7 +47,10 @@ describe.runIf(PG_URL && postgres)("PostgreSQL not up yet at start", () => {
     url.hostname = "127.0.0.1";
     url.port = String(port);
     proxy = await lateRelay(port, target, 3);
-    server = await startServer({ env: { DATABASE_URL: url.toString(), TALLY_STORE_WAIT_MS: "20000" } });
+    server = await startServer({
+      env: { DATABASE_URL: url.toString(), TALLY_STORE_WAIT_MS: "20000" },
+      timeoutMs: STARTUP_MS,
+    });
     const attempts = server
       .output()
       .split("\n")
@@ -62,7 +67,8 @@ describe.runIf(PG_URL && postgres)("PostgreSQL not up yet at start", () => {
     await expect(
       startServer({
         env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/x`, TALLY_STORE_WAIT_MS: "600" },
+        timeoutMs: STARTUP_MS,
       }),
     ).rejects.toThrow(/"msg":"tally could not start"/);
-  });
+  }, 180_000);
 });
