@@ -60,7 +60,7 @@ describe.runIf(PG_URL && postgres)("PostgreSQL not up yet at start", () => {
     expect(attempts.length, server.output()).toBeGreaterThanOrEqual(1);
     expect(attempts.length).toBeLessThanOrEqual(3);
     expect(attempts.map((a) => a.attempt)).toEqual(attempts.map((_, i) => i + 1));
-  });
+  }, 180_000);
 
   it("gives up after TALLY_STORE_WAIT_MS, saying why, as JSON", async () => {
     const port = await freePort();
