@@ -29,8 +29,17 @@ export function parsePromText(text: string): Sample[] {
       }
       if (consumed !== m[3].length) throw new Error(`bad labels: ${line}`);
     }
-    const value = m[4] === "+Inf" ? Infinity : m[4] === "-Inf" ? -Infinity : Number(m[4]);
-    if (Number.isNaN(value) && m[4] !== "NaN") throw new Error(`bad value: ${line}`);
+    // Prometheus reads NaN and Inf in any case (Go's ParseFloat); prom-client writes `Nan`
+    const special = m[4].toLowerCase();
+    const value =
+      special === "nan"
+        ? Number.NaN
+        : special === "+inf"
+          ? Infinity
+          : special === "-inf"
+            ? -Infinity
+            : Number(m[4]);
+    if (Number.isNaN(value) && special !== "nan") throw new Error(`bad value: ${line}`);
     samples.push({ name: m[1], labels, value });
   }
   return samples;
