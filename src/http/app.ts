@@ -2,11 +2,17 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from "fastify";
 import { BODY_LIMIT } from "../domain/constants.ts";
 import type { Services } from "../services.ts";
 import { RETRY_AFTER_SECONDS, sendNativeError } from "./errors.ts";
-import { serializeJson } from "./json.ts";
+import { guardedJsonParser, serializeJson } from "./json.ts";
+import { metricsRoute, observeRequests } from "./metrics.ts";
 import { nativeRoutes } from "./native/routes.ts";
 import { refuseNul } from "./nul-guard.ts";
 import { SURFACES, surfaceOf } from "./surfaces.ts";
@@ -14,6 +20,10 @@ import { validatorCompiler } from "./validation.ts";
 
 export interface AppOptions {
   logger?: FastifyServerOptions["logger"];
+  /** the process's own pino logger (main.ts), instead of `logger` options */
+  loggerInstance?: FastifyBaseLogger;
+  /** a bearer token that may read `GET /metrics` besides the root key (TALLY_METRICS_TOKEN) */
+  metricsToken?: string | null;
 }
 
 /** Never log a secret: keys travel in these headers. */
@@ -25,7 +35,9 @@ export const REDACT = ["req.headers.authorization", 'req.headers["x-key"]', "req
  */
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.loggerInstance
+      ? { loggerInstance: options.loggerInstance }
+      : { logger: options.logger ?? false }),
     bodyLimit: BODY_LIMIT,
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
@@ -44,6 +56,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // every response, with or without a schema, goes through the exact-decimal serializer
   app.setSerializerCompiler(() => serializeJson);
   app.setReplySerializer(serializeJson);
+
+  // every surface's JSON bodies: valid UTF-8, bounded nesting, well-formed strings (json.ts)
+  const parseJsonText = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, guardedJsonParser(parseJsonText));
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -64,6 +81,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       );
     }
   });
+
+  observeRequests(app, services.metrics);
 
   await app.register(swagger, {
     openapi: {
@@ -114,6 +133,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     },
   );
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  metricsRoute(app, services, options.metricsToken ?? null);
 
   await app.register(nativeRoutes(services));
   for (const surface of SURFACES) await app.register(surface.plugin(services), { prefix: surface.prefix });
