@@ -46,9 +46,17 @@ export class ReferenceMemo {
     return pending;
   }
 
-  /** Replaces a remembered value if there is one (e.g. a key's last use moved). */
+  /**
+   * Replaces a remembered value if there is one (e.g. a key's last use moved); a value remembered
+   * by `getAsync` is replaced by the changed value once it is there.
+   */
   update<T>(key: string, change: (value: T) => T): void {
-    if (this.values.has(key)) this.values.set(key, deepFreeze(change(this.values.get(key) as T)));
+    if (!this.values.has(key)) return;
+    const held = this.values.get(key);
+    this.values.set(
+      key,
+      held instanceof Promise ? held.then((v: T) => deepFreeze(change(v))) : deepFreeze(change(held as T)),
+    );
   }
 
   clear(): void {
