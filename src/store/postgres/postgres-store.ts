@@ -60,7 +60,11 @@ export class PostgresStore extends SqlStore {
 
   constructor(connectionString: string, options: PostgresOptions = {}) {
     super();
-    const t = { ...POSTGRES_TIMEOUTS, ...options };
+    const t = {
+      connectTimeoutMs: options.connectTimeoutMs ?? POSTGRES_TIMEOUTS.connectTimeoutMs,
+      statementTimeoutMs: options.statementTimeoutMs ?? POSTGRES_TIMEOUTS.statementTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs ?? POSTGRES_TIMEOUTS.idleTimeoutMs,
+    };
     // what every connection of this store is opened with, the listener's included
     const connection: pg.ClientConfig = {
       connectionString,
