@@ -7,7 +7,6 @@ const TYPES: ColumnTypes = {
   wideRollups: "",
   narrowRollups: " WITH (fillfactor = 70)",
   eventIndexes: `CREATE UNIQUE INDEX usage_events_idempotency ON usage_events(account_id, event_id);
-CREATE UNIQUE INDEX usage_events_usage_id ON usage_events(usage_id);
 CREATE INDEX usage_events_account_ts ON usage_events(account_id, ts, seq);
 CREATE INDEX usage_events_user_ts ON usage_events(user_id, ts, seq);`,
 };

@@ -13,7 +13,7 @@ export interface ColumnTypes {
   wideRollups: string;
   /** what follows the narrow (series-keyed) usage_rollups table's definition */
   narrowRollups: string;
-  /** usage_events' indexes: the dialects decide idempotency differently (event-id-index.ts on SQLite) */
+  /** usage_events' other indexes: the dialects decide idempotency differently (event-id-index.ts on SQLite) */
   eventIndexes: string;
 }
 
@@ -128,6 +128,7 @@ CREATE TABLE usage_events (
   updated_at ${t.int} NOT NULL,
   deleted_at ${t.int}
 );
+CREATE UNIQUE INDEX usage_events_usage_id ON usage_events(usage_id);
 ${t.eventIndexes}
 CREATE TABLE usage_rollups (
   account_id TEXT NOT NULL,

@@ -7,7 +7,6 @@ const TYPES: ColumnTypes = {
   wideRollups: " WITHOUT ROWID",
   narrowRollups: " WITHOUT ROWID",
   eventIndexes: `-- no index on (account_id, event_id): idempotency is decided by EventIdIndex (event-id-index.ts)
-CREATE UNIQUE INDEX usage_events_usage_id ON usage_events(usage_id);
 CREATE INDEX usage_events_account_ts ON usage_events(account_id, ts);
 CREATE INDEX usage_events_user_ts ON usage_events(user_id, ts);`,
 };
