@@ -9,14 +9,14 @@ import { describe, expect, it } from "vitest";
  */
 
 const STORE = join(import.meta.dirname, "../../src/store");
-/** Hand-tuned per dialect on purpose (measured; docs/decisions/0011): append, aggregate, series interning. */
+/** Hand-tuned per dialect on purpose (measured; docs/decisions/0012): append, aggregate, series interning. */
 const HOT_PATHS = new Set(["append.ts", "aggregate.ts"]);
 
 const STATEMENT_START =
   /\b(SELECT|INSERT\s+INTO|UPDATE\s+\w+(\s+\w+)?\s+SET|DELETE\s+FROM|CREATE\s+(TEMP\s+)?TABLE|CREATE\s+(UNIQUE\s+)?INDEX|ALTER\s+TABLE|DROP\s+TABLE|WITH\s+\w+\s+AS)\b/i;
 
 /** The SQL statements in a source text's string literals, normalized so the dialects' spellings compare equal. */
-export function sqlStatements(source: string): string[] {
+function sqlStatements(source: string): string[] {
   const literals = [...source.matchAll(/`((?:\\.|[^`\\])*)`|"((?:\\.|[^"\\])*)"/g)].map((m) => m[1] ?? m[2]);
   const out: string[] = [];
   for (const literal of literals) {

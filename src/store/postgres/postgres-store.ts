@@ -34,7 +34,7 @@ export interface PostgresOptions {
 
 /**
  * Bounds that turn a database that does not answer into an UNAVAILABLE error instead of a
- * request that hangs (docs/decisions/0011). A statement is cancelled by the server after
+ * request that hangs (docs/decisions/0012). A statement is cancelled by the server after
  * `statementTimeoutMs`; the client gives up a second later if the server itself is frozen.
  */
 export const POSTGRES_TIMEOUTS = {

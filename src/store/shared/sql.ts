@@ -13,7 +13,7 @@ import type { Tables } from "./tables.ts";
 
 /**
  * The SQL that both stores share, written once with Kysely's query builder and compiled once per
- * dialect (docs/decisions/0011): a `Query` is built a single time with stand-ins for its
+ * dialect (docs/decisions/0012): a `Query` is built a single time with stand-ins for its
  * parameters, and each call only puts the arguments in their places. The stores run the text
  * through their own driver handle (a cached better-sqlite3 statement, a named pg statement), so
  * a shared read costs what a hand-written one did, and SQLite stays synchronous where it must.
