@@ -12,7 +12,7 @@ export function storeError(err: unknown): unknown {
   const code = typeof e?.code === "string" ? e.code : "";
   const message = typeof e?.message === "string" ? e.message : "";
   if (UNIQUE_CODES.has(code))
-    return withCause(new DomainError("CONFLICT", "a row with this key exists"), err);
+    return withCause(new DomainError("CONFLICT", `already exists (${message || code})`), err);
   if (isUnavailable(code, message))
     return withCause(new DomainError("UNAVAILABLE", `database unavailable: ${message || code}`), err);
   return err;

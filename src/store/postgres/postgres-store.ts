@@ -37,7 +37,7 @@ export interface PostgresOptions {
  * request that hangs (docs/decisions/0012). A statement is cancelled by the server after
  * `statementTimeoutMs`; the client gives up a second later if the server itself is frozen.
  */
-export const POSTGRES_TIMEOUTS = {
+const POSTGRES_TIMEOUTS = {
   connectTimeoutMs: 5_000,
   statementTimeoutMs: 15_000,
   idleTimeoutMs: 10_000,

@@ -40,7 +40,7 @@ const BUILDERS: Record<Dialect, Kysely<Tables>> = {
 };
 
 /** One compiled statement: its text and where each parameter comes from. */
-export interface Compiled {
+interface Compiled {
   sql: string;
   /** per parameter: the argument's name, or a constant the builder put there */
   slots: ({ arg: string } | { value: unknown })[];
