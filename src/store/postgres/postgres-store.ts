@@ -124,10 +124,6 @@ export class PostgresStore extends SqlStore {
     await this.refs.listen();
   }
 
-  async ping(): Promise<void> {
-    await guarded(() => this.pool.query("SELECT 1"));
-  }
-
   async close(): Promise<void> {
     await this.refs.close();
     await this.pool.end();

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { query } from "./sql.ts";
 
 /** The meta table: key/value pairs of the store itself (the schema version). Made before any migration. */
@@ -13,3 +14,6 @@ export const setSchemaVersion = query((db, p: { version: string }) =>
     .values({ key: "schema_version", value: p.version })
     .onConflict((oc) => oc.column("key").doUpdateSet((eb) => ({ value: eb.ref("excluded.value") }))),
 );
+
+/** The cheapest statement that needs the database to answer. */
+export const ping = query((db) => db.selectNoFrom(sql<number>`1`.as("one")));

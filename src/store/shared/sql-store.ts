@@ -54,6 +54,7 @@ import {
 } from "./events.ts";
 import { insertKey, keyByHash, keyById, keysOfUser, liveRootKey, revokeKey } from "./keys.ts";
 import { insertLicense, licensesOfAccount, licensesOfModel } from "./licenses.ts";
+import { ping } from "./meta.ts";
 import { allModels, allPrices, modelById, pricesOfModel, upsertModel, upsertPrice } from "./models.ts";
 import { planById, upsertPlan } from "./plans.ts";
 import { type SqlExecutor, type Step, step } from "./sql.ts";
@@ -83,7 +84,6 @@ export abstract class SqlStore implements Store {
   protected abstract readonly refs: ReferenceCache;
 
   abstract migrate(): Promise<void>;
-  abstract ping(): Promise<void>;
   abstract close(): Promise<void>;
   abstract touchKeys(uses: Map<string, number>): Promise<void>;
   abstract appendEvents(events: UsageEvent[]): Promise<AppendOutcome[]>;
@@ -99,6 +99,10 @@ export abstract class SqlStore implements Store {
     audit: Omit<AuditEntry, "before" | "after">,
   ): Promise<boolean>;
   abstract aggregate(q: AggregateQuery): Promise<AggregateRow[]>;
+
+  async ping(): Promise<void> {
+    await this.x.first(ping, {});
+  }
 
   /** A write to the reference tables: what this store remembered is forgotten once it ran. */
   private async changing<T>(write: Promise<T>): Promise<T> {

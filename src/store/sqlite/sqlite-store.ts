@@ -63,10 +63,6 @@ export class SqliteStore extends SqlStore {
     guardedSync(() => this.migrateSync());
   }
 
-  async ping(): Promise<void> {
-    guardedSync(() => this.db.prepare("SELECT 1").get());
-  }
-
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
