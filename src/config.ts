@@ -8,6 +8,8 @@ export interface Config {
   host: string;
   sqlitePath: string;
   databaseUrl: string | null;
+  /** PostgreSQL bounds (ms): connect, statement, idle connection; unset ones keep the store's defaults */
+  databaseTimeouts: { connectTimeoutMs?: number; statementTimeoutMs?: number; idleTimeoutMs?: number };
   redisUrl: string | null;
   adminKey: string | null;
   logLevel: string;
@@ -53,6 +55,14 @@ function redisUrlFrom(value: string | undefined): string | null {
   return url;
 }
 
+function timeoutFrom(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 3_600_000)
+    throw new Error(`${name} must be a whole number of milliseconds from 1 to 3600000, got ${value}`);
+  return n;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const databaseUrl = env.DATABASE_URL?.trim() || null;
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -63,6 +73,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST?.trim() || "0.0.0.0",
     sqlitePath: resolve(env.TALLY_DB?.trim() || "./data/tally.db"),
     databaseUrl,
+    databaseTimeouts: {
+      connectTimeoutMs: timeoutFrom("TALLY_DB_CONNECT_TIMEOUT_MS", env.TALLY_DB_CONNECT_TIMEOUT_MS),
+      statementTimeoutMs: timeoutFrom("TALLY_DB_STATEMENT_TIMEOUT_MS", env.TALLY_DB_STATEMENT_TIMEOUT_MS),
+      idleTimeoutMs: timeoutFrom("TALLY_DB_IDLE_TIMEOUT_MS", env.TALLY_DB_IDLE_TIMEOUT_MS),
+    },
     redisUrl: redisUrlFrom(env.REDIS_URL),
     adminKey: env.TALLY_ADMIN_KEY?.trim() || null,
     logLevel: env.LOG_LEVEL?.trim() || "info",

@@ -123,7 +123,7 @@ export class ManageService {
     try {
       await this.store.createUser(user);
     } catch (err) {
-      if (isUniqueViolation(err))
+      if (err instanceof DomainError && err.code === "CONFLICT")
         throw new DomainError("CONFLICT", `username ${input.username} exists in this account`);
       throw err;
     }
@@ -323,13 +323,4 @@ export class ManageService {
     await this.store.createPayment(payment);
     return payment;
   }
-}
-
-export function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string };
-  return (
-    e?.code === "23505" ||
-    e?.code === "SQLITE_CONSTRAINT_UNIQUE" ||
-    e?.code === "SQLITE_CONSTRAINT_PRIMARYKEY"
-  );
 }

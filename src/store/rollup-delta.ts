@@ -196,3 +196,33 @@ export function rollupDeltas(events: Iterable<UsageEvent>, sign: 1 | -1 = 1): Ro
   }
   return rows;
 }
+
+/**
+ * The rollup increments of a correction: `before` taken out, `after` (null for a deletion) put
+ * in, folded into one row per rollup key. Both stores apply corrections through this, and a
+ * PostgreSQL statement may not touch one row twice.
+ */
+export function correctionDeltas(before: UsageEvent, after: UsageEvent | null): RollupDeltaRow[] {
+  const rows = new Map<string, RollupDeltaRow>();
+  const fold = (r: RollupDeltaRow) => {
+    const key = `${r.level}\u0000${r.bucketStart}\u0000${seriesKey(r)}`;
+    const same = rows.get(key);
+    if (!same) {
+      rows.set(key, { ...r });
+      return;
+    }
+    same.requests += r.requests;
+    same.quantity += r.quantity;
+    same.tokensPrompt += r.tokensPrompt;
+    same.tokensCompletion += r.tokensCompletion;
+    // keep the cost split canonical (0 <= atto < 1e9)
+    const { nano, atto } = splitCost(
+      (same.costNano + r.costNano) * 1_000_000_000n + same.costAtto + r.costAtto,
+    );
+    same.costNano = nano;
+    same.costAtto = atto;
+  };
+  for (const r of rollupDeltas([before], -1)) fold(r);
+  if (after) for (const r of rollupDeltas([after])) fold(r);
+  return [...rows.values()];
+}
