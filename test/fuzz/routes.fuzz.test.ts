@@ -16,7 +16,7 @@ import { buildWorld, type World } from "../support/world.ts";
  * another); locally a new one each run, printed on failure.
  */
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 64);
 /** The CI seed (or FC_SEED) from test/support/fast-check-seed.ts; otherwise a new one, printed. */
 const SEED = fc.readConfigureGlobal().seed ?? Math.floor(Math.random() * 2 ** 31);
 console.log(`[fuzz] seed ${SEED} (FC_SEED=${SEED} replays it)`);
@@ -194,41 +194,47 @@ function fieldValue(name: string, schema: Schema, depth: number, hints: Hints): 
   return generated;
 }
 
-/** Whole bodies no schema describes. */
-function rawBodies(valid: string): fc.Arbitrary<Buffer> {
-  const utf8 = (s: string) => Buffer.from(s, "utf8");
-  const bytes = (...parts: (string | number[])[]) =>
-    Buffer.concat(parts.map((p) => (typeof p === "string" ? utf8(p) : Buffer.from(p))));
-  return fc.constantFrom(
-    utf8(deepArray),
-    utf8(deepObject),
-    utf8(`{"id":"deep","model_id":"flux-1-dev","quantity":1,"metadata":${deepObject}}`),
-    utf8(`{"events":[${deepArray}]}`),
-    // invalid UTF-8: a lone continuation byte, an overlong '/', a truncated sequence, an encoded surrogate
-    bytes('{"id":"u-', [0xff, 0xfe], '","model_id":"flux-1-dev","quantity":1}'),
-    bytes('{"id":"u-', [0xc0, 0xaf], '","model_id":"flux-1-dev","quantity":1}'),
-    bytes('{"id":"u-', [0xe2, 0x82], '","model_id":"flux-1-dev","quantity":1}'),
-    bytes('{"id":"u-', [0xed, 0xa0, 0x80], '","model_id":"flux-1-dev","quantity":1}'),
-    bytes('{"api_name":"flux-1-dev","endpoint":"/', [0x80], '","units_used":1,"cost_usd":1}'),
-    utf8('{"id":"s-\\ud800x","model_id":"flux-1-dev","quantity":1}'),
-    utf8('{"id":"s-\\udc00","model_id":"flux-1-dev","quantity":1}'),
-    utf8('{"number_of_generations":1,"x":"\\ud800"}'),
-    utf8('{"id":"a","id":"b","model_id":"flux-1-dev","quantity":1}'),
-    utf8('{"__proto__":{"admin":true},"name":"p"}'),
-    utf8('{"constructor":{"prototype":{"x":1}}}'),
-    utf8(`{"quantity":${"9".repeat(5000)}}`),
-    utf8(`{"name":"${"n".repeat(2 * 1024 * 1024)}"}`),
-    utf8("null"),
-    utf8(""),
-    utf8("[]"),
-    utf8('"just a string"'),
-    utf8("1e400"),
-    utf8("{"),
-    utf8("{}}"),
-    utf8("\ufeff{}"),
-    utf8(valid),
-  );
+/** A whole body no schema describes, and why the contract requires a refusal (4xx) of it, if it does. */
+interface RawBody {
+  bytes: Buffer;
+  refuse: string | null;
 }
+
+const utf8 = (s: string) => Buffer.from(s, "utf8");
+const bytes = (...parts: (string | number[])[]) =>
+  Buffer.concat(parts.map((p) => (typeof p === "string" ? utf8(p) : Buffer.from(p))));
+const EVENT_TAIL = '","model_id":"flux-1-dev","quantity":1}';
+
+const RAW_BODIES: RawBody[] = [
+  { bytes: utf8(deepArray), refuse: "10,000-deep JSON" },
+  { bytes: utf8(deepObject), refuse: "10,000-deep JSON" },
+  {
+    bytes: utf8(`{"id":"deep","model_id":"flux-1-dev","quantity":1,"metadata":${deepObject}}`),
+    refuse: "10,000-deep JSON",
+  },
+  { bytes: utf8(`{"events":[${deepArray}]}`), refuse: "10,000-deep JSON" },
+  // invalid UTF-8: a lone continuation byte, an overlong '/', a truncated sequence, an encoded surrogate
+  { bytes: bytes('{"id":"u-', [0xff, 0xfe], EVENT_TAIL), refuse: "invalid UTF-8" },
+  { bytes: bytes('{"id":"u-', [0xc0, 0xaf], EVENT_TAIL), refuse: "invalid UTF-8" },
+  { bytes: bytes('{"id":"u-', [0xe2, 0x82], EVENT_TAIL), refuse: "invalid UTF-8" },
+  { bytes: bytes('{"id":"u-', [0xed, 0xa0, 0x80], EVENT_TAIL), refuse: "invalid UTF-8" },
+  {
+    bytes: bytes('{"api_name":"flux-1-dev","endpoint":"/', [0x80], '","units_used":1,"cost_usd":1}'),
+    refuse: "invalid UTF-8",
+  },
+  { bytes: utf8(`{"id":"s-\\ud800x${EVENT_TAIL}`), refuse: "a lone surrogate" },
+  { bytes: utf8(`{"id":"s-\\udc00${EVENT_TAIL}`), refuse: "a lone surrogate" },
+  { bytes: utf8('{"number_of_generations":1,"name":"\\ud800"}'), refuse: "a lone surrogate" },
+  { bytes: utf8('{"id":"a","id":"b","model_id":"flux-1-dev","quantity":1}'), refuse: null },
+  { bytes: utf8('{"__proto__":{"admin":true},"name":"p"}'), refuse: null },
+  { bytes: utf8('{"constructor":{"prototype":{"x":1}}}'), refuse: null },
+  { bytes: utf8(`{"quantity":${"9".repeat(5000)}}`), refuse: null },
+  { bytes: utf8(`{"name":"${"n".repeat(2 * 1024 * 1024)}"}`), refuse: null },
+  ...["null", "", "[]", '"just a string"', "1e400", "{", "{}}", "\ufeff{}", "{}"].map((t) => ({
+    bytes: utf8(t),
+    refuse: null,
+  })),
+];
 
 /** A path or query value as a URL carries it; a lone surrogate goes out as the bytes of its CESU-8 form. */
 function urlEncode(s: string): string {
@@ -261,8 +267,23 @@ interface FuzzRequest {
   query: string;
   headers: Record<string, string>;
   body: Buffer | null;
+  /** why the contract requires a 4xx, when it does */
+  refuse: string | null;
   label: string;
   [fc.toStringMethod]: () => string;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why a generated body must be refused: a string in it that is not well-formed Unicode. */
+function refusalOf(value: unknown): string | null {
+  if (typeof value === "string") return LONE_SURROGATE.test(value) ? "a lone surrogate" : null;
+  if (value instanceof Raw || value === null || typeof value !== "object") return null;
+  for (const [k, v] of Object.entries(value)) {
+    const why = refusalOf(k) ?? refusalOf(v);
+    if (why) return why;
+  }
+  return null;
 }
 
 function requestsFor(op: Operation, keys: string[], hints: Hints): fc.Arbitrary<FuzzRequest> {
@@ -302,13 +323,19 @@ function requestsFor(op: Operation, keys: string[], hints: Hints): fc.Arbitrary<
     "text/plain",
     "application/x-www-form-urlencoded",
   );
-  const bodyJson = op.body ? valueFor(op.body, 0, hints).map((v) => Buffer.from(toJson(v), "utf8")) : null;
-  const body: fc.Arbitrary<Buffer | null> =
+  const raw = fc.constantFrom(...RAW_BODIES);
+  const bodyJson: fc.Arbitrary<RawBody> | null = op.body
+    ? valueFor(op.body, 0, hints).map((v) => ({
+        bytes: Buffer.from(toJson(v), "utf8"),
+        refuse: refusalOf(v),
+      }))
+    : null;
+  const body: fc.Arbitrary<RawBody | null> =
     op.method === "GET" || op.method === "HEAD"
       ? fc.constant(null)
       : bodyJson
-        ? fc.oneof({ weight: 3, arbitrary: bodyJson }, { weight: 1, arbitrary: rawBodies("{}") })
-        : fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: rawBodies("{}") });
+        ? fc.oneof({ weight: 3, arbitrary: bodyJson }, { weight: 1, arbitrary: raw })
+        : fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: raw });
   return fc
     .record({
       segments: fc.tuple(...pathParams.map((p) => segment(p.name)), fc.constant("")),
@@ -350,11 +377,45 @@ function requestsFor(op: Operation, keys: string[], hints: Hints): fc.Arbitrary<
         if (v !== undefined) headers[p.name] = v;
       });
       if (r.body) headers["content-type"] = r.contentType;
-      const bodyText = r.body ? r.body.subarray(0, 120).toString("latin1") : "";
+      const bodyText = r.body ? r.body.bytes.subarray(0, 120).toString("latin1") : "";
       const label = `${op.method} ${path.slice(0, 120)}${query ? `?${query.slice(0, 120)}` : ""} ${r.auth} ${bodyText}`;
       // a counterexample prints as this line, not as every byte of a 10,000-deep body
-      return { path, query, headers, body: r.body, label, [fc.toStringMethod]: () => label };
+      return {
+        path,
+        query,
+        headers,
+        body: r.body?.bytes ?? null,
+        refuse: r.body?.refuse ?? null,
+        label,
+        [fc.toStringMethod]: () => label,
+      };
     });
+}
+
+/**
+ * Every body the contract says to refuse, sent to every route that takes a body on every run (as
+ * fast-check examples, before the generated requests), with the root key and an admin's key.
+ */
+function examplesFor(op: Operation, keys: string[], hints: Hints): FuzzRequest[] {
+  if (op.method === "GET" || op.method === "HEAD") return [];
+  let path = op.path;
+  for (const p of op.parameters.filter((x) => x.in === "path")) {
+    path = path.replace(`{${p.name}}`, urlEncode(hints.ids[p.name]?.[0] ?? "nope"));
+  }
+  return RAW_BODIES.filter((b) => b.refuse).flatMap((b) =>
+    keys.map((key) => {
+      const label = `${op.method} ${path} (${b.refuse}) ${b.bytes.subarray(0, 60).toString("latin1")}`;
+      return {
+        path,
+        query: "",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: b.bytes,
+        refuse: b.refuse,
+        label,
+        [fc.toStringMethod]: () => label,
+      };
+    }),
+  );
 }
 
 /** Routes that may write usage events: a refusal must add none. */
@@ -479,6 +540,10 @@ describe.runIf(RELIABILITY).each(storeKinds())("every route of /openapi.json, fu
             );
             expect(status, `${req.label} -> ${text.slice(0, 300)}`).toBeLessThan(500);
             expect(ms, `${req.label}: answered in ${Math.round(ms)} ms`).toBeLessThan(MAX_ANSWER_MS);
+            if (req.refuse)
+              expect(status, `${req.label} carries ${req.refuse}: must be refused`).toBeGreaterThanOrEqual(
+                400,
+              );
             if (writer) {
               const added = (await eventCount()) - before;
               if (status >= 300)
@@ -487,11 +552,16 @@ describe.runIf(RELIABILITY).each(storeKinds())("every route of /openapi.json, fu
                 expect(added, `${req.label}: events added`).toBe(JSON.parse(text).accepted);
             }
           }),
-          { numRuns: RUNS, seed: SEED },
+          {
+            numRuns: RUNS,
+            seed: SEED,
+            examples: examplesFor(op, [ROOT_KEY, w.admin.key], hints).map((r) => [r] as [FuzzRequest]),
+          },
         )
         .then(
           () => null,
-          (err: Error) => `${op.method} ${op.path}: ${err.message.slice(0, 1500)}`,
+          (err: Error) =>
+            `${op.method} ${op.path}: ${err.message.split("\n").slice(0, 3).join(" ")}\n  ${String((err.cause as Error | undefined)?.message ?? "").slice(0, 600)}`,
         );
       if (failure) failures.push(failure);
     }
@@ -501,7 +571,7 @@ describe.runIf(RELIABILITY).each(storeKinds())("every route of /openapi.json, fu
     );
     const statuses = [...seen.entries()].map(([k, n]) => `${k} x${n}`);
     console.log(
-      `[fuzz] ${kind.name}: ${ops.length} routes x ${RUNS} requests; answers: ${statuses.join(", ")}`,
+      `[fuzz] ${kind.name}: ${ops.length} routes x ${RUNS} requests; answers (route status xcount, the first examples included): ${statuses.join(", ")}`,
     );
   });
 
