@@ -28,8 +28,13 @@ import {
  * end no acknowledged event is lost, no request is half written, and `tally verify` agrees.
  */
 
-/** The longest any answer may take while the database is gone. */
+/** The longest any answer may take while the database is stopped (connections refused at once). */
 const OUTAGE_ANSWER_MS = 6_000;
+/**
+ * The longest any answer may take while it is frozen, with 2 s connect and statement timeouts
+ * (below): a write may wait on its statement, then on its rollback.
+ */
+const FROZEN_ANSWER_MS = 10_000;
 /** How long Tally may take to serve again once the database is back. */
 const RECOVERY_MS = 30_000;
 
@@ -41,8 +46,13 @@ interface Probe {
   body: string;
 }
 
-/** One request on each surface; none may take longer than OUTAGE_ANSWER_MS. */
-async function probeSurfaces(server: ServerProcess, tenant: Tenant, userId: string): Promise<Probe[]> {
+/** One request on each surface, all at once; none may take longer than `boundMs`. */
+async function probeSurfaces(
+  server: ServerProcess,
+  tenant: Tenant,
+  userId: string,
+  boundMs: number,
+): Promise<Probe[]> {
   const root = server.adminKey;
   const probes: [string, string, string, Record<string, string>, unknown?][] = [
     [
@@ -80,7 +90,7 @@ async function probeSurfaces(server: ServerProcess, tenant: Tenant, userId: stri
           method,
           headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
           body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(OUTAGE_ANSWER_MS),
+          signal: AbortSignal.timeout(boundMs),
         });
         return {
           surface,
@@ -165,7 +175,7 @@ describe.runIf(RELIABILITY && postgresBin())(
       // 1. stopped: connections dropped and refused
       await cluster.stop();
       await sleep(500);
-      const stoppedProbes = await probeSurfaces(tally, tenant, userId);
+      const stoppedProbes = await probeSurfaces(tally, tenant, userId, OUTAGE_ANSWER_MS);
       const stoppedHealth = await healthz(tally);
       expect(
         tally.child.exitCode,
@@ -189,7 +199,7 @@ describe.runIf(RELIABILITY && postgresBin())(
       let frozenHealth: Awaited<ReturnType<typeof healthz>>;
       try {
         await sleep(300);
-        frozenProbes = await probeSurfaces(tally, tenant, userId);
+        frozenProbes = await probeSurfaces(tally, tenant, userId, FROZEN_ANSWER_MS);
         frozenHealth = await healthz(tally);
       } finally {
         for (const pid of pids) process.kill(pid, "SIGCONT");
