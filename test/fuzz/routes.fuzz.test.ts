@@ -16,7 +16,7 @@ import { buildWorld, type World } from "../support/world.ts";
  * another); locally a new one each run, printed on failure.
  */
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 64);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 48);
 /** The CI seed (or FC_SEED) from test/support/fast-check-seed.ts; otherwise a new one, printed. */
 const SEED = fc.readConfigureGlobal().seed ?? Math.floor(Math.random() * 2 ** 31);
 console.log(`[fuzz] seed ${SEED} (FC_SEED=${SEED} replays it)`);
