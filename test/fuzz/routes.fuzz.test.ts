@@ -19,7 +19,6 @@ import { buildWorld, type World } from "../support/world.ts";
 const RUNS = Number(process.env.FUZZ_RUNS ?? 48);
 /** The CI seed (or FC_SEED) from test/support/fast-check-seed.ts; otherwise a new one, printed. */
 const SEED = fc.readConfigureGlobal().seed ?? Math.floor(Math.random() * 2 ** 31);
-console.log(`[fuzz] seed ${SEED} (FC_SEED=${SEED} replays it)`);
 const MAX_ANSWER_MS = 2000;
 
 /** A JSON token written as is, for what JSON.stringify cannot say: -0, 1e400, 30-digit integers. */
@@ -434,6 +433,7 @@ describe.runIf(RELIABILITY).each(storeKinds())("every route of /openapi.json, fu
   const seen = new Map<string, number>();
 
   beforeAll(async () => {
+    console.log(`[fuzz] ${kind.name}: seed ${SEED} (FC_SEED=${SEED} replays it)`);
     h = await createHarness(kind, { realClock: true });
     w = await buildWorld(h);
     base = await h.app.listen({ port: 0, host: "127.0.0.1" });
