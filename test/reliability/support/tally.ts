@@ -140,7 +140,12 @@ export class EventLoad {
     private readonly targets: () => string[],
     private readonly key: string,
     private readonly prefix: string,
-    private readonly options: { clients?: number; timeoutMs?: number; maxRequests?: number } = {},
+    private readonly options: {
+      clients?: number;
+      timeoutMs?: number;
+      maxRequests?: number;
+      maxMs?: number;
+    } = {},
   ) {}
 
   start(): void {
@@ -157,10 +162,11 @@ export class EventLoad {
     this.statuses.set(status, (this.statuses.get(status) ?? 0) + 1);
   }
 
-  /** Runs until stop() or maxRequests per client (the bound if a test forgets to stop it). */
+  /** Runs until stop(), or maxRequests per client or maxMs (the bounds when a failing test never stops it). */
   private async loop(n: number): Promise<void> {
     const max = this.options.maxRequests ?? 20_000;
-    for (let i = 0; i < max && !this.stopping; i++) {
+    const deadline = Date.now() + (this.options.maxMs ?? 120_000);
+    for (let i = 0; i < max && !this.stopping && Date.now() < deadline; i++) {
       const targets = this.targets();
       const url = targets[(n + i) % targets.length];
       const replay = i % 5 === 4 && this.replays.length > 0;
