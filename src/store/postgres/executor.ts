@@ -1,4 +1,4 @@
-import type pg from "pg";
+import pg from "pg";
 import type { Query, Row, SqlExecutor, Step } from "../shared/sql.ts";
 import { guarded } from "../store-errors.ts";
 
@@ -64,16 +64,33 @@ export class PostgresExecutor implements SqlExecutor {
   tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     return retryingConflicts(async () => {
       const client = await this.pool.connect();
+      // A checked-out client is not watched by the pool: without a listener of our own, a
+      // connection lost mid-transaction (PostgreSQL stopped) is an unhandled 'error' that ends
+      // the process. The statement in flight rejects with it; the client is then discarded.
+      let broken: Error | undefined;
+      const lost = (err: Error) => {
+        broken = err;
+      };
+      client.on("error", lost);
       try {
         await client.query("BEGIN");
         const result = await fn(client);
         await client.query("COMMIT");
         return result;
       } catch (err) {
-        await client.query("ROLLBACK").catch(() => {});
+        if (err instanceof pg.DatabaseError) {
+          await client.query("ROLLBACK").catch((rollbackErr: Error) => {
+            broken ??= rollbackErr;
+          });
+        } else {
+          // not the server's answer (a timeout, a lost connection): the connection's state is
+          // unknown, so it is discarded rather than rolled back and handed to the next caller
+          broken ??= err instanceof Error ? err : new Error(String(err));
+        }
         throw err;
       } finally {
-        client.release();
+        client.off("error", lost);
+        client.release(broken);
       }
     });
   }

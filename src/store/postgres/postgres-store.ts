@@ -99,6 +99,8 @@ export class PostgresStore extends SqlStore {
   async migrate(): Promise<void> {
     await guarded(async () => {
       const client = new pg.Client(this.connection);
+      // a lost connection rejects the statement in flight; unheard, its 'error' would end the process
+      client.on("error", () => {});
       await client.connect();
       try {
         await client.query("SELECT pg_advisory_lock(827364501)");
