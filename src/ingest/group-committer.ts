@@ -1,3 +1,4 @@
+import { DomainError } from "../domain/errors.ts";
 import type { AppendOutcome, Store, UsageEvent } from "../store/store.ts";
 
 /** One group-commit transaction, as metrics see it. */
@@ -19,7 +20,8 @@ interface Pending {
  * Group commit: every request's events wait in one queue, and each writer commits all that
  * arrived while the previous transaction ran, in one durable transaction. A request is answered
  * only after the transaction holding its events has committed. If a group fails, each request in
- * it is retried alone, so one bad request cannot fail its neighbours.
+ * it is retried alone, so one bad request cannot fail its neighbours; if the store is unavailable,
+ * the group and the queue behind it are refused at once.
  *
  * `writers` transactions may be in flight at once. Both stores use one: SQLite has a single
  * writer anyway, and on PostgreSQL a second and fourth writer in flight measured slower, for
@@ -103,6 +105,14 @@ export class GroupCommitter {
       this.notify(events, outcomes);
     } catch (err) {
       this.report(events.length, started, null);
+      if (err instanceof DomainError && err.code === "UNAVAILABLE") {
+        // the store is down, not the request: retrying each alone would hold every request for
+        // one timeout apiece, so this group and all queued behind it are refused now (503)
+        const waiting = this.queue.splice(0);
+        this.queued = 0;
+        for (const p of [...group, ...waiting]) p.reject(err);
+        return;
+      }
       if (group.length === 1) {
         group[0].reject(err);
         return;
