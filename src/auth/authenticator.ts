@@ -36,6 +36,33 @@ export class Authenticator {
     return key && digestsEqual(key.hash, digest) && key.revokedAt === null ? key : null;
   }
 
+  /**
+   * The principal of a live stored key found by id, without its secret: a dashboard session names
+   * the key it was opened with and re-checks it on every request, so revoking the key ends the
+   * session. `secret` carries the key's display prefix only (the session never holds the secret).
+   */
+  async principalOfKey(keyId: string): Promise<Principal | null> {
+    const key = await this.store.getKey(keyId);
+    if (!key || key.revokedAt !== null) return null;
+    if (key.isRoot) return { kind: "root", keyId: key.id };
+    if (!key.userId || !key.accountId) return null;
+    const user = await this.store.getUser(key.userId);
+    if (!user) return null;
+    return {
+      kind: "user",
+      accountId: user.accountId,
+      userId: user.id,
+      username: user.username,
+      role: user.role,
+      nodeId: user.nodeId,
+      keyId: key.id,
+      keyLabel: key.label,
+      keyPrefix: key.prefix,
+      keyCreatedAt: key.createdAt,
+      secret: `${key.prefix}...`,
+    };
+  }
+
   async authenticate(secret: string | null | undefined): Promise<Principal | null> {
     const key = await this.liveKey(secret);
     if (key === null) return null;

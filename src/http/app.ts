@@ -3,6 +3,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
+import { registerDashboard } from "../dashboard/register-dashboard.ts";
 import type { Services } from "../services.ts";
 import { sendNativeError } from "./errors.ts";
 import { serializeJson } from "./json.ts";
@@ -103,6 +104,15 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     }
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  // ---- dashboard (issue 18): pages at /dashboard and its session cookie, which every surface's
+  // key check accepts (src/dashboard/session-auth.ts); registered before the surfaces ----
+  await registerDashboard(app as unknown as FastifyInstance, {
+    authenticate: (secret) => services.auth.authenticate(secret),
+    principalOfKey: (keyId) => services.auth.principalOfKey(keyId),
+    now: services.now,
+  });
+  // ---- end dashboard ----
 
   await app.register(nativeRoutes(services));
   for (const surface of SURFACES) await app.register(surface.plugin(services), { prefix: surface.prefix });

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import type { Principal } from "../auth/principal.ts";
+import { principalFromSession } from "../dashboard/session-auth.ts";
 import { DomainError } from "../domain/errors.ts";
 import type { Services } from "../services.ts";
 
@@ -25,7 +26,15 @@ declare module "fastify" {
 export async function authenticate(request: FastifyRequest, services: Services): Promise<Principal> {
   if (request.principal) return request.principal;
   const secret = presentedSecret(request);
-  if (!secret) throw new DomainError("UNAUTHORIZED", "Missing API key");
+  if (!secret) {
+    // dashboard (issue 18): a same-origin browser request may present a session cookie instead
+    const fromSession = await principalFromSession(request);
+    if (fromSession) {
+      request.principal = fromSession;
+      return fromSession;
+    }
+    throw new DomainError("UNAUTHORIZED", "Missing API key");
+  }
   const principal = await services.auth.authenticate(secret);
   if (!principal) throw new DomainError("UNAUTHORIZED", "Invalid or revoked API key");
   request.principal = principal;

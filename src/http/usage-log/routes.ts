@@ -1,5 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from "fastify";
+import { principalFromSession } from "../../dashboard/session-auth.ts";
 import { DomainError } from "../../domain/errors.ts";
 import { requireUsageLogAdmin } from "../../ingest/usage-log-service.ts";
 import type { Services } from "../../services.ts";
@@ -60,7 +61,10 @@ export function usageLogRoutes(services: Services): FastifyPluginAsync {
     app.addHook("onRequest", async (request) => {
       // unknown routes answer 404 whoever asks
       if (request.is404) return;
-      if (!presentedSecret(request)) throw new DomainError("UNAUTHORIZED", "Not authenticated");
+      // dashboard (issue 18): a session cookie stands in for the key (src/dashboard/session-auth.ts)
+      if (!presentedSecret(request) && !(await principalFromSession(request))) {
+        throw new DomainError("UNAUTHORIZED", "Not authenticated");
+      }
       await authenticate(request, services);
     });
 
