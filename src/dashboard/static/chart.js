@@ -1,44 +1,63 @@
-// A bar chart of cost per bucket and model, drawn by uPlot (served by Tally, a global script).
+// A stacked bar chart of cost per bucket and model, drawn by uPlot (served by Tally as a global script).
 
 const COLORS = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#be185d", "#4d7c0f"];
 
 /**
- * `buckets`: ISO instants with offset; `series`: [{label, values}] aligned with the buckets.
- * Values are floats for drawing only: the exact numbers are in the table.
+ * `labels`: one per bucket, already in the chosen timezone; `series`: [{label, values}] aligned
+ * with the buckets. The x axis counts buckets (one bar each, whatever their length in a DST
+ * change); values are floats for drawing only: the exact numbers are in the table.
  */
-export function drawChart(container, { buckets, series, timeZone, yLabel }) {
+export function drawChart(container, { labels, series, yLabel }) {
   const uPlot = window.uPlot;
   if (!uPlot) {
     container.textContent = "The chart could not be loaded; the table below has every number.";
     return;
   }
-  const xs = buckets.map((b) => Date.parse(b) / 1000);
-  const width = Math.max(280, container.clientWidth || 600);
-  const bars = uPlot.paths?.bars ? uPlot.paths.bars({ size: [0.8, 64] }) : undefined;
+  const xs = labels.map((_l, i) => i);
+  // stacked: each series is drawn as the running total of itself and those below it, the tallest first
+  const stacked = [];
+  let running = labels.map(() => 0);
+  for (const s of series) {
+    running = running.map((r, i) => r + (s.values[i] ?? 0));
+    stacked.push(running);
+  }
+  const order = series.map((_s, i) => i).reverse();
+  const bars = uPlot.paths?.bars ? uPlot.paths.bars({ size: [0.7, 80] }) : undefined;
+  const size = (w) => ({ width: w, height: w < 500 ? 220 : 300 });
   const opts = {
-    width,
-    height: width < 500 ? 220 : 300,
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), timeZone),
+    ...size(Math.max(280, container.clientWidth - 16 || 600)),
     legend: { live: false },
-    cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true } },
-    axes: [{}, { label: yLabel, size: 70 }],
+    cursor: { show: false },
+    scales: {
+      x: { time: false, range: [-0.5, labels.length - 0.5] },
+      y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+    },
+    axes: [
+      {
+        space: 70,
+        incrs: [1, 2, 3, 4, 6, 8, 12, 24, 48, 96, 168, 336, 720],
+        values: (_u, splits) =>
+          splits.map((i) => (Number.isInteger(i) && labels[i] !== undefined ? labels[i] : "")),
+      },
+      { label: yLabel, size: 64 },
+    ],
     series: [
       {},
-      ...series.map((s, i) => ({
-        label: s.label,
+      ...order.map((i) => ({
+        label: series[i].label,
         stroke: COLORS[i % COLORS.length],
-        fill: `${COLORS[i % COLORS.length]}55`,
+        fill: COLORS[i % COLORS.length],
         width: 1,
         paths: bars,
+        points: { show: false },
       })),
     ],
   };
   container.replaceChildren();
-  const plot = new uPlot(opts, [xs, ...series.map((s) => s.values)], container);
+  const plot = new uPlot(opts, [xs, ...order.map((i) => stacked[i])], container);
   const observer = new ResizeObserver(() => {
-    const w = Math.max(280, container.clientWidth);
-    if (Math.abs(w - plot.width) > 4) plot.setSize({ width: w, height: w < 500 ? 220 : 300 });
+    const w = Math.max(280, container.clientWidth - 16);
+    if (Math.abs(w - plot.width) > 4) plot.setSize(size(w));
   });
   observer.observe(container);
   return plot;

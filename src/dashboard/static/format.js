@@ -111,3 +111,20 @@ export function el(tag, attrs = {}, ...children) {
   for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
   return node;
 }
+
+/**
+ * Narrow screens show each row as a block of "label: value" lines (style.css); every cell gets
+ * its column's header as `data-label`, counted through colspans.
+ */
+export function responsive(table) {
+  const headers = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+  for (const tr of table.querySelectorAll("tbody tr, tfoot tr")) {
+    let col = 0;
+    for (const cell of tr.children) {
+      if (!cell.hasAttribute("data-label") && headers[col]) cell.setAttribute("data-label", headers[col]);
+      col += Number(cell.getAttribute("colspan") || 1);
+    }
+  }
+  table.classList.add("responsive");
+  return table;
+}

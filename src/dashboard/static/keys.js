@@ -54,11 +54,11 @@ function keyRow(ctx, k, status) {
   return el(
     "tr",
     { "data-key-id": k.id },
-    el("td", { text: k.label }),
-    el("td", { class: "mono", text: `${k.prefix}…` }),
-    el("td", { class: "mono", text: k.id }),
-    el("td", { text: k.created_at ? showInstant(k.created_at, ctx.tz) : "" }),
-    el("td", {}, button),
+    el("td", { "data-label": "Label", text: k.label }),
+    el("td", { "data-label": "Prefix", class: "mono", text: `${k.prefix}…` }),
+    el("td", { "data-label": "Key id", class: "mono", text: k.id }),
+    el("td", { "data-label": "Created", text: k.created_at ? showInstant(k.created_at, ctx.tz) : "" }),
+    el("td", { "data-label": "Action" }, button),
   );
 }
 
@@ -81,6 +81,7 @@ function keyTable(caption, id) {
     ),
     tbody,
   );
+  table.classList.add("responsive");
   return { table, tbody };
 }
 

@@ -1,6 +1,6 @@
 import { api, query } from "./api.js";
 import { openDialog } from "./dialog.js";
-import { el, plainDecimal, showDecimal, showInstant } from "./format.js";
+import { el, plainDecimal, responsive, showDecimal, showInstant } from "./format.js";
 
 const PAGE_SIZE = 25;
 
@@ -158,7 +158,7 @@ export async function renderLog(body, ctx) {
   body.replaceChildren(
     intro,
     status,
-    el("div", { class: "table-wrap" }, table),
+    el("div", { class: "table-wrap" }, responsive(table)),
     pager(ctx, skip, records.length),
   );
 }

@@ -1,5 +1,14 @@
 import { api, query } from "./api.js";
-import { addDecimals, el, monthStart, nextMonthStart, showDecimal, showMoney, todayIn } from "./format.js";
+import {
+  addDecimals,
+  el,
+  monthStart,
+  nextMonthStart,
+  responsive,
+  showDecimal,
+  showMoney,
+  todayIn,
+} from "./format.js";
 
 const UNLIMITED = "-999999";
 
@@ -29,7 +38,26 @@ async function monthCard(ctx) {
     account_id: ctx.session.kind === "root" ? ctx.account : undefined,
   })}`;
   const r = await api("GET", path);
-  const lines = r.summary || [];
+  // one row per model and unit: the API also splits by unit price, the overview adds those up exactly
+  const groups = new Map();
+  for (const l of r.summary || []) {
+    const k = `${l.endpoint_id}\u0000${l.unit}\u0000${l.currency}`;
+    const g = groups.get(k) || {
+      endpoint_id: l.endpoint_id,
+      unit: l.unit,
+      currency: l.currency,
+      quantity: [],
+      cost: [],
+    };
+    g.quantity.push(l.quantity);
+    g.cost.push(l.cost);
+    groups.set(k, g);
+  }
+  const lines = [...groups.values()].map((g) => ({
+    ...g,
+    quantity: addDecimals(g.quantity),
+    cost: addDecimals(g.cost),
+  }));
   const month = new Intl.DateTimeFormat(undefined, {
     month: "long",
     year: "numeric",
@@ -78,7 +106,11 @@ async function monthCard(ctx) {
       ),
     ),
   );
-  return card("This month", el("div", { class: "stats" }, totals), el("div", { class: "table-wrap" }, table));
+  return card(
+    "This month",
+    el("div", { class: "stats" }, totals),
+    el("div", { class: "table-wrap" }, responsive(table)),
+  );
 }
 
 function limitStat(label, limit, remaining, id) {

@@ -1,7 +1,7 @@
 import { api, query } from "./api.js";
 import { drawChart } from "./chart.js";
 import { download, toCsv } from "./csv.js";
-import { addDays, addDecimals, el, plainDecimal, showDecimal, todayIn } from "./format.js";
+import { addDays, addDecimals, el, plainDecimal, responsive, showDecimal, todayIn } from "./format.js";
 
 const TIMEFRAMES = ["hour", "day", "week", "month"];
 const CSV_HEADER = ["bucket", "model", "unit", "unit_price", "quantity", "cost", "currency"];
@@ -51,7 +51,7 @@ async function fetchUsage(ctx, f) {
 function bucketLabel(iso, timeframe) {
   const local = iso.slice(0, 16).replace("T", " ");
   if (timeframe === "hour") return local;
-  if (timeframe === "week") return `Week of ${iso.slice(0, 10)}`;
+  if (timeframe === "week") return `week of ${iso.slice(0, 10)}`;
   if (timeframe === "month") return iso.slice(0, 7);
   return iso.slice(0, 10);
 }
@@ -130,7 +130,7 @@ export async function renderUsage(body, ctx) {
       const cost = b.results
         .filter((l) => l.endpoint_id === m && l.currency === chartCurrency)
         .map((l) => l.cost);
-      return cost.length ? Number(addDecimals(cost)) : null;
+      return cost.length ? Number(addDecimals(cost)) : 0;
     }),
   }));
   const chart = el("div", {
@@ -232,7 +232,7 @@ export async function renderUsage(body, ctx) {
         return el(
           "tr",
           {},
-          el("th", { scope: "row", colspan: "3", text: "Total" }),
+          el("th", { scope: "row", colspan: "3", "data-label": "", text: "Total" }),
           el("td", { class: "num", "data-exact": c, "data-currency": cur, text: showDecimal(c) }),
           el("td", { text: cur }),
         );
@@ -257,8 +257,12 @@ export async function renderUsage(body, ctx) {
       : "",
     chart,
     el("div", { class: "actions" }, csvButton),
-    el("div", { class: "table-wrap" }, totals),
-    el("div", { class: "table-wrap" }, table),
+    el("div", { class: "table-wrap" }, responsive(totals)),
+    el("div", { class: "table-wrap" }, responsive(table)),
   );
-  drawChart(chart, { buckets: buckets.map((b) => b.bucket), series, timeZone: f.tz, yLabel: chartCurrency });
+  drawChart(chart, {
+    labels: buckets.map((b) => bucketLabel(b.bucket, f.timeframe)),
+    series,
+    yLabel: chartCurrency,
+  });
 }
