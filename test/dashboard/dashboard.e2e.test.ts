@@ -83,8 +83,20 @@ describe("dashboard in Chromium", () => {
 
   it("asks for a key, refuses a wrong one, and signs in with a right one", async () => {
     await context.clearCookies();
-    await page.goto(url("/dashboard/usage"));
+    // the first load stays small: every byte comes from Tally, and all of it is under 250 KB
+    let bytes = 0;
+    const hosts = new Set<string>();
+    const count = async (response: import("playwright-core").Response) => {
+      hosts.add(new URL(response.url()).host);
+      bytes += (await response.body().catch(() => Buffer.alloc(0))).length;
+    };
+    page.on("response", count);
+    await page.goto(url("/dashboard/usage"), { waitUntil: "networkidle" });
     await page.getByLabel("API key").waitFor();
+    page.off("response", count);
+    expect([...hosts]).toEqual([new URL(server.url).host]);
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThanOrEqual(250 * 1024);
     expect(new URL(page.url()).pathname).toBe("/dashboard/sign-in");
     await screenshot(page, "sign-in");
     await page.getByLabel("API key").fill("tly_not_a_key");
@@ -151,7 +163,17 @@ describe("dashboard in Chromium", () => {
     );
     const grand = await page.locator("#usage-totals tfoot td[data-currency=USD]").getAttribute("data-exact");
     expect(exact(grand!)).toBe(formatDec(sumDec(api.summary.map((l) => parseDec(l.cost)))));
+    // the chart is fed the same exact numbers: per model, its bars add up to the API's summary
     await page.locator("#usage-chart canvas").waitFor();
+    const chartCosts = JSON.parse((await page.locator("#usage-chart").getAttribute("data-costs"))!) as Record<
+      string,
+      string[]
+    >;
+    expect(
+      Object.entries(chartCosts)
+        .map(([m, costs]) => [m, formatDec(sumDec(costs.map((c) => parseDec(c))))])
+        .sort(),
+    ).toEqual([...byModel].map(([m, t]) => [m, formatDec(t.cost)]).sort());
     await screenshot(page, "usage");
   });
 
@@ -194,7 +216,7 @@ describe("dashboard in Chromium", () => {
     await page.goto(url("/dashboard/log?tz=UTC"));
     await page.locator("#log-table").waitFor();
     const ids = await page.$$eval("#log-table tbody tr", (trs) =>
-      trs.map((tr) => (tr as HTMLElement).dataset.usageId),
+      trs.map((tr) => tr.getAttribute("data-usage-id")),
     );
     expect(ids.length).toBe(8); // the admin's six events and the member's two records
     await screenshot(page, "usage-log");

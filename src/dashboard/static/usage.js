@@ -124,19 +124,24 @@ export async function renderUsage(body, ctx) {
   const currencies = [...new Set(rows.map((r) => r.currency))];
   const models = [...new Set(rows.map((r) => r.model))];
   const chartCurrency = currencies[0];
-  const series = models.map((m) => ({
-    label: m,
-    values: buckets.map((b) => {
-      const cost = b.results
-        .filter((l) => l.endpoint_id === m && l.currency === chartCurrency)
-        .map((l) => l.cost);
-      return cost.length ? Number(addDecimals(cost)) : 0;
-    }),
-  }));
+  // exact cost per bucket and model (drawn as floats; kept exact in data-costs for checking)
+  const exactCosts = Object.fromEntries(
+    models.map((m) => [
+      m,
+      buckets.map((b) =>
+        addDecimals(
+          b.results.filter((l) => l.endpoint_id === m && l.currency === chartCurrency).map((l) => l.cost),
+        ),
+      ),
+    ]),
+  );
+  const series = models.map((m) => ({ label: m, values: exactCosts[m].map(Number) }));
+
   const chart = el("div", {
     class: "chart",
     id: "usage-chart",
     role: "img",
+    "data-costs": JSON.stringify(exactCosts),
     "aria-label": `Cost in ${chartCurrency} per ${f.timeframe} by model, ${range}. The table below lists every number.`,
   });
 
