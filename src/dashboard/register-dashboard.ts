@@ -121,6 +121,8 @@ function readSecret(body: unknown): string {
  * The dashboard: static pages at /dashboard and its sign-in. The session cookie it sets is accepted
  * by every API surface (principalFromSession), so the pages read the same JSON routes as any
  * client, with the same access rules. Call on the root instance before the API surfaces.
+ * Its session routes are hidden from /openapi.json: they are the browser's, not a client API (a
+ * key is sent to them, not checked by them as on every documented route).
  */
 export async function registerDashboard(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
   const sessions = deps.sessions ?? new MemorySessionStore();
@@ -154,7 +156,7 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
         "/api/session",
         {
           schema: {
-            tags: ["dashboard"],
+            hide: true,
             summary: "Sign in to the dashboard with an API key (sets the session cookie)",
           },
         },
@@ -183,7 +185,7 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
 
       dash.get(
         "/api/session",
-        { schema: { tags: ["dashboard"], summary: "The signed-in dashboard session" } },
+        { schema: { hide: true, summary: "The signed-in dashboard session" } },
         async (request, reply) => {
           const token = sessionToken(request);
           const session = token ? await sessions.find(hashToken(token), deps.now()) : null;
@@ -195,7 +197,7 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
 
       dash.delete(
         "/api/session",
-        { schema: { tags: ["dashboard"], summary: "Sign out: the session ends and its cookie is cleared" } },
+        { schema: { hide: true, summary: "Sign out: the session ends and its cookie is cleared" } },
         async (request, reply) => {
           if (!isSameOrigin(request))
             throw new DomainError("FORBIDDEN", "Sign-out must come from the dashboard's own origin");

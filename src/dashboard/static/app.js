@@ -70,19 +70,45 @@ async function signOut() {
     // the cookie is cleared either way below by showing the sign-in page
   }
   session = null;
+  accountList = undefined;
   navigate("/sign-in", { account: undefined });
 }
 
+/** The accounts root may pick from, when the server lists them (DESIGN: GET /v1/accounts); else null. */
+let accountList;
+async function listAccounts() {
+  if (accountList !== undefined) return accountList;
+  try {
+    const r = await api("GET", "/v1/accounts?limit=1000");
+    accountList = Array.isArray(r?.data) ? r.data : null;
+  } catch (err) {
+    // a server without the list route: the account is typed by id
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+    accountList = null;
+  }
+  return accountList;
+}
+
 /** Root reaches every account: the account is chosen here and kept in the URL (`?account=`). */
-function accountPicker(ctx) {
-  const input = el("input", {
-    id: "account-id",
-    name: "account",
-    value: ctx.account || "",
-    placeholder: "account id",
-    autocomplete: "off",
-    spellcheck: "false",
-  });
+async function accountPicker(ctx) {
+  const accounts = await listAccounts();
+  const input = accounts
+    ? el(
+        "select",
+        { id: "account-id", name: "account" },
+        el("option", { value: "", text: "Choose an account" }),
+        accounts.map((a) =>
+          el("option", { value: a.id, selected: a.id === ctx.account, text: `${a.name} (${a.id})` }),
+        ),
+      )
+    : el("input", {
+        id: "account-id",
+        name: "account",
+        value: ctx.account || "",
+        placeholder: "account id",
+        autocomplete: "off",
+        spellcheck: "false",
+      });
   return el(
     "form",
     {
@@ -202,13 +228,19 @@ async function render() {
   };
   const body = el("div", { class: "page" });
   main.replaceChildren(el("h1", { text: page.title }));
-  if (session.kind === "root") main.append(accountPicker(ctx));
+  if (session.kind === "root") {
+    try {
+      main.append(await accountPicker(ctx));
+    } catch (err) {
+      return showError(main, err);
+    }
+  }
   main.append(body);
   if (session.kind === "root" && !ctx.account) {
     body.append(
       el("p", {
         class: "empty",
-        text: "The operator key reaches every account: enter an account id above to open its data.",
+        text: "The operator key reaches every account: choose one above to open its data.",
       }),
     );
     return;

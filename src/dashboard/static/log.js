@@ -4,6 +4,9 @@ import { el, plainDecimal, responsive, showDecimal, showInstant } from "./format
 
 const PAGE_SIZE = 25;
 
+/** What the last correction or deletion did, shown once on the page drawn after it. */
+let flash = "";
+
 function isAdmin(ctx) {
   return ctx.session.kind === "root" || ctx.session.role === "admin";
 }
@@ -48,7 +51,7 @@ async function correct(record, ctx, status) {
       cost_usd: cost.value.trim(),
       status_active: active.checked,
     });
-    status.textContent = `Record ${record.usage_id} corrected.`;
+    flash = `Record ${record.usage_id} corrected.`;
     ctx.navigate({});
   } catch (err) {
     status.textContent = `Not saved: ${err.message}`;
@@ -62,7 +65,7 @@ async function remove(record, ctx, status) {
   if ((await openDialog("Delete usage record", content, "Delete record", true)) !== "ok") return;
   try {
     await api("DELETE", `/usage/${encodeURIComponent(record.usage_id)}`);
-    status.textContent = `Record ${record.usage_id} deleted.`;
+    flash = `Record ${record.usage_id} deleted.`;
     ctx.navigate({});
   } catch (err) {
     status.textContent = `Not deleted: ${err.message}`;
@@ -76,7 +79,8 @@ export async function renderLog(body, ctx) {
     ? `/usage/user/${encodeURIComponent(user)}${query({ skip, limit: PAGE_SIZE })}`
     : `/usage${query({ skip, limit: PAGE_SIZE, account_id: ctx.session.kind === "root" ? ctx.account : undefined })}`;
   const records = await api("GET", path);
-  const status = el("p", { id: "log-status", role: "status", class: "status" });
+  const status = el("p", { id: "log-status", role: "status", class: "status", text: flash });
+  flash = "";
   const intro = el("p", {
     class: "help",
     text: isAdmin(ctx)
