@@ -275,6 +275,10 @@ describe("dashboard in Chromium", () => {
 
   it("keeps a member to its own records and away from the keys page", async () => {
     await signIn(world.acme.member.key);
+    // the overview shows the member its plan and limits, nothing account-wide
+    await page.locator("#plan-id").waitFor();
+    expect(await page.locator("main").textContent()).not.toContain("This month");
+    await screenshot(page, "member-overview");
     const nav = page.getByRole("navigation", { name: "Dashboard pages" });
     expect(await nav.textContent()).not.toContain("Keys");
     await page.goto(url("/dashboard/keys"));

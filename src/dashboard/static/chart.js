@@ -19,7 +19,8 @@ export function drawChart(container, { labels, series, yLabel }) {
   let running = labels.map(() => 0);
   for (const s of series) {
     running = running.map((r, i) => r + (s.values[i] ?? 0));
-    stacked.push(running);
+    // no bar (rather than a flat line at zero) where this model has nothing
+    stacked.push(running.map((r, i) => (s.values[i] ? r : null)));
   }
   const order = series.map((_s, i) => i).reverse();
   const bars = uPlot.paths?.bars ? uPlot.paths.bars({ size: [0.7, 80] }) : undefined;
