@@ -1,14 +1,26 @@
 import { resolve } from "node:path";
+import { DEFAULT_MAX_FUTURE_MS } from "./ingest/event-input.ts";
 
 /** Configuration, read once from the environment; the only reader of process.env. */
 export interface Config {
   port: number;
+  /** the address to listen on (HOST); 0.0.0.0 by default, 127.0.0.1 for this machine only */
   host: string;
   sqlitePath: string;
   databaseUrl: string | null;
+  /** PostgreSQL bounds (ms): connect, statement, idle connection; unset ones keep the store's defaults */
+  databaseTimeouts: { connectTimeoutMs?: number; statementTimeoutMs?: number; idleTimeoutMs?: number };
   redisUrl: string | null;
   adminKey: string | null;
   logLevel: string;
+  /** a bearer token that may read GET /metrics besides the root key (TALLY_METRICS_TOKEN) */
+  metricsToken: string | null;
+  /** how long SIGTERM waits for in-flight requests before closing their connections */
+  shutdownGraceMs: number;
+  /** how far into the future an event's timestamp may lie (TALLY_MAX_FUTURE_MS) */
+  maxFutureMs: number;
+  /** how long to keep retrying a PostgreSQL that is not up yet at start (TALLY_STORE_WAIT_MS) */
+  storeWaitMs: number;
 }
 
 function intFrom(name: string, value: string | undefined, fallback: number): number {
@@ -16,6 +28,38 @@ function intFrom(name: string, value: string | undefined, fallback: number): num
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new Error(`${name} must be a port number, got ${value}`);
+  return n;
+}
+
+function msFrom(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === "") return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new Error(`${name} must be a whole number of milliseconds, got ${value}`);
+  return n;
+}
+
+/** A REDIS_URL that ioredis would read as something else is refused at start, naming it. */
+function redisUrlFrom(value: string | undefined): string | null {
+  const url = value?.trim();
+  if (!url) return null;
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  if (!parsed || !/^rediss?:$/.test(parsed.protocol) || !parsed.hostname) {
+    throw new Error(`REDIS_URL must be a redis:// or rediss:// URL with a host, got ${JSON.stringify(url)}`);
+  }
+  return url;
+}
+
+function timeoutFrom(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 3_600_000)
+    throw new Error(`${name} must be a whole number of milliseconds from 1 to 3600000, got ${value}`);
   return n;
 }
 
@@ -29,8 +73,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST?.trim() || "0.0.0.0",
     sqlitePath: resolve(env.TALLY_DB?.trim() || "./data/tally.db"),
     databaseUrl,
-    redisUrl: env.REDIS_URL?.trim() || null,
+    databaseTimeouts: {
+      connectTimeoutMs: timeoutFrom("TALLY_DB_CONNECT_TIMEOUT_MS", env.TALLY_DB_CONNECT_TIMEOUT_MS),
+      statementTimeoutMs: timeoutFrom("TALLY_DB_STATEMENT_TIMEOUT_MS", env.TALLY_DB_STATEMENT_TIMEOUT_MS),
+      idleTimeoutMs: timeoutFrom("TALLY_DB_IDLE_TIMEOUT_MS", env.TALLY_DB_IDLE_TIMEOUT_MS),
+    },
+    redisUrl: redisUrlFrom(env.REDIS_URL),
     adminKey: env.TALLY_ADMIN_KEY?.trim() || null,
     logLevel: env.LOG_LEVEL?.trim() || "info",
+    metricsToken: env.TALLY_METRICS_TOKEN?.trim() || null,
+    shutdownGraceMs: msFrom("TALLY_SHUTDOWN_GRACE_MS", env.TALLY_SHUTDOWN_GRACE_MS, 10_000),
+    maxFutureMs: msFrom("TALLY_MAX_FUTURE_MS", env.TALLY_MAX_FUTURE_MS, DEFAULT_MAX_FUTURE_MS),
+    storeWaitMs: msFrom("TALLY_STORE_WAIT_MS", env.TALLY_STORE_WAIT_MS, 30_000),
   };
+}
+
+/** Why a root key is easy to guess (short, or a placeholder left in), or null when it is not. */
+export function weakRootKey(key: string): string | null {
+  if (/change.?me|example|password|secret|^(root|admin|test)[-_]?key$/i.test(key)) {
+    return "looks like a placeholder";
+  }
+  if (key.length < 20) return "shorter than 20 characters";
+  if (new Set(key).size < 6) return "uses fewer than 6 distinct characters";
+  return null;
+}
+
+/** Where the server's log can name Redis without its password. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable)";
+  }
 }

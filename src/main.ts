@@ -1,36 +1,102 @@
-import { loadConfig } from "./config.ts";
+import { type Config, loadConfig, redactUrl, weakRootKey } from "./config.ts";
 import { buildApp, REDACT } from "./http/app.ts";
 import { RedisRateLimiter } from "./limits/redis-rate-limiter.ts";
+import { createLog, type Log } from "./ops/log.ts";
 import { createServices } from "./services.ts";
 import { openStore } from "./store/open-store.ts";
+import type { Store } from "./store/store.ts";
+
+/** How long start-up waits for Redis before serving with per-instance counters. */
+const REDIS_START_WAIT_MS = 2000;
+
+// every line Tally writes is one JSON object: the level is set once the configuration is read
+const log = createLog("info", REDACT);
+
+// a rejected promise nobody awaited is a bug to find in the log, never a silent exit
+process.on("unhandledRejection", (reason) => {
+  log.error({ err: reason }, "unhandled promise rejection");
+});
+process.on("uncaughtException", (err) => {
+  log.fatal({ err }, "uncaught exception: exiting");
+  process.exit(1);
+});
 
 /** Composition root: read config once, open the store, build services, mount surfaces, listen. */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const store = await openStore(config);
+  log.level = config.logLevel;
+  const store = await openStoreWaiting(config, log);
   // REDIS_URL: rate-limit counters shared by every instance; else in this process's memory
-  const rateLimiter = config.redisUrl ? new RedisRateLimiter(config.redisUrl) : undefined;
-  const services = createServices(store, { rootKey: config.adminKey, rateLimiter });
-  const app = await buildApp(services, { logger: { level: config.logLevel, redact: REDACT } });
-  if (!config.adminKey && !(await store.hasRootKey())) {
-    app.log.warn("no root key yet: set TALLY_ADMIN_KEY or run `npx tally init` to create one");
+  const redis = config.redisUrl ? new RedisRateLimiter(config.redisUrl) : undefined;
+  // not there yet: Tally starts anyway, on per-instance counters (the limiter logs so), and
+  // switches to Redis when it answers
+  if (redis && !(await redis.waitReady(REDIS_START_WAIT_MS))) {
+    log.warn({ redis: redactUrl(config.redisUrl!) }, "Redis is not reachable at start");
   }
+  const services = createServices(store, {
+    rootKey: config.adminKey,
+    redis,
+    log,
+    maxFutureMs: config.maxFutureMs,
+  });
+  const app = await buildApp(services, { loggerInstance: log, metricsToken: config.metricsToken });
+  if (config.adminKey) {
+    const weak = weakRootKey(config.adminKey);
+    if (weak)
+      log.warn({ reason: weak }, "TALLY_ADMIN_KEY is weak: use a long random key (npx tally init makes one)");
+  } else if (!(await store.hasRootKey())) {
+    log.warn("no root key yet: set TALLY_ADMIN_KEY or run `npx tally init` to create one");
+  }
+
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, "shutting down");
-    await app.close();
-    await services.close();
-    process.exit(0);
+    log.info({ signal, grace_ms: config.shutdownGraceMs }, "shutting down: finishing in-flight requests");
+    // requests still running after the grace lose their connections; buffered writes still commit
+    const cutOff = setTimeout(() => {
+      log.warn("shutdown grace is over: closing the connections still open");
+      app.server.closeAllConnections();
+    }, config.shutdownGraceMs);
+    let code = 0;
+    try {
+      await app.close();
+      clearTimeout(cutOff);
+      // commits what is buffered (group commit, key uses), then closes the limiter and the store
+      await services.close();
+      log.info("stopped");
+    } catch (err) {
+      log.error({ err }, "shutdown failed");
+      code = 1;
+    }
+    process.exit(code);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   await app.listen({ port: config.port, host: config.host });
-  app.log.info({ store: store.dialect, port: config.port }, "tally listening");
+  log.info({ store: store.dialect, host: config.host, port: config.port }, "tally listening");
+}
+
+/**
+ * Opens the store; a PostgreSQL that is not up yet (the usual order of a compose file or a
+ * reboot) is retried with backoff for `storeWaitMs`, each attempt logged. SQLite fails at once.
+ */
+async function openStoreWaiting(config: Config, log: Log): Promise<Store> {
+  const deadline = Date.now() + config.storeWaitMs;
+  let delay = 250;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openStore(config);
+    } catch (err) {
+      if (!config.databaseUrl || Date.now() + delay > deadline) throw err;
+      log.warn({ err, attempt, retry_in_ms: delay }, "PostgreSQL is not reachable yet: retrying");
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
 }
 
 main().catch((err) => {
-  console.error(err);
+  log.fatal({ err }, "tally could not start");
   process.exit(1);
 });

@@ -1,15 +1,19 @@
 import { Authenticator, KeyUseRecorder } from "./auth/authenticator.ts";
-import { WINDOW_MS } from "./domain/rate-limits.ts";
 import { GroupCommitter } from "./ingest/group-committer.ts";
 import { IngestService } from "./ingest/ingest-service.ts";
 import { ModelCatalog } from "./ingest/model-catalog.ts";
 import { UsageLogService } from "./ingest/usage-log-service.ts";
+import { FallbackRateLimiter } from "./limits/fallback-rate-limiter.ts";
 import { LimitService } from "./limits/limit-service.ts";
 import { MemoryRateLimiter } from "./limits/memory-rate-limiter.ts";
 import type { RateLimiter } from "./limits/rate-limiter.ts";
+import type { RedisRateLimiter } from "./limits/redis-rate-limiter.ts";
+import { storeCounts } from "./limits/store-counts.ts";
 import { ManageService } from "./manage/manage-service.ts";
+import { type Log, SILENT_LOG } from "./ops/log.ts";
+import { Metrics } from "./ops/metrics.ts";
 import { UsageLogQuery } from "./query/usage-log-query.ts";
-import { QueryService, type UsageLine } from "./query/usage-query.ts";
+import { QueryService } from "./query/usage-query.ts";
 import { WorkspaceUsageService } from "./query/workspace-usage.ts";
 import type { Store } from "./store/store.ts";
 
@@ -19,6 +23,18 @@ export interface ServiceOptions {
   now?: () => number;
   /** shared rate-limit counters (RedisRateLimiter when REDIS_URL is set); default: in memory. Closed by close(). */
   rateLimiter?: RateLimiter;
+  /** shared counters in Redis (REDIS_URL), with per-instance counters whenever Redis is out */
+  redis?: RedisRateLimiter;
+  /** where the core logs what no request answers for (default: nowhere) */
+  log?: Log;
+  metrics?: Metrics;
+  /** how far into the future an event's timestamp may lie (TALLY_MAX_FUTURE_MS) */
+  maxFutureMs?: number;
+}
+
+export interface Health {
+  ok: boolean;
+  store: Store["dialect"];
 }
 
 /** The core, built once over a store; every API surface, the CLI and the dashboard use it. */
@@ -40,34 +56,54 @@ export interface Services {
   usageLogQuery: UsageLogQuery;
   /** the workspace usage API (seed 004) */
   workspaceUsage: WorkspaceUsageService;
+  /** `/healthz`: whether the store answers, and which one it is */
+  health(): Promise<Health>;
+  log: Log;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
 export function createServices(store: Store, options: ServiceOptions = {}): Services {
   const now = options.now ?? Date.now;
+  const log = options.log ?? SILENT_LOG;
+  const metrics = options.metrics ?? new Metrics();
   const keyUses = new KeyUseRecorder(store);
   const catalog = new ModelCatalog(store);
   const committer = new GroupCommitter(store);
   const auth = new Authenticator(store, keyUses, now, options.rootKey ?? null);
-  const ingest = new IngestService(store, catalog, committer, now);
+  const ingest = new IngestService(store, catalog, committer, now, {
+    maxFutureMs: options.maxFutureMs,
+    onRejected: (n) => metrics.events.inc({ outcome: "rejected" }, n),
+  });
   const query = new QueryService(store);
+  // requests already recorded in the current windows: a restarted process forgets none
+  const counts = storeCounts(query);
   const limiter =
     options.rateLimiter ??
-    new MemoryRateLimiter(now, async (accountId, windows) => {
-      // requests already recorded in the current windows: a restarted process forgets none
-      const [minute, day] = await query.series({
-        accountId,
-        buckets: [
-          { start: windows.minute, end: windows.minute + WINDOW_MS.minute },
-          { start: windows.day, end: windows.day + WINDOW_MS.day },
-        ],
-      });
-      const requests = (lines: UsageLine[]) => lines.reduce((n, l) => n + l.requests, 0);
-      return { minute: requests(minute), day: requests(day) };
-    });
+    (options.redis
+      ? new FallbackRateLimiter(options.redis, counts, now, log, {
+          onBackend: (backend) => metrics.setLimiterBackend(backend),
+          onFallback: () => metrics.limiterFallbacks.inc(),
+        })
+      : new MemoryRateLimiter(now, counts));
   // every recorded event is one request in the windows of its own timestamp
-  // (unless an allowed limits check already counted it: one request never counts twice)
-  committer.onCommitted((inserted) => void limiter.record(inserted.filter((e) => !e.admitted)));
+  // (unless an allowed limits check already counted it: one request never counts twice); the
+  // events are committed already, so a counter that fails is logged and never fails anything
+  committer.onCommitted((inserted) => {
+    limiter.record(inserted.filter((e) => !e.admitted)).catch((err: unknown) => {
+      metrics.storeErrors.inc({ op: "rate_limit_count" });
+      log.error({ err }, "rate limiter: counting committed events failed");
+    });
+  });
+  committer.onStats((s) => {
+    metrics.commitEvents.observe(s.events);
+    metrics.commitSeconds.observe(s.seconds);
+    if (s.failed) metrics.storeErrors.inc({ op: "append" });
+    else {
+      metrics.events.inc({ outcome: "accepted" }, s.inserted);
+      metrics.events.inc({ outcome: "duplicate" }, s.events - s.inserted);
+    }
+  });
   const limits = new LimitService(store, catalog, limiter, now);
   const services: Services = {
     store,
@@ -84,6 +120,16 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     usageLog: new UsageLogService(store, ingest, auth, now),
     usageLogQuery: new UsageLogQuery(store),
     workspaceUsage: new WorkspaceUsageService(store, query, limits, now),
+    async health() {
+      try {
+        await store.ping();
+        return { ok: true, store: store.dialect };
+      } catch {
+        return { ok: false, store: store.dialect };
+      }
+    },
+    log,
+    metrics,
     async close() {
       await committer.idle();
       await keyUses.flush();

@@ -37,30 +37,13 @@ export class Authenticator {
   }
 
   /**
-   * The principal of a live stored key found by id, without its secret: a dashboard session names
-   * the key it was opened with and re-checks it on every request, so revoking the key ends the
-   * session. `secret` carries the key's display prefix only (the session never holds the secret).
+   * The principal of a live stored key found by id: a dashboard session names the key it was
+   * opened with and re-checks it on every request, so revoking the key ends the session.
    */
   async principalOfKey(keyId: string): Promise<Principal | null> {
     const key = await this.store.getKey(keyId);
     if (!key || key.revokedAt !== null) return null;
-    if (key.isRoot) return { kind: "root", keyId: key.id };
-    if (!key.userId || !key.accountId) return null;
-    const user = await this.store.getUser(key.userId);
-    if (!user) return null;
-    return {
-      kind: "user",
-      accountId: user.accountId,
-      userId: user.id,
-      username: user.username,
-      role: user.role,
-      nodeId: user.nodeId,
-      keyId: key.id,
-      keyLabel: key.label,
-      keyPrefix: key.prefix,
-      keyCreatedAt: key.createdAt,
-      secret: `${key.prefix}...`,
-    };
+    return this.principalOf(key);
   }
 
   async authenticate(secret: string | null | undefined): Promise<Principal | null> {
@@ -68,6 +51,11 @@ export class Authenticator {
     if (key === null) return null;
     if (key === "root") return { kind: "root", keyId: null };
     this.keyUses.touch(key.id, this.now());
+    return this.principalOf(key);
+  }
+
+  /** A live key's principal: root, or its user's (null when the user is gone). */
+  private async principalOf(key: ApiKey): Promise<Principal | null> {
     if (key.isRoot) return { kind: "root", keyId: key.id };
     if (!key.userId || !key.accountId) return null;
     const user = await this.store.getUser(key.userId);
@@ -83,7 +71,6 @@ export class Authenticator {
       keyLabel: key.label,
       keyPrefix: key.prefix,
       keyCreatedAt: key.createdAt,
-      secret: secret as string,
     };
   }
 }

@@ -124,7 +124,12 @@ registerUsageCommand(program);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (!(err instanceof CommanderError)) throw err;
-  // help and --version end with exit code 0; every other parse failure is a usage error
-  process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  if (err instanceof CommanderError) {
+    // help and --version end with exit code 0; every other parse failure is a usage error
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else {
+    // one line that says what went wrong (an unreachable database, a bad path), not a stack trace
+    console.error(`tally: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
 }

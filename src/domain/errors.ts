@@ -10,6 +10,7 @@ export type ErrorCode =
   | "CONFLICT"
   | "LIMIT_EXCEEDED"
   | "PAYLOAD_TOO_LARGE"
+  | "URI_TOO_LONG"
   | "UNAVAILABLE"
   | "INTERNAL";
 
@@ -25,8 +26,10 @@ export class DomainError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly issues: FieldIssue[] = [],
+    /** what failed underneath (a lost database, a full disk): logged, never shown */
+    options: { cause?: unknown } = {},
   ) {
-    super(message);
+    super(message, options);
     this.name = "DomainError";
   }
 

@@ -1,4 +1,12 @@
-import { type Dec, DecimalError, ONE, parseDec } from "./decimal.ts";
+import {
+  COST_PLACES,
+  type Dec,
+  DecimalError,
+  ONE,
+  PRICE_PLACES,
+  parseDec,
+  QUANTITY_PLACES,
+} from "./decimal.ts";
 import { DomainError } from "./errors.ts";
 import { parseInstant } from "./time.ts";
 
@@ -10,10 +18,10 @@ export interface DecimalRule {
   max: number;
 }
 
-export const QUANTITY_RULE: DecimalRule = { places: 6, max: 1e12 };
-export const PRICE_RULE: DecimalRule = { places: 12, max: 1e6 };
-export const COST_RULE: DecimalRule = { places: 18, max: 1e9 };
-export const AMOUNT_RULE: DecimalRule = { places: 18, max: 1e9 };
+export const QUANTITY_RULE: DecimalRule = { places: QUANTITY_PLACES, max: 1e12 };
+export const PRICE_RULE: DecimalRule = { places: PRICE_PLACES, max: 1e6 };
+export const COST_RULE: DecimalRule = { places: COST_PLACES, max: 1e9 };
+export const AMOUNT_RULE: DecimalRule = { places: COST_PLACES, max: 1e9 };
 
 export function readDecimal(value: unknown, loc: (string | number)[], rule: DecimalRule): Dec {
   let v: Dec;

@@ -2,23 +2,30 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from "fastify";
 import { registerDashboard } from "../dashboard/register-dashboard.ts";
+import { BODY_LIMIT } from "../domain/constants.ts";
 import type { Services } from "../services.ts";
-import { sendNativeError } from "./errors.ts";
-import { serializeJson } from "./json.ts";
+import { RETRY_AFTER_SECONDS, sendNativeError } from "./errors.ts";
+import { guardedJsonParser, serializeJson } from "./json.ts";
+import { metricsRoute, observeRequests } from "./metrics.ts";
 import { nativeRoutes } from "./native/routes.ts";
 import { refuseNul } from "./nul-guard.ts";
-import { SURFACES } from "./surfaces.ts";
+import { SURFACES, surfaceOf } from "./surfaces.ts";
 import { validatorCompiler } from "./validation.ts";
-
-export const MIB = 1024 * 1024;
 
 export interface AppOptions {
   logger?: FastifyServerOptions["logger"];
+  /** the process's own pino logger (main.ts), instead of `logger` options */
+  loggerInstance?: FastifyBaseLogger;
+  /** a bearer token that may read `GET /metrics` besides the root key (TALLY_METRICS_TOKEN) */
+  metricsToken?: string | null;
 }
-
-export type App = FastifyInstance;
 
 /** Never log a secret: keys travel in these headers. */
 export const REDACT = ["req.headers.authorization", 'req.headers["x-key"]', "req.headers.cookie"];
@@ -29,19 +36,32 @@ export const REDACT = ["req.headers.authorization", 'req.headers["x-key"]', "req
  */
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
-    bodyLimit: MIB,
+    ...(options.loggerInstance
+      ? { loggerInstance: options.loggerInstance }
+      : { logger: options.logger ?? false }),
+    bodyLimit: BODY_LIMIT,
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
     // one line per failed request instead of two per request: logging must not cost the hot path
     logController: new LogController({ requestIdLogLabel: "request_id", disableRequestLogging: true }),
     ajv: { customOptions: { strict: false } },
+    // errors the router raises before any hook runs (an over-long path parameter: 414, a bad
+    // percent-encoding: 400) still carry x-request-id and the surface's error format
+    frameworkErrors: (err, request, reply) => {
+      reply.header("x-request-id", request.id);
+      return surfaceOf(request.url).sendError(err, request, reply);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   // every response, with or without a schema, goes through the exact-decimal serializer
   app.setSerializerCompiler(() => serializeJson);
   app.setReplySerializer(serializeJson);
+
+  // every surface's JSON bodies: valid UTF-8, bounded nesting, well-formed strings (json.ts)
+  const parseJsonText = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, guardedJsonParser(parseJsonText));
 
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -62,6 +82,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       );
     }
   });
+
+  observeRequests(app, services.metrics);
 
   await app.register(swagger, {
     openapi: {
@@ -95,18 +117,27 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     }),
   );
 
-  app.get("/healthz", { schema: { hide: true } }, async (_request, reply) => {
-    try {
-      await services.store.ping();
-      return { status: "ok", store: services.store.dialect };
-    } catch {
-      return reply.status(503).send({ status: "unavailable", store: services.store.dialect });
-    }
-  });
+  app.get(
+    "/healthz",
+    {
+      schema: {
+        tags: ["operations"],
+        summary: "Whether the store answers: 200 ok, or 503 unavailable (no key needed)",
+        security: [],
+      },
+    },
+    async (_request, reply) => {
+      const health = await services.health();
+      if (health.ok) return { status: "ok", store: health.store };
+      reply.header("retry-after", String(RETRY_AFTER_SECONDS));
+      return reply.status(503).send({ status: "unavailable", store: health.store });
+    },
+  );
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  metricsRoute(app, services, options.metricsToken ?? null);
 
-  // ---- dashboard (issue 18): pages at /dashboard and its session cookie, which every surface's
-  // key check accepts (src/dashboard/session-auth.ts); registered before the surfaces ----
+  // ---- dashboard (issue 18): pages at /dashboard and its session cookie, which requireKey accepts
+  // (src/dashboard/session-auth.ts); registered before the surfaces ----
   await registerDashboard(app as unknown as FastifyInstance, {
     authenticate: (secret) => services.auth.authenticate(secret),
     principalOfKey: (keyId) => services.auth.principalOfKey(keyId),

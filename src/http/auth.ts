@@ -1,4 +1,4 @@
-import type { FastifyRequest } from "fastify";
+import type { FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import type { Principal } from "../auth/principal.ts";
 import { principalFromSession } from "../dashboard/session-auth.ts";
 import { DomainError } from "../domain/errors.ts";
@@ -16,27 +16,40 @@ export function presentedSecret(request: FastifyRequest): string | null {
   return null;
 }
 
-declare module "fastify" {
-  interface FastifyRequest {
-    principal?: Principal;
-  }
+/** Who each request is, once its key was checked; kept off the request object so no route reads it raw. */
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+export interface KeyCheckOptions {
+  /** the 401 message when no key is presented (the usage log words it as FastAPI does) */
+  missingKey?: string;
 }
 
-/** Authenticates the request or throws UNAUTHORIZED (missing, unknown and revoked keys alike). */
-export async function authenticate(request: FastifyRequest, services: Services): Promise<Principal> {
-  if (request.principal) return request.principal;
-  const secret = presentedSecret(request);
-  if (!secret) {
-    // dashboard (issue 18): a same-origin browser request may present a session cookie instead
-    const fromSession = await principalFromSession(request);
-    if (fromSession) {
-      request.principal = fromSession;
-      return fromSession;
+/**
+ * The one way a surface authenticates: `onRequest: requireKey(services)` on a plugin or a route,
+ * before the body is read, so no key and a bad body is a 401. Missing, unknown and revoked keys
+ * answer UNAUTHORIZED in the surface's own format; unknown routes are left to the 404 handler.
+ */
+export function requireKey(services: Services, options: KeyCheckOptions = {}): onRequestAsyncHookHandler {
+  const missingKey = options.missingKey ?? "Missing API key";
+  return async (request) => {
+    if (request.is404 || principals.has(request)) return;
+    const secret = presentedSecret(request);
+    if (!secret) {
+      // dashboard (issue 18): a same-origin browser request may present its session cookie instead
+      const fromSession = await principalFromSession(request);
+      if (!fromSession) throw new DomainError("UNAUTHORIZED", missingKey);
+      principals.set(request, fromSession);
+      return;
     }
-    throw new DomainError("UNAUTHORIZED", "Missing API key");
-  }
-  const principal = await services.auth.authenticate(secret);
-  if (!principal) throw new DomainError("UNAUTHORIZED", "Invalid or revoked API key");
-  request.principal = principal;
+    const principal = await services.auth.authenticate(secret);
+    if (!principal) throw new DomainError("UNAUTHORIZED", "Invalid or revoked API key");
+    principals.set(request, principal);
+  };
+}
+
+/** The principal requireKey found; a route mounted without it is a programming error. */
+export function principalOf(request: FastifyRequest): Principal {
+  const principal = principals.get(request);
+  if (!principal) throw new DomainError("INTERNAL", `No key check on ${request.routeOptions.url}`);
   return principal;
 }

@@ -13,16 +13,33 @@ export const STATUS: Record<ErrorCode, number> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  URI_TOO_LONG: 414,
   LIMIT_EXCEEDED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 };
 
+/** What a 503 says on every surface: the cause (driver text, paths) stays in the log. */
+export const UNAVAILABLE_MESSAGE = "Service temporarily unavailable; retry later";
+
+/** Seconds a client should wait before retrying a 503 (a lost store usually returns within that). */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** The status for an error, with the headers that go with it on every surface (`Retry-After` for 503). */
+export function statusOf(e: DomainError, reply: FastifyReply): number {
+  if (e.code === "UNAVAILABLE") reply.header("retry-after", String(RETRY_AFTER_SECONDS));
+  return STATUS[e.code];
+}
+
 /** Turns whatever was thrown into a DomainError; unknown errors become INTERNAL after logging. */
 export function toDomainError(err: unknown, request: FastifyRequest): DomainError {
   if (err instanceof DomainError) {
-    // an internal DomainError is answered generically, so its cause must reach the log
-    if (err.code === "INTERNAL") request.log.error({ err }, err.message);
+    // an internal or unavailable error is answered generically, so its cause must reach the log
+    if (err.code === "INTERNAL") request.log.error({ err, cause: err.cause }, err.message);
+    if (err.code === "UNAVAILABLE") {
+      request.log.error({ err, cause: err.cause }, err.message);
+      return new DomainError("UNAVAILABLE", UNAVAILABLE_MESSAGE);
+    }
     return err;
   }
   const fe = err as FastifyError & {
@@ -62,6 +79,8 @@ export function toDomainError(err: unknown, request: FastifyRequest): DomainErro
     return new DomainError("VALIDATION", `${field}: ${first?.msg ?? "is invalid"}`, issues);
   }
   const code = fe?.code;
+  if (code === "FST_ERR_MAX_PARAM_LENGTH")
+    return new DomainError("URI_TOO_LONG", "path: a path parameter is too long");
   if (code === "FST_ERR_CTP_BODY_TOO_LARGE")
     return new DomainError("PAYLOAD_TOO_LARGE", "Request body is too large");
   if (
@@ -106,7 +125,7 @@ function ajvType(keyword: string): string {
 /** Native format: `{error: {code, message, issues?, request_id}}`. */
 export function sendNativeError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const e = toDomainError(err, request);
-  return reply.status(STATUS[e.code]).send({
+  return reply.status(statusOf(e, reply)).send({
     error: {
       code: e.code,
       message: e.message,

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { FieldIssue } from "../domain/errors.ts";
-import { STATUS, toDomainError } from "./errors.ts";
+import { statusOf, toDomainError } from "./errors.ts";
 
 /**
  * FastAPI's wire format, for the surfaces that stand in for FastAPI services (the license report
@@ -36,7 +36,7 @@ export function sendFastApiError(err: unknown, request: FastifyRequest, reply: F
     );
   }
   if (e.code === "UNAUTHORIZED") reply.header("www-authenticate", "Bearer");
-  const status = STATUS[e.code];
+  const status = statusOf(e, reply);
   if (e.code === "UNAVAILABLE") return reply.status(status).send({ detail: "Service Unavailable" });
   if (status >= 500) return reply.status(status).send({ detail: "Internal Server Error" });
   return reply.status(status).send({ detail: e.message });

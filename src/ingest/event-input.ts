@@ -1,6 +1,12 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { Ajv } from "ajv";
+import { MAX_EVENT_ID_LENGTH, MODEL_KINDS } from "../domain/constants.ts";
 import { DomainError } from "../domain/errors.ts";
+import { readInstant } from "../domain/fields.ts";
+import { DAY_MS } from "../domain/time.ts";
+
+/** How far past now an event may be dated unless TALLY_MAX_FUTURE_MS says otherwise. */
+export const DEFAULT_MAX_FUTURE_MS = DAY_MS;
 
 /** Checked by readDecimal (exact, non-negative, bounded places), which names the field on failure. */
 const DecimalInput = Type.Unsafe<number | string>({
@@ -8,14 +14,16 @@ const DecimalInput = Type.Unsafe<number | string>({
   description: "An exact non-negative decimal, as a JSON number or a decimal string",
 });
 
-export const MODEL_KIND = Type.Union(
-  ["chat", "embedding", "image", "video", "audio", "tts", "other"].map((k) => Type.Literal(k)),
-);
+export const MODEL_KIND = Type.Union(MODEL_KINDS.map((k) => Type.Literal(k)));
 
 /** One usage event as clients send it to `POST /v1/events`. */
 export const EventInput = Type.Object(
   {
-    id: Type.String({ minLength: 1, maxLength: 200, description: "Idempotency key, unique per account" }),
+    id: Type.String({
+      minLength: 1,
+      maxLength: MAX_EVENT_ID_LENGTH,
+      description: "Idempotency key, unique per account",
+    }),
     account_id: Type.Optional(
       Type.String({ minLength: 1, description: "Root key only: the account written to" }),
     ),
@@ -74,4 +82,26 @@ export function validateEventInput(item: unknown, loc: (string | number)[]): Eve
         ? "unknown field"
         : (err?.message ?? "is invalid");
   throw DomainError.validation([...loc, ...path.map((p) => (/^\d+$/.test(p) ? Number(p) : p))], msg);
+}
+
+/**
+ * An event's time: an instant from 1970 on and at most `maxFutureMs` past `now`. An event dated
+ * in year 9999 would be billed and sort first in every listing forever.
+ */
+export function readEventTime(
+  value: unknown,
+  loc: (string | number)[],
+  now: number,
+  maxFutureMs: number,
+): number {
+  const at = readInstant(value, loc);
+  if (at < 0) throw DomainError.validation(loc, "must not be before 1970-01-01T00:00:00Z", "datetime_range");
+  if (at > now + maxFutureMs) {
+    throw DomainError.validation(
+      loc,
+      `must not be more than ${maxFutureMs} ms in the future (${new Date(now + maxFutureMs).toISOString()})`,
+      "datetime_range",
+    );
+  }
+  return at;
 }

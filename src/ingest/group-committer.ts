@@ -1,5 +1,14 @@
 import type { AppendOutcome, Store, UsageEvent } from "../store/store.ts";
 
+/** One group-commit transaction, as metrics see it. */
+export interface CommitStats {
+  events: number;
+  /** stored now; the rest were duplicates (0 when the transaction failed) */
+  inserted: number;
+  seconds: number;
+  failed: boolean;
+}
+
 interface Pending {
   events: UsageEvent[];
   resolve: (outcomes: AppendOutcome[]) => void;
@@ -24,6 +33,7 @@ export class GroupCommitter {
   private inFlight = 0;
   private scheduled = false;
   private readonly listeners: ((inserted: UsageEvent[]) => void)[] = [];
+  private readonly statsListeners: ((stats: CommitStats) => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -34,6 +44,11 @@ export class GroupCommitter {
   /** Called after each commit with the events it inserted (not duplicates). */
   onCommitted(listener: (inserted: UsageEvent[]) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Called after each transaction, committed or failed, with its size and duration (metrics). */
+  onStats(listener: (stats: CommitStats) => void): void {
+    this.statsListeners.push(listener);
   }
 
   submit(events: UsageEvent[]): Promise<AppendOutcome[]> {
@@ -76,8 +91,10 @@ export class GroupCommitter {
 
   private async commit(group: Pending[]): Promise<void> {
     const events = group.length === 1 ? group[0].events : group.flatMap((p) => p.events);
+    const started = performance.now();
     try {
       const outcomes = await this.store.appendEvents(events);
+      this.report(events.length, started, outcomes);
       let offset = 0;
       for (const p of group) {
         p.resolve(outcomes.slice(offset, offset + p.events.length));
@@ -85,12 +102,26 @@ export class GroupCommitter {
       }
       this.notify(events, outcomes);
     } catch (err) {
+      this.report(events.length, started, null);
       if (group.length === 1) {
         group[0].reject(err);
         return;
       }
       for (const p of group) await this.commit([p]);
     }
+  }
+
+  private report(events: number, started: number, outcomes: AppendOutcome[] | null): void {
+    if (this.statsListeners.length === 0) return;
+    let inserted = 0;
+    if (outcomes) for (const o of outcomes) if (o.status === "inserted") inserted++;
+    const stats: CommitStats = {
+      events,
+      inserted,
+      seconds: (performance.now() - started) / 1000,
+      failed: outcomes === null,
+    };
+    for (const l of this.statsListeners) l(stats);
   }
 
   private notify(events: UsageEvent[], outcomes: AppendOutcome[]): void {

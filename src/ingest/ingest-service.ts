@@ -1,11 +1,12 @@
 import { v7 as uuidv7 } from "uuid";
+import { can } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
-import { COST_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal, readInstant } from "../domain/fields.ts";
+import { COST_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal } from "../domain/fields.ts";
 import { costOf, priceAt, unitPriceOfCost } from "../domain/pricing.ts";
 import type { AppendOutcome, Store, UsageEvent } from "../store/store.ts";
-import { validateEventInput } from "./event-input.ts";
+import { DEFAULT_MAX_FUTURE_MS, readEventTime, validateEventInput } from "./event-input.ts";
 import type { GroupCommitter } from "./group-committer.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
 
@@ -50,14 +51,26 @@ export interface BatchResult {
   results: { index: number; id: string; usage_id: string; status: AppendOutcome["status"] }[];
 }
 
+export interface IngestOptions {
+  /** how far past now an event's timestamp may lie (default one day) */
+  maxFutureMs?: number;
+  /** told how many items of a batch were refused (metrics) */
+  onRejected?: (count: number) => void;
+}
+
 /** The write path: validate, authorize, price, append idempotently (group-committed). */
 export class IngestService {
+  private readonly maxFutureMs: number;
+
   constructor(
     private readonly store: Store,
     private readonly catalog: ModelCatalog,
     private readonly committer: GroupCommitter,
     private readonly now: () => number,
-  ) {}
+    private readonly options: IngestOptions = {},
+  ) {
+    this.maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+  }
 
   /** Prices an event: the model's unit and kind, the price version in force at its timestamp. */
   async price(e: NewEvent, loc: (string | number)[], options: PrepareOptions = {}): Promise<UsageEvent> {
@@ -161,7 +174,10 @@ export class IngestService {
           {
             eventId: input.id,
             accountId,
-            ts: input.timestamp === undefined ? now : readInstant(input.timestamp, [...loc, "timestamp"]),
+            ts:
+              input.timestamp === undefined
+                ? now
+                : readEventTime(input.timestamp, [...loc, "timestamp"], now, this.maxFutureMs),
             userId: attribution.userId,
             keyId: attribution.keyId,
             modelId: input.model_id,
@@ -194,6 +210,7 @@ export class IngestService {
         });
       }
     }
+    if (rejected.length > 0) this.options.onRejected?.(rejected.length);
     const outcomes = await this.append(priced.map((x) => x.event));
     const results = priced.map((x, j) => ({
       index: x.index,
@@ -211,7 +228,7 @@ export class IngestService {
     loc: (string | number)[],
   ): Promise<string> {
     if (p.kind === "user") {
-      if (named !== undefined && named !== p.accountId)
+      if (!can(p, "create", "usage_record", { accountId: named ?? p.accountId }))
         throw DomainError.validation([...loc, "account_id"], "unknown account");
       return p.accountId;
     }

@@ -13,9 +13,6 @@ import type { ModelCatalog } from "./model-catalog.ts";
  */
 export const MAX_GENERATIONS_PER_REPORT = 1_000_000;
 
-/** An Idempotency-Key is at most this long (the event id adds a namespace in front of it). */
-export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
-
 /** What a licensee reports: `number_of_generations` images of `modelSlug`, generated just now. */
 export interface LicenseUsageReport {
   modelSlug: string;

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
+import { authorize } from "../auth/access.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { Principal, UserPrincipal } from "../auth/principal.ts";
+import { USAGE_LOG_IDEMPOTENCY_NAMESPACE } from "../domain/constants.ts";
 import { DomainError } from "../domain/errors.ts";
 import { COST_RULE, QUANTITY_RULE, readDecimal } from "../domain/fields.ts";
 import { maskSecret } from "../domain/keys.ts";
@@ -26,14 +28,9 @@ export interface UpdateUsageRecordInput {
   status_active?: boolean;
 }
 
-/** Event ids of usage-log records with an Idempotency-Key live in their own namespace. */
-export const IDEMPOTENCY_NAMESPACE = "usage-log:";
-
 /** Corrections and deletions of usage records are for account admins (and the operator). */
 export function requireUsageLogAdmin(p: Principal): void {
-  if (p.kind === "user" && p.role !== "admin") {
-    throw new DomainError("FORBIDDEN", "Only an account admin may change or delete usage records");
-  }
+  authorize(p, "change", "usage_record");
 }
 
 const recordNotFound = () => new DomainError("NOT_FOUND", "Usage record not found");
@@ -59,7 +56,9 @@ export class UsageLogService {
     const cost = readDecimal(input.cost_usd, ["body", "cost_usd"], COST_RULE);
     const apiKeyUsed = await this.storedKeyText(input.api_key_used);
     const eventId =
-      input.idempotencyKey === undefined ? randomUUID() : IDEMPOTENCY_NAMESPACE + input.idempotencyKey;
+      input.idempotencyKey === undefined
+        ? randomUUID()
+        : USAGE_LOG_IDEMPOTENCY_NAMESPACE + input.idempotencyKey;
     const { event, outcome } = await this.ingest.recordOne(
       {
         eventId,
@@ -87,6 +86,7 @@ export class UsageLogService {
   async updateRecord(p: Principal, usageId: string, input: UpdateUsageRecordInput): Promise<UsageEvent> {
     requireUsageLogAdmin(p);
     const current = await this.find(p, usageId);
+    authorize(p, "change", "usage_record", current, { notFound: recordNotFound });
     const patch: EventPatch = {};
     if (input.units_used !== undefined)
       patch.quantity = readDecimal(input.units_used, ["body", "units_used"], QUANTITY_RULE);
@@ -111,6 +111,7 @@ export class UsageLogService {
   async deleteRecord(p: Principal, usageId: string): Promise<void> {
     requireUsageLogAdmin(p);
     const current = await this.find(p, usageId);
+    authorize(p, "change", "usage_record", current, { notFound: recordNotFound });
     const deleted = await this.store.deleteEvent(
       current.accountId,
       usageId,

@@ -1,3 +1,4 @@
+import { authorize } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { type LimitStatus, limitStatus, type RateLimits, UNLIMITED_LIMITS } from "../domain/rate-limits.ts";
@@ -80,7 +81,7 @@ export class LimitService {
 
   private accountOf(p: Principal, named: string | undefined): string {
     if (p.kind === "user") {
-      if (named !== undefined && named !== p.accountId) throw DomainError.notFound("account");
+      authorize(p, "create", "rate_limit", { accountId: named ?? p.accountId });
       return p.accountId;
     }
     if (named === undefined)

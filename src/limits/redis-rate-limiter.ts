@@ -30,6 +30,21 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {1, m, d}
 `;
 
+/**
+ * Raises both of an account's window counters to at least the given counts (the requests the
+ * store holds for those windows), never lowering one: rebuilding a window after Redis comes back
+ * (empty after a restart, or behind after a partition) counts nothing twice.
+ * KEYS: minute key, day key. ARGV: minute count, day count, minute ttl, day ttl (ms).
+ */
+const RAISE = `
+for i = 1, 2 do
+  local have = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local want = tonumber(ARGV[i])
+  if want > have then redis.call('SET', KEYS[i], want, 'PX', ARGV[i + 2]) end
+end
+return 1
+`;
+
 /** Expiry past a window's end, so instances whose clocks differ a little still read the same counter. */
 const GRACE_MS = 60_000;
 
@@ -37,13 +52,24 @@ export interface RedisRateLimiterOptions {
   /** Namespace for every key (tests use a unique one each). */
   keyPrefix?: string;
   now?: () => number;
-  /** Called when counting recorded events fails (counting never fails a report). */
-  onError?: (err: unknown) => void;
   redisOptions?: RedisOptions;
 }
 
+/**
+ * A command fails rather than waits: in-flight commands are not retried after a reconnect and
+ * time out after half a second, so a lost Redis costs a request at most that (the fallback in
+ * fallback-rate-limiter.ts then answers from per-instance counters without asking Redis).
+ */
+const FAIL_FAST: RedisOptions = {
+  maxRetriesPerRequest: 0,
+  connectTimeout: 1000,
+  commandTimeout: 500,
+  retryStrategy: (times) => Math.min(times * 100, 2000),
+};
+
 type ConsumeRedis = Redis & {
   tallyConsume(k1: string, k2: string, ml: number, dl: number, t1: number, t2: number): Promise<number[]>;
+  tallyRaise(k1: string, k2: string, m: number, d: number, t1: number, t2: number): Promise<number>;
 };
 
 /**
@@ -55,25 +81,87 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly redis: ConsumeRedis;
   private readonly prefix: string;
   private readonly now: () => number;
-  private readonly onError: (err: unknown) => void;
+  private lastError: Error | null = null;
 
   constructor(url: string, options: RedisRateLimiterOptions = {}) {
-    this.redis = new Redis(url, { maxRetriesPerRequest: 2, ...options.redisOptions }) as ConsumeRedis;
+    this.redis = new Redis(url, { ...FAIL_FAST, ...options.redisOptions }) as ConsumeRedis;
     this.redis.defineCommand("tallyConsume", { numberOfKeys: 2, lua: CONSUME });
+    this.redis.defineCommand("tallyRaise", { numberOfKeys: 2, lua: RAISE });
     // ioredis reconnects by itself; without a listener an unreachable server would crash the process
-    this.redis.on("error", () => {});
+    this.redis.on("error", (err: Error) => {
+      this.lastError = err;
+    });
     this.prefix = options.keyPrefix ?? "tally:rl:";
     this.now = options.now ?? Date.now;
-    this.onError = options.onError ?? ((err) => console.error("rate limiter: counting failed", err));
   }
 
-  record(hits: readonly RequestHit[]): Promise<void> {
+  /** Connected and answering commands now. */
+  get isReady(): boolean {
+    return this.redis.status === "ready";
+  }
+
+  /** The last connection error ioredis reported (for a log line naming why Redis is out). */
+  get lastConnectionError(): Error | null {
+    return this.lastError;
+  }
+
+  /** Called on each (re)connection, once Redis answers commands. */
+  onReady(listener: () => void): void {
+    this.redis.on("ready", listener);
+  }
+
+  /** Called when the connection is lost (ioredis keeps reconnecting). */
+  onDown(listener: () => void): void {
+    this.redis.on("close", listener);
+  }
+
+  /** Resolves true once connected, false when `timeoutMs` passes first. */
+  waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.isReady) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.redis.off("ready", onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.redis.on("ready", onReady);
+    });
+  }
+
+  /** Drops the connection and connects again (after a command timed out on a live socket). */
+  reconnect(): void {
+    this.redis.disconnect(true);
+  }
+
+  /** Raises the account's current windows (starting at `windows`) to at least `counts`. */
+  async raiseTo(
+    accountId: string,
+    windows: { minute: number; day: number },
+    counts: WindowUse,
+  ): Promise<void> {
+    const at = this.now();
+    await this.call(() =>
+      this.redis.tallyRaise(
+        this.key(accountId, "minute", windows.minute),
+        this.key(accountId, "day", windows.day),
+        counts.minute,
+        counts.day,
+        windowEnd(windows.minute, "minute") - at + GRACE_MS,
+        windowEnd(windows.day, "day") - at + GRACE_MS,
+      ),
+    );
+  }
+
+  /** Counts the hits (in each window `skip` does not exclude); rejects with UNAVAILABLE when Redis did not take them. */
+  record(hits: readonly RequestHit[], skip?: (hit: RequestHit, w: RateWindow) => boolean): Promise<void> {
     const at = this.now();
     const counts = new Map<string, { n: number; ttl: number }>();
     for (const hit of hits) {
       for (const w of RATE_WINDOWS) {
         const end = windowEnd(hit.ts, w);
-        if (end <= at) continue;
+        if (end <= at || skip?.(hit, w)) continue;
         const k = this.key(hit.accountId, w, hit.ts);
         const c = counts.get(k);
         if (c) c.n += 1;
@@ -84,13 +172,11 @@ export class RedisRateLimiter implements RateLimiter {
     // built and sent synchronously: a later read on this connection is queued after it
     const pipeline = this.redis.pipeline();
     for (const [k, { n, ttl }] of counts) pipeline.incrby(k, n).pexpire(k, ttl);
-    return pipeline.exec().then(
-      (results) => {
-        const failed = results?.find(([err]) => err);
-        if (failed) this.onError(failed[0]);
-      },
-      (err) => this.onError(err),
-    );
+    return this.call(async () => {
+      const results = await pipeline.exec();
+      const failed = results?.find(([err]) => err);
+      if (failed) throw failed[0];
+    });
   }
 
   async peek(accountId: string): Promise<WindowUse> {
@@ -133,7 +219,10 @@ export class RedisRateLimiter implements RateLimiter {
     try {
       return await fn();
     } catch (err) {
-      throw new DomainError("UNAVAILABLE", `Rate limit store unavailable: ${(err as Error).message}`);
+      // the cause is for logs; callers' answers never quote driver internals
+      const failure = new DomainError("UNAVAILABLE", "Rate limit store unavailable");
+      failure.cause = err;
+      throw failure;
     }
   }
 }

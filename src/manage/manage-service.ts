@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { type Principal, requireAccountAdmin, requireRoot } from "../auth/principal.ts";
+import { authorize } from "../auth/access.ts";
+import type { Principal } from "../auth/principal.ts";
+import { UNLIMITED } from "../domain/constants.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { AMOUNT_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal, readInstant } from "../domain/fields.ts";
@@ -12,14 +14,12 @@ import type {
   Model,
   Payment,
   Plan,
+  PriceVersion,
   Role,
   Store,
   Subscription,
   User,
 } from "../store/store.ts";
-
-export const MODEL_KINDS = ["chat", "embedding", "image", "video", "audio", "tts", "other"] as const;
-export const UNLIMITED = -999999;
 
 export interface CreateAccountInput {
   name: string;
@@ -63,6 +63,9 @@ export interface CreatePaymentInput {
   reference?: string | null;
 }
 
+/** The records these verbs answer with, as the surfaces see them. */
+export type { Account, License, Model, Payment, Plan, PriceVersion, Subscription, User };
+
 /** Operator and account-admin verbs: accounts, users, keys, models, plans, licenses, money in. */
 export class ManageService {
   constructor(
@@ -72,7 +75,7 @@ export class ManageService {
   ) {}
 
   async createAccount(p: Principal, input: CreateAccountInput): Promise<Account> {
-    requireRoot(p);
+    authorize(p, "create", "account");
     const at = this.now();
     const account: Account = {
       id: randomUUID(),
@@ -100,14 +103,14 @@ export class ManageService {
   }
 
   async getAccount(p: Principal, accountId: string): Promise<Account> {
-    if (p.kind !== "root" && p.accountId !== accountId) throw DomainError.notFound("account");
+    authorize(p, "read", "account", { accountId });
     const account = await this.store.getAccount(accountId);
     if (!account) throw DomainError.notFound("account");
     return account;
   }
 
   async createUser(p: Principal, accountId: string, input: CreateUserInput): Promise<User> {
-    requireAccountAdmin(p, accountId);
+    authorize(p, "create", "user", { accountId }, { notFound: () => DomainError.notFound("account") });
     if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
     const user: User = {
       id: randomUUID(),
@@ -120,16 +123,10 @@ export class ManageService {
     try {
       await this.store.createUser(user);
     } catch (err) {
-      if (isUniqueViolation(err))
+      if (err instanceof DomainError && err.code === "CONFLICT")
         throw new DomainError("CONFLICT", `username ${input.username} exists in this account`);
       throw err;
     }
-    return user;
-  }
-
-  async getUser(p: Principal, userId: string): Promise<User> {
-    const user = await this.store.getUser(userId);
-    if (!user || (p.kind !== "root" && p.accountId !== user.accountId)) throw DomainError.notFound("user");
     return user;
   }
 
@@ -138,12 +135,18 @@ export class ManageService {
     p: Principal,
     userId: string,
     input: { label?: string },
-  ): Promise<ApiKey & { secret: string }> {
+  ): Promise<ApiKey & { userId: string; accountId: string; secret: string }> {
     const user = await this.store.getUser(userId);
-    if (!user || (p.kind !== "root" && p.accountId !== user.accountId)) throw DomainError.notFound("user");
-    requireAccountAdmin(p, user.accountId);
+    if (!user) throw DomainError.notFound("user");
+    authorize(
+      p,
+      "create",
+      "key",
+      { accountId: user.accountId },
+      { notFound: () => DomainError.notFound("user") },
+    );
     const secret = generateSecret();
-    const key: ApiKey = {
+    const key = {
       id: randomUUID(),
       userId: user.id,
       accountId: user.accountId,
@@ -161,9 +164,8 @@ export class ManageService {
 
   async revokeKey(p: Principal, keyId: string): Promise<void> {
     const key = await this.store.getKey(keyId);
-    if (!key || key.isRoot || (p.kind !== "root" && p.accountId !== key.accountId))
-      throw DomainError.notFound("key");
-    requireAccountAdmin(p, key.accountId!);
+    if (!key || key.isRoot) throw DomainError.notFound("key");
+    authorize(p, "change", "key", { accountId: key.accountId });
     await this.store.revokeKey(keyId, this.now());
   }
 
@@ -190,7 +192,7 @@ export class ManageService {
     p: Principal,
     input: UpsertModelInput,
   ): Promise<{ model: Model; created: boolean; unitPrice: Dec; currency: string; effectiveFrom: number }> {
-    requireRoot(p);
+    authorize(p, "change", "model");
     const at = this.now();
     const unitPrice = readDecimal(input.unit_price, ["body", "unit_price"], PRICE_RULE);
     const effectiveFrom =
@@ -223,8 +225,15 @@ export class ManageService {
     };
   }
 
+  /** Every model with its price versions, oldest first: any key may read the catalog. */
+  async listModels(p: Principal): Promise<{ model: Model; prices: PriceVersion[] }[]> {
+    authorize(p, "read", "model");
+    const [models, prices] = await Promise.all([this.store.listModels(), this.store.listPrices()]);
+    return models.map((model) => ({ model, prices: prices.filter((v) => v.modelId === model.id) }));
+  }
+
   async createLicense(p: Principal, accountId: string, input: CreateLicenseInput): Promise<License> {
-    requireRoot(p);
+    authorize(p, "create", "license");
     if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
     if (!(await this.store.getModel(input.model_id)))
       throw DomainError.validation(["body", "model_id"], "unknown model");
@@ -249,7 +258,7 @@ export class ManageService {
   }
 
   async upsertPlan(p: Principal, input: UpsertPlanInput): Promise<{ plan: Plan; created: boolean }> {
-    requireRoot(p);
+    authorize(p, "change", "plan");
     if (input.validity_days !== UNLIMITED && input.validity_days < 0) {
       throw DomainError.validation(["body", "validity_days"], `must be >= 0, or ${UNLIMITED} for unlimited`);
     }
@@ -279,7 +288,7 @@ export class ManageService {
     accountId: string,
     input: CreateSubscriptionInput,
   ): Promise<Subscription> {
-    requireRoot(p);
+    authorize(p, "create", "subscription");
     if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
     if (!(await this.store.getPlan(input.plan_id)))
       throw DomainError.validation(["body", "plan_id"], "unknown plan");
@@ -298,7 +307,7 @@ export class ManageService {
   }
 
   async createPayment(p: Principal, accountId: string, input: CreatePaymentInput): Promise<Payment> {
-    requireRoot(p);
+    authorize(p, "create", "payment");
     if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
     const amountUsd = readDecimal(input.amount_usd, ["body", "amount_usd"], AMOUNT_RULE);
     const at = this.now();
@@ -314,13 +323,4 @@ export class ManageService {
     await this.store.createPayment(payment);
     return payment;
   }
-}
-
-export function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string };
-  return (
-    e?.code === "23505" ||
-    e?.code === "SQLITE_CONSTRAINT_UNIQUE" ||
-    e?.code === "SQLITE_CONSTRAINT_PRIMARYKEY"
-  );
 }

@@ -1,4 +1,6 @@
+import { authorize } from "../auth/access.ts";
 import type { Principal, UserPrincipal } from "../auth/principal.ts";
+import { MODEL_KINDS, UNLIMITED } from "../domain/constants.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import type { LimitStatus } from "../domain/rate-limits.ts";
@@ -19,18 +21,14 @@ export const KEY_STATS_SECTIONS = [
 ] as const;
 export type KeyStatsSection = (typeof KEY_STATS_SECTIONS)[number];
 
-/** Kinds always listed in the per-kind counts, so the answer has a stable shape. */
-export const USAGE_KINDS = ["chat", "embedding", "image", "video", "audio", "tts", "other"] as const;
-
 /** validity_days of a plan that never expires. */
-export const UNLIMITED_DAYS = -999999;
+export const UNLIMITED_DAYS = UNLIMITED;
 
 export interface KeyStats {
   account?: {
     username: string;
     planId: string | null;
     isEnabled: boolean;
-    secret: string;
     nodeId: string | null;
   };
   subscription?: {
@@ -77,9 +75,9 @@ export async function queryKeyStats(
   p: Principal,
   sections: readonly KeyStatsSection[],
 ): Promise<KeyStats> {
-  if (p.kind !== "user") {
-    throw new DomainError("FORBIDDEN", "Key usage statistics need an account key; the root key has none");
-  }
+  authorize(p, "read", "key_stats");
+  // the policy refused the root key above; this only narrows the type
+  if (p.kind !== "user") throw new DomainError("FORBIDDEN", "Key usage statistics need an account key");
   const want = new Set(sections);
   const { account, plan } = await readAccountPlan(deps.store, p.accountId);
   if (!account) throw DomainError.notFound("account");
@@ -118,7 +116,6 @@ function accountSection(p: UserPrincipal, account: Account): NonNullable<KeyStat
     username: p.username,
     planId: account.planId,
     isEnabled: account.isEnabled,
-    secret: p.secret,
     nodeId: p.nodeId,
   };
 }
@@ -195,5 +192,5 @@ function modelSection(lines: UsageLine[]): NonNullable<KeyStats["models"]> {
   );
 }
 
-const zeros = (): Record<string, number> => Object.fromEntries(USAGE_KINDS.map((k) => [k, 0]));
+const zeros = (): Record<string, number> => Object.fromEntries(MODEL_KINDS.map((k) => [k, 0]));
 const isUsd = (l: UsageLine): boolean => l.currency === "USD";

@@ -1,6 +1,9 @@
-import { isAdminOf, type Principal, requireAccountAdmin } from "../auth/principal.ts";
+import { authorize, listScope } from "../auth/access.ts";
+import type { Principal } from "../auth/principal.ts";
 import { DomainError } from "../domain/errors.ts";
 import type { AuditEntry, Store, UsageEvent } from "../store/store.ts";
+
+export type { AuditEntry, UsageEvent };
 
 export interface PageInput {
   skip: number;
@@ -25,25 +28,30 @@ export class UsageLogQuery {
 
   /** `GET /usage`: the account's records for an admin (or the root key naming one), else the caller's own. */
   async listRecords(p: Principal, page: PageInput & { accountId?: string }): Promise<UsageEvent[]> {
-    if (p.kind === "root") {
+    const scope = listScope(p, "usage_record");
+    const paging = { skip: page.skip, limit: page.limit };
+    if (scope.reach === "all") {
       if (page.accountId === undefined) {
         throw DomainError.validation(["query", "account_id"], "Field required with the root key", "missing");
       }
-      return this.store.listEvents({ accountId: page.accountId, skip: page.skip, limit: page.limit });
+      return this.store.listEvents({ accountId: page.accountId, ...paging });
     }
-    const own = p.role === "admin" ? {} : { userId: p.userId };
-    return this.store.listEvents({ accountId: p.accountId, ...own, skip: page.skip, limit: page.limit });
+    const own = scope.reach === "own" ? { userId: scope.userId } : {};
+    return this.store.listEvents({ accountId: scope.accountId, ...own, ...paging });
   }
 
   /** `GET /usage/user/{id}`: an admin of the user's account, or the user itself. */
   async listUserRecords(p: Principal, userId: string, page: PageInput): Promise<UsageEvent[]> {
     const user = await this.store.getUser(userId);
-    if (!user || (p.kind === "user" && user.accountId !== p.accountId)) {
-      throw new DomainError("NOT_FOUND", "User not found");
-    }
-    if (!isAdminOf(p, user.accountId) && !(p.kind === "user" && p.userId === user.id)) {
-      throw new DomainError("FORBIDDEN", "Only an account admin or the user itself may read these records");
-    }
+    const userNotFound = () => new DomainError("NOT_FOUND", "User not found");
+    if (!user) throw userNotFound();
+    authorize(
+      p,
+      "read",
+      "usage_record",
+      { accountId: user.accountId, userId: user.id },
+      { notFound: userNotFound },
+    );
     return this.store.listEvents({ accountId: user.accountId, userId: user.id, ...page });
   }
 
@@ -54,7 +62,7 @@ export class UsageLogQuery {
         ? await this.store.findEventByUsageId(usageId)
         : await this.store.getEvent(p.accountId, usageId);
     if (!event) throw recordNotFound();
-    if (p.kind === "user" && p.role !== "admin" && event.userId !== p.userId) throw recordNotFound();
+    authorize(p, "read", "usage_record", event, { notFound: recordNotFound, hideNotOwned: true });
     return event;
   }
 
@@ -69,7 +77,7 @@ export class UsageLogQuery {
     } else {
       accountId = filter.accountId ?? p.accountId;
     }
-    requireAccountAdmin(p, accountId);
+    authorize(p, "read", "audit", { accountId }, { notFound: () => DomainError.notFound("account") });
     return this.store.listAudit(accountId, { usageId: filter.usageId, limit: filter.limit });
   }
 }

@@ -1,4 +1,5 @@
-import { type Principal, requireAccountAdmin } from "../auth/principal.ts";
+import { authorize } from "../auth/access.ts";
+import type { Principal } from "../auth/principal.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { formatLocal, formatUtc } from "../domain/time.ts";
@@ -115,7 +116,7 @@ export class WorkspaceUsageService {
       return requested;
     }
     const accountId = requested ?? p.accountId;
-    requireAccountAdmin(p, accountId);
+    authorize(p, "read", "account_usage", { accountId });
     return accountId;
   }
 

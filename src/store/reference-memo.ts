@@ -22,17 +22,9 @@ export class ReferenceMemo {
     private readonly limit = 10_000,
   ) {}
 
-  get<T>(key: string, read: () => T): T {
-    this.recheck();
-    if (this.values.has(key)) return this.values.get(key) as T;
-    const value = deepFreeze(read());
-    this.remember(key, value);
-    return value;
-  }
-
   /**
-   * `get` for a read that answers later. The promise is remembered at once, so a `clear` while it
-   * runs also forgets it; a read that fails is forgotten.
+   * The remembered value of `key`, or `read`'s. The promise is remembered at once, so a `clear`
+   * while it runs also forgets it (on SQLite the read has run by then); a read that fails is forgotten.
    */
   getAsync<T>(key: string, read: () => Promise<T>): Promise<T> {
     this.recheck();
@@ -46,9 +38,17 @@ export class ReferenceMemo {
     return pending;
   }
 
-  /** Replaces a remembered value if there is one (e.g. a key's last use moved). */
+  /**
+   * Replaces a remembered value if there is one (e.g. a key's last use moved); a value remembered
+   * by `getAsync` is replaced by the changed value once it is there.
+   */
   update<T>(key: string, change: (value: T) => T): void {
-    if (this.values.has(key)) this.values.set(key, deepFreeze(change(this.values.get(key) as T)));
+    if (!this.values.has(key)) return;
+    const held = this.values.get(key);
+    this.values.set(
+      key,
+      held instanceof Promise ? held.then((v: T) => deepFreeze(change(v))) : deepFreeze(change(held as T)),
+    );
   }
 
   clear(): void {

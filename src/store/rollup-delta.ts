@@ -64,17 +64,6 @@ export function seriesKey(r: RollupDeltaRow): string {
   return `${r.accountId}\u0000${r.family}\u0000${r.modelId}\u0000${r.unit}\u0000${r.unitPrice}\u0000${r.currency}\u0000${r.kind}\u0000${r.keyId}\u0000${r.userId}`;
 }
 
-/** A rollup row's key with its series' dimensions spelled out, as verify compares rollups. */
-export const WIDE_ROLLUP_KEY = `account_id, family, level, bucket_start, ${SERIES_COLUMNS.slice(2).join(", ")}`;
-
-/** usage_rollups with its series' dimensions joined back (SQL both stores run): the rows verify compares. */
-export const WIDE_ROLLUPS = `SELECT r.account_id, r.family, r.level, r.bucket_start,
-  ${SERIES_COLUMNS.slice(2)
-    .map((c) => `s.${c}`)
-    .join(", ")},
-  r.requests, r.quantity, r.cost_nano, r.cost_atto, r.tokens_prompt, r.tokens_completion
-  FROM usage_rollups r JOIN rollup_series s ON s.id = r.series_id`;
-
 /** `seriesKey` of a rollup_series row read back (columns by name). */
 export function seriesKeyOfColumns(row: Record<string, unknown>): string {
   return SERIES_COLUMNS.map((c) => row[c]).join("\u0000");
@@ -195,4 +184,34 @@ export function rollupDeltas(events: Iterable<UsageEvent>, sign: 1 | -1 = 1): Ro
     });
   }
   return rows;
+}
+
+/**
+ * The rollup increments of a correction: `before` taken out, `after` (null for a deletion) put
+ * in, folded into one row per rollup key. Both stores apply corrections through this, and a
+ * PostgreSQL statement may not touch one row twice.
+ */
+export function correctionDeltas(before: UsageEvent, after: UsageEvent | null): RollupDeltaRow[] {
+  const rows = new Map<string, RollupDeltaRow>();
+  const fold = (r: RollupDeltaRow) => {
+    const key = `${r.level}\u0000${r.bucketStart}\u0000${seriesKey(r)}`;
+    const same = rows.get(key);
+    if (!same) {
+      rows.set(key, { ...r });
+      return;
+    }
+    same.requests += r.requests;
+    same.quantity += r.quantity;
+    same.tokensPrompt += r.tokensPrompt;
+    same.tokensCompletion += r.tokensCompletion;
+    // keep the cost split canonical (0 <= atto < 1e9)
+    const { nano, atto } = splitCost(
+      (same.costNano + r.costNano) * 1_000_000_000n + same.costAtto + r.costAtto,
+    );
+    same.costNano = nano;
+    same.costAtto = atto;
+  };
+  for (const r of rollupDeltas([before], -1)) fold(r);
+  if (after) for (const r of rollupDeltas([after])) fold(r);
+  return [...rows.values()];
 }

@@ -1,5 +1,6 @@
 import { formatDec, fromMicro, fromPico, joinCost, splitCost, toMicro, toPico } from "../domain/decimal.ts";
 import { unitPriceOfCost } from "../domain/pricing.ts";
+import type { Tables } from "./shared/tables.ts";
 import type {
   Account,
   AggregateRow,
@@ -100,7 +101,8 @@ export function toPlan(r: Row): Plan {
   };
 }
 
-export const planColumns = (p: Plan) => ({
+/** Entity -> row: the column values the shared statements write (int64 as bigint, booleans as 0/1). */
+export const planRow = (p: Plan): Tables["plans"] => ({
   id: p.id,
   requests_per_minute: p.requestsPerMinute,
   requests_per_day: p.requestsPerDay,
@@ -113,29 +115,106 @@ export const planColumns = (p: Plan) => ({
   updated_at: p.updatedAt,
 });
 
-const PLAN_COLUMNS: (keyof ReturnType<typeof planColumns>)[] = [
-  "id",
-  "requests_per_minute",
-  "requests_per_day",
-  "validity_days",
-  "model_whitelist",
-  "model_blacklist",
-  "included",
-  "created_at",
-  "updated_at",
-];
+export const accountRow = (a: Account): Tables["accounts"] => ({
+  id: a.id,
+  name: a.name,
+  is_enabled: a.isEnabled ? 1 : 0,
+  plan_id: a.planId,
+  created_at: a.createdAt,
+});
 
-/** A plan's column values in `upsertPlanSql`'s order. */
-export const planValues = (p: Plan): unknown[] => {
-  const c = planColumns(p);
-  return PLAN_COLUMNS.map((k) => c[k]);
-};
+export const userRow = (u: User): Tables["users"] => ({
+  id: u.id,
+  account_id: u.accountId,
+  username: u.username,
+  role: u.role,
+  node_id: u.nodeId,
+  created_at: u.createdAt,
+});
 
-/** The INSERT .. ON CONFLICT of a plan, with `mark(i)` writing the i-th (0-based) placeholder. */
-export function upsertPlanSql(mark: (i: number) => string): string {
-  const updated = PLAN_COLUMNS.filter((c) => c !== "id" && c !== "created_at");
-  return `INSERT INTO plans (${PLAN_COLUMNS.join(", ")}) VALUES (${PLAN_COLUMNS.map((_, i) => mark(i)).join(", ")})
-    ON CONFLICT (id) DO UPDATE SET ${updated.map((c) => `${c} = excluded.${c}`).join(", ")}`;
+export const keyRow = (k: ApiKey): Tables["api_keys"] => ({
+  id: k.id,
+  user_id: k.userId,
+  account_id: k.accountId,
+  is_root: k.isRoot ? 1 : 0,
+  label: k.label,
+  prefix: k.prefix,
+  hash: k.hash,
+  created_at: k.createdAt,
+  last_used_at: k.lastUsedAt,
+  revoked_at: k.revokedAt,
+});
+
+export const modelRow = (m: Model): Tables["models"] => ({
+  id: m.id,
+  unit: m.unit,
+  kind: m.kind,
+  reporting_enabled: m.reportingEnabled ? 1 : 0,
+  created_at: m.createdAt,
+  updated_at: m.updatedAt,
+});
+
+export const priceRow = (p: PriceVersion): Tables["model_prices"] => ({
+  model_id: p.modelId,
+  effective_from: p.effectiveFrom,
+  unit_price: toPico(p.unitPrice),
+  currency: p.currency,
+});
+
+export const licenseRow = (l: License): Tables["licenses"] => ({
+  id: l.id,
+  account_id: l.accountId,
+  model_id: l.modelId,
+  starts_at: l.startsAt,
+  ends_at: l.endsAt,
+  created_at: l.createdAt,
+});
+
+export const subscriptionRow = (s: Subscription): Tables["subscriptions"] => ({
+  id: s.id,
+  account_id: s.accountId,
+  plan_id: s.planId,
+  activated_at: s.activatedAt,
+  created_at: s.createdAt,
+});
+
+export function paymentRow(p: Payment): Tables["payments"] {
+  const { nano, atto } = splitCost(p.amountUsd);
+  return {
+    id: p.id,
+    account_id: p.accountId,
+    amount_nano: nano,
+    amount_atto: atto,
+    paid_at: p.paidAt,
+    reference: p.reference,
+    created_at: p.createdAt,
+  };
+}
+
+export const auditRow = (e: AuditEntry): Tables["audit_log"] => ({
+  id: e.id,
+  account_id: e.accountId,
+  usage_id: e.usageId,
+  action: e.action,
+  actor_key_id: e.actorKeyId,
+  actor_user_id: e.actorUserId,
+  at: e.at,
+  before: e.before ? JSON.stringify(e.before) : null,
+  after: e.after ? JSON.stringify(e.after) : null,
+});
+
+/** A correction's new figures, as `correctEvent` writes them. */
+export function correctedRow(e: UsageEvent) {
+  const { nano, atto } = splitCost(e.cost);
+  return {
+    usage_id: e.usageId,
+    quantity: toMicro(e.quantity),
+    unit_price: toPico(e.unitPrice),
+    cost_nano: nano,
+    cost_atto: atto,
+    status_active: e.statusActive ? 1 : 0,
+    updated_at: e.updatedAt,
+  };
 }
 
 export const toSubscription = (r: Row): Subscription => ({
@@ -154,35 +233,6 @@ export const toPayment = (r: Row): Payment => ({
   reference: (r.reference as string | null) ?? null,
   createdAt: num(r.created_at),
 });
-
-/** api_keys columns in the order `keyValues` gives them. */
-export const KEY_COLUMNS = [
-  "id",
-  "user_id",
-  "account_id",
-  "is_root",
-  "label",
-  "prefix",
-  "hash",
-  "created_at",
-  "last_used_at",
-  "revoked_at",
-] as const;
-
-export function keyValues(k: ApiKey): unknown[] {
-  return [
-    k.id,
-    k.userId,
-    k.accountId,
-    k.isRoot ? 1 : 0,
-    k.label,
-    k.prefix,
-    k.hash,
-    k.createdAt,
-    k.lastUsedAt,
-    k.revokedAt,
-  ];
-}
 
 export const EVENT_COLUMNS = [
   "usage_id",

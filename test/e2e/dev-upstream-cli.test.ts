@@ -38,7 +38,10 @@ describe("tally dev-upstream", () => {
   it("serves chat, the same answer for the same request, and lists its models", async () => {
     const client = new OpenAI({ apiKey: "unused", baseURL: `${url}/v1`, maxRetries: 0 });
     const ask = () =>
-      client.chat.completions.create({ model: "dev-chat", messages: [{ role: "user", content: "same question" }] });
+      client.chat.completions.create({
+        model: "dev-chat",
+        messages: [{ role: "user", content: "same question" }],
+      });
     const [a, b] = [await ask(), await ask()];
     expect(a.choices[0].message.content).toBeTruthy();
     expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
@@ -54,7 +57,9 @@ describe("tally dev-upstream", () => {
   });
 
   it("refuses a bad port, naming the option", async () => {
-    const bad = spawn(process.execPath, ["bin/tally.mjs", "dev-upstream", "--port", "nope"], { cwd: REPO_ROOT });
+    const bad = spawn(process.execPath, ["bin/tally.mjs", "dev-upstream", "--port", "nope"], {
+      cwd: REPO_ROOT,
+    });
     let stderr = "";
     bad.stderr.setEncoding("utf8").on("data", (d: string) => {
       stderr += d;

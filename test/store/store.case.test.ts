@@ -3,8 +3,8 @@ import fc from "fast-check";
 import { v7 as uuidv7 } from "uuid";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Dec, ONE, parseDec } from "../../src/domain/decimal.ts";
+import { DomainError } from "../../src/domain/errors.ts";
 import { bucketsBetween, DAY_MS, MINUTE_MS } from "../../src/domain/time.ts";
-import { isUniqueViolation } from "../../src/manage/manage-service.ts";
 import { QueryService, type UsageLine } from "../../src/query/usage-query.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
@@ -146,7 +146,7 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       expect(await store.getUser("missing")).toBeNull();
       const dup = { ...user, id: randomUUID() };
       const err = await store.createUser(dup).catch((e: unknown) => e);
-      expect(isUniqueViolation(err)).toBe(true);
+      expect(err instanceof DomainError && err.code === "CONFLICT").toBe(true);
       // the same username in another account is fine
       await store.createUser({ ...user, id: randomUUID(), accountId: b, nodeId: null, role: "member" });
     });

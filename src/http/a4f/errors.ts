@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ErrorCode } from "../../domain/errors.ts";
-import { STATUS, toDomainError } from "../errors.ts";
+import { statusOf, toDomainError } from "../errors.ts";
 
 /**
  * Seed 003 shows no error body. A4F's API is OpenAI-compatible, so its surface answers errors the
@@ -21,6 +21,7 @@ const TYPE: Record<ErrorCode, A4fErrorType> = {
   NOT_FOUND: "not_found_error",
   CONFLICT: "invalid_request_error",
   PAYLOAD_TOO_LARGE: "invalid_request_error",
+  URI_TOO_LONG: "invalid_request_error",
   LIMIT_EXCEEDED: "rate_limit_error",
   INTERNAL: "server_error",
   UNAVAILABLE: "server_error",
@@ -29,7 +30,7 @@ const TYPE: Record<ErrorCode, A4fErrorType> = {
 export function sendA4fError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const e = toDomainError(err, request);
   const loc = e.issues[0]?.loc;
-  return reply.status(STATUS[e.code]).send({
+  return reply.status(statusOf(e, reply)).send({
     error: {
       message: e.message,
       type: TYPE[e.code],

@@ -1,5 +1,6 @@
-import { Type } from "@sinclair/typebox";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyRequest } from "fastify";
+import { UNLIMITED } from "../../domain/constants.ts";
 import { DomainError } from "../../domain/errors.ts";
 import { formatUtc } from "../../domain/time.ts";
 import {
@@ -10,37 +11,36 @@ import {
   UNLIMITED_DAYS,
 } from "../../query/key-stats.ts";
 import type { Services } from "../../services.ts";
-import { authenticate } from "../auth.ts";
+import { presentedSecret, principalOf, requireKey } from "../auth.ts";
 import { dec } from "../json.ts";
 import { sendA4fError, sendA4fNotFound } from "./errors.ts";
-
-/** The seed's marker for an unlimited number. */
-const UNLIMITED = -999999;
 
 /**
  * Key usage statistics (seed 003): `GET /v1/usage?section=a,b`. A translator: the core verb
  * `queryKeyStats` computes, this file names the seed's fields and its unlimited markers.
  */
-export function a4fRoutes(services: Services): FastifyPluginAsync {
+export function a4fRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.setErrorHandler((err, request, reply) => sendA4fError(err, request, reply));
     app.setNotFoundHandler((request, reply) => sendA4fNotFound(request, reply));
+    app.addHook("onRequest", requireKey(services));
 
     const schema = {
       tags: ["a4f"],
       summary: "Usage statistics of the presenting API key and its account (seed 003)",
       description:
         `\`section\`: comma-separated, any of ${KEY_STATS_SECTIONS.join(", ")}; all when omitted. ` +
-        "Unlimited numbers are -999999 and an unlimited remaining count is the string `unlimited`. " +
+        `Unlimited numbers are ${UNLIMITED} and an unlimited remaining count is the string \`unlimited\`. ` +
         "Errors: `{error: {message, type, param, request_id}}`. This call consumes no request.",
       querystring: Type.Object({
         section: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
       }),
     };
-    const handler = async (request: FastifyRequest) => {
-      const principal = await authenticate(request, services);
-      const sections = readSections((request.query as { section?: string | string[] }).section);
-      return statsJson(await queryKeyStats(services, principal, sections));
+    const handler = async (request: FastifyRequest<{ Querystring: typeof schema.querystring.static }>) => {
+      const sections = readSections(request.query.section);
+      const stats = await queryKeyStats(services, principalOf(request), sections);
+      // the key's own secret is shown back to it as presented, never kept on the principal
+      return statsJson(stats, presentedSecret(request));
     };
     // documented without the trailing slash; the slash form answers the same
     app.get("", { schema }, handler);
@@ -67,14 +67,14 @@ export function readSections(value: string | string[] | undefined): KeyStatsSect
 
 const list = (models: string[] | null) => (models ? { models } : "none");
 
-function statsJson(s: KeyStats): Record<string, unknown> {
+function statsJson(s: KeyStats, secret: string | null): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (s.account) {
     out.account_information = {
       username: s.account.username,
       current_plan: s.account.planId ?? "none",
       is_enabled: s.account.isEnabled,
-      api_key: s.account.secret,
+      api_key: secret,
       node_id: s.account.nodeId,
     };
   }

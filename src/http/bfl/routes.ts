@@ -1,15 +1,15 @@
-import { Type } from "@sinclair/typebox";
-import type { FastifyPluginAsync, FastifyRequest, FastifySchemaCompiler } from "fastify";
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyRequest, FastifySchemaCompiler } from "fastify";
+import { MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH } from "../../domain/constants.ts";
 import { DomainError, type FieldIssue } from "../../domain/errors.ts";
 import {
   type LicenseUsageOutcome,
   MAX_GENERATIONS_PER_REPORT,
-  MAX_IDEMPOTENCY_KEY_LENGTH,
   readNumberOfGenerations,
   reportLicenseUsage,
 } from "../../ingest/report-license-usage.ts";
 import type { Services } from "../../services.ts";
-import { authenticate } from "../auth.ts";
+import { principalOf, requireKey } from "../auth.ts";
 import {
   INVALID_JSON,
   MISSING_BODY,
@@ -119,10 +119,10 @@ function readIdempotencyKey(request: FastifyRequest): string | null {
   const text = Array.isArray(value) ? value.join(", ") : value;
   if (text.trim() === "")
     throw DomainError.validation(loc, "String should have at least 1 character", "string_too_short");
-  if (text.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+  if (text.length > MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH) {
     throw DomainError.validation(
       loc,
-      `String should have at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
+      `String should have at most ${MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH} characters`,
       "string_too_long",
     );
   }
@@ -130,10 +130,12 @@ function readIdempotencyKey(request: FastifyRequest): string | null {
 }
 
 /** The license usage report (seeds 000 and 002), mounted under `/v1/licenses`. */
-export function bflRoutes(services: Services): FastifyPluginAsync {
+export function bflRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.setErrorHandler(sendFastApiError);
     app.setNotFoundHandler(sendFastApiNotFound);
+    // the key is checked before the body is even read: no key and a bad body is a 401
+    app.addHook("onRequest", requireKey(services));
     // whatever the content type, the body reaches the handler, which answers 422 for non-JSON
     app.addContentTypeParser("*", { parseAs: "string" }, (request, text, done) => {
       done(null, new RawBody(String(text), request.headers["content-type"] ?? null));
@@ -142,10 +144,6 @@ export function bflRoutes(services: Services): FastifyPluginAsync {
     app.post(
       "/models/:model_slug/usage",
       {
-        // the key is checked before the body is even read: no key and a bad body is a 401
-        onRequest: async (request) => {
-          await authenticate(request, services);
-        },
         validatorCompiler: bodyReadByHandler,
         schema: {
           tags: ["licenses"],
@@ -156,7 +154,7 @@ export function bflRoutes(services: Services): FastifyPluginAsync {
             "attributed to the key and its user, priced at the model's current price. The key's account " +
             "needs a license in force now, and its current plan's model allow and block lists must let " +
             "the model through. An `Idempotency-Key` header (at most " +
-            `${MAX_IDEMPOTENCY_KEY_LENGTH} characters) makes a retried report count once; it answers 200 ` +
+            `${MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH} characters) makes a retried report count once; it answers 200 ` +
             "again. Reports are never refused for rate-limit reasons. Checks run in this order: key (401), " +
             "body (422), model slug (400), license and plan (403). A 403 caused by the plan's lists says " +
             `"${PLAN_BLOCKED("<slug>")}"; a missing license answers the seed's text.`,
@@ -165,7 +163,7 @@ export function bflRoutes(services: Services): FastifyPluginAsync {
             "idempotency-key": Type.Optional(
               Type.String({
                 description: "Optional: a retry with the same key counts once",
-                maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
+                maxLength: MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH,
               }),
             ),
           }),
@@ -190,10 +188,10 @@ export function bflRoutes(services: Services): FastifyPluginAsync {
       async (request, reply) => {
         const numberOfGenerations = readUsageBody(request.body);
         const idempotencyKey = readIdempotencyKey(request);
-        const { model_slug: slug } = request.params as { model_slug: string };
+        const slug = request.params.model_slug;
         let outcome: LicenseUsageOutcome;
         try {
-          outcome = await reportLicenseUsage(services, request.principal!, {
+          outcome = await reportLicenseUsage(services, principalOf(request), {
             modelSlug: slug,
             numberOfGenerations,
             idempotencyKey,
@@ -201,9 +199,13 @@ export function bflRoutes(services: Services): FastifyPluginAsync {
             endpoint: REPORT_USAGE_PATH,
           });
         } catch (err) {
-          if (err instanceof DomainError && err.code !== "INTERNAL" && err.code !== "UNAVAILABLE") throw err;
+          // a lost store answers 503 with Retry-After like every surface (DESIGN, "Bad input and faults")
+          if (err instanceof DomainError && err.code !== "INTERNAL") throw err;
           // the event's transaction did not commit: nothing of this report was stored
-          request.log.error({ err }, "license usage report failed");
+          request.log.error(
+            { err, cause: err instanceof Error ? err.cause : undefined },
+            "license usage report failed",
+          );
           return reply.status(500).send({ detail: "Failed to process usage." });
         }
         switch (outcome.status) {

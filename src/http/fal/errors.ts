@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ErrorCode } from "../../domain/errors.ts";
-import { STATUS, toDomainError } from "../errors.ts";
+import { statusOf, toDomainError } from "../errors.ts";
 
 /** The workspace usage API's error categories (seeds/004). */
 export type FalErrorType =
@@ -18,6 +18,7 @@ const TYPE: Record<ErrorCode, FalErrorType> = {
   NOT_FOUND: "not_found",
   CONFLICT: "validation_error",
   PAYLOAD_TOO_LARGE: "validation_error",
+  URI_TOO_LONG: "validation_error",
   LIMIT_EXCEEDED: "rate_limited",
   INTERNAL: "server_error",
   UNAVAILABLE: "server_error",
@@ -26,7 +27,7 @@ const TYPE: Record<ErrorCode, FalErrorType> = {
 /** `{error: {type, message, request_id}}`, the seed's format, with the core's status for the code. */
 export function sendFalError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const e = toDomainError(err, request);
-  return reply.status(STATUS[e.code]).send({
+  return reply.status(statusOf(e, reply)).send({
     error: { type: TYPE[e.code], message: e.message, request_id: request.id },
   });
 }

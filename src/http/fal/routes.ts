@@ -1,8 +1,9 @@
-import type { FastifyPluginAsync, FastifyRequest, FastifySchemaCompiler } from "fastify";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyRequest, FastifySchemaCompiler } from "fastify";
 import type { WorkspaceUsageLine } from "../../query/workspace-usage.ts";
 import type { RawQuery } from "../../query/workspace-usage-request.ts";
 import type { Services } from "../../services.ts";
-import { authenticate } from "../auth.ts";
+import { principalOf, requireKey } from "../auth.ts";
 import { dec } from "../json.ts";
 import { sendFalError, sendFalNotFound } from "./errors.ts";
 import { FalError, WorkspaceUsageQuery, WorkspaceUsageResponse } from "./schemas.ts";
@@ -24,10 +25,11 @@ const documentOnly: FastifySchemaCompiler<unknown> = () => (value) => ({ value }
  * The workspace usage API (seeds/004), mounted at `/v1/models/usage`: usage per time bucket in any
  * timezone, and in total, for an account admin's own account (or the root key's `account_id`).
  */
-export function falRoutes(services: Services): FastifyPluginAsync {
+export function falRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.setErrorHandler((err, request, reply) => sendFalError(err, request, reply));
     app.setNotFoundHandler((request, reply) => sendFalNotFound(request, reply));
+    app.addHook("onRequest", requireKey(services));
 
     const schema = {
       tags: ["workspace usage (seed 004)"],
@@ -47,17 +49,10 @@ export function falRoutes(services: Services): FastifyPluginAsync {
         429: FalError,
       },
     };
-    const options = {
-      validatorCompiler: documentOnly,
-      onRequest: async (request: FastifyRequest) => {
-        await authenticate(request, services);
-      },
-    };
-    const handler = async (request: FastifyRequest) => {
-      const r = await services.workspaceUsage.queryWorkspaceUsage(
-        request.principal!,
-        request.query as RawQuery,
-      );
+    const options = { validatorCompiler: documentOnly };
+    // documentOnly leaves the query as sent: the core reads and checks every parameter
+    const handler = async (request: FastifyRequest<{ Querystring: RawQuery }>) => {
+      const r = await services.workspaceUsage.queryWorkspaceUsage(principalOf(request), request.query);
       return {
         ...(r.timeSeries
           ? { time_series: r.timeSeries.map((b) => ({ bucket: b.bucket, results: b.results.map(lineJson) })) }

@@ -1,10 +1,10 @@
-import { Type } from "@sinclair/typebox";
-import type { FastifyPluginAsync } from "fastify";
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
 import { DomainError } from "../../domain/errors.ts";
 import type { WindowStatus } from "../../domain/rate-limits.ts";
 import { formatUtc } from "../../domain/time.ts";
 import type { CheckInput } from "../../limits/limit-service.ts";
 import type { Services } from "../../services.ts";
+import { principalOf } from "../auth.ts";
 
 const WindowBody = Type.Object({
   limit: Type.Union([Type.Integer(), Type.Null()]),
@@ -41,7 +41,7 @@ function readCheckBody(body: unknown): CheckInput {
  * `limit`, `remaining` and `reset` are the tighter window's (fewer remaining; on a tie the one
  * resetting later); both windows are in `windows`. null limits are unlimited.
  */
-export function limitsCheckRoutes(services: Services): FastifyPluginAsync {
+export function limitsCheckRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
       "/v1/limits/check",
@@ -70,7 +70,7 @@ export function limitsCheckRoutes(services: Services): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const r = await services.limits.check(request.principal!, readCheckBody(request.body));
+        const r = await services.limits.check(principalOf(request), readCheckBody(request.body));
         const { binding, minute, day } = r.status;
         return {
           allowed: r.allowed,

@@ -1,10 +1,17 @@
-import { Type } from "@sinclair/typebox";
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from "fastify";
-import { principalFromSession } from "../../dashboard/session-auth.ts";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type {
+  FastifyRequest,
+  FastifySchema,
+  RawServerDefault,
+  RouteGenericInterface,
+  RouteHandlerMethod,
+} from "fastify";
+import { MAX_USAGE_LOG_IDEMPOTENCY_KEY_LENGTH } from "../../domain/constants.ts";
 import { DomainError } from "../../domain/errors.ts";
 import { requireUsageLogAdmin } from "../../ingest/usage-log-service.ts";
 import type { Services } from "../../services.ts";
-import { authenticate, presentedSecret } from "../auth.ts";
+import { principalOf, requireKey } from "../auth.ts";
 import { sendFastApiError, sendFastApiNotFound } from "../fastapi-errors.ts";
 import { UsageRecord, usageRecordJson } from "./usage-record.ts";
 
@@ -20,6 +27,10 @@ const Paging = {
   skip: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 }),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
 };
+const ListQuery = Type.Object({
+  ...Paging,
+  account_id: Type.Optional(Type.String({ minLength: 1, description: "root key only" })),
+});
 const UsageId = Type.Object({ usage_id: Type.String({ minLength: 1, maxLength: 200 }) });
 
 const CreateBody = Type.Object(
@@ -46,33 +57,31 @@ const UpdateBody = Type.Object(
 function idempotencyKey(request: FastifyRequest): string | undefined {
   const value = request.headers["idempotency-key"];
   if (value === undefined) return undefined;
-  if (typeof value !== "string" || value.length < 1 || value.length > 190) {
-    throw DomainError.validation(["header", "idempotency-key"], "must be 1 to 190 characters", "string_type");
+  const max = MAX_USAGE_LOG_IDEMPOTENCY_KEY_LENGTH;
+  if (typeof value !== "string" || value.length < 1 || value.length > max) {
+    throw DomainError.validation(
+      ["header", "idempotency-key"],
+      `must be 1 to ${max} characters`,
+      "string_type",
+    );
   }
   return value;
 }
 
 /** The usage log (seed 001) under `/usage`: thin translation over services.usageLog and usageLogQuery. */
-export function usageLogRoutes(services: Services): FastifyPluginAsync {
+export function usageLogRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.setErrorHandler(sendFastApiError);
     app.setNotFoundHandler(sendFastApiNotFound);
 
-    app.addHook("onRequest", async (request) => {
-      // unknown routes answer 404 whoever asks
-      if (request.is404) return;
-      // dashboard (issue 18): a session cookie stands in for the key (src/dashboard/session-auth.ts)
-      if (!presentedSecret(request) && !(await principalFromSession(request))) {
-        throw new DomainError("UNAUTHORIZED", "Not authenticated");
-      }
-      await authenticate(request, services);
-    });
+    // FastAPI words a missing key "Not authenticated"
+    app.addHook("onRequest", requireKey(services, { missingKey: "Not authenticated" }));
 
     // `/usage` is documented; `/usage/` answers the same
-    const atRoot = (
+    const atRoot = <Route extends RouteGenericInterface>(
       method: "GET" | "POST",
       options: { schema: FastifySchema },
-      handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+      handler: RouteHandlerMethod<RawServerDefault, IncomingMessage, ServerResponse, Route>,
     ) => {
       app.route({ method, url: "", ...options, handler });
       app.route({
@@ -84,7 +93,7 @@ export function usageLogRoutes(services: Services): FastifyPluginAsync {
       });
     };
 
-    atRoot(
+    atRoot<{ Body: typeof CreateBody.static }>(
       "POST",
       {
         schema: {
@@ -98,31 +107,27 @@ export function usageLogRoutes(services: Services): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const body = request.body as typeof CreateBody.static;
-        const record = await services.usageLog.createRecord(request.principal!, {
-          ...body,
+        const record = await services.usageLog.createRecord(principalOf(request), {
+          ...request.body,
           idempotencyKey: idempotencyKey(request),
         });
         return reply.status(201).send(usageRecordJson(record));
       },
     );
 
-    atRoot(
+    atRoot<{ Querystring: typeof ListQuery.static }>(
       "GET",
       {
         schema: {
           tags: TAGS,
           summary: "Usage records, newest first: an admin's whole account, a member's own",
-          querystring: Type.Object({
-            ...Paging,
-            account_id: Type.Optional(Type.String({ minLength: 1, description: "root key only" })),
-          }),
+          querystring: ListQuery,
           response: { 200: Type.Array(UsageRecord), ...errors },
         },
       },
       async (request) => {
-        const q = request.query as { skip: number; limit: number; account_id?: string };
-        const records = await services.usageLogQuery.listRecords(request.principal!, {
+        const q = request.query;
+        const records = await services.usageLogQuery.listRecords(principalOf(request), {
           skip: q.skip,
           limit: q.limit,
           accountId: q.account_id,
@@ -143,9 +148,11 @@ export function usageLogRoutes(services: Services): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const { user_id } = request.params as { user_id: string };
-        const page = request.query as { skip: number; limit: number };
-        const records = await services.usageLogQuery.listUserRecords(request.principal!, user_id, page);
+        const records = await services.usageLogQuery.listUserRecords(
+          principalOf(request),
+          request.params.user_id,
+          request.query,
+        );
         return records.map(usageRecordJson);
       },
     );
@@ -161,8 +168,8 @@ export function usageLogRoutes(services: Services): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const { usage_id } = request.params as { usage_id: string };
-        return usageRecordJson(await services.usageLogQuery.getRecord(request.principal!, usage_id));
+        const record = await services.usageLogQuery.getRecord(principalOf(request), request.params.usage_id);
+        return usageRecordJson(record);
       },
     );
 
@@ -178,14 +185,13 @@ export function usageLogRoutes(services: Services): FastifyPluginAsync {
           response: { 200: UsageRecord, ...errors },
         },
         // a member is refused before its body is looked at
-        preValidation: async (request) => requireUsageLogAdmin(request.principal!),
+        preValidation: async (request) => requireUsageLogAdmin(principalOf(request)),
       },
       async (request) => {
-        const { usage_id } = request.params as { usage_id: string };
         const record = await services.usageLog.updateRecord(
-          request.principal!,
-          usage_id,
-          request.body as typeof UpdateBody.static,
+          principalOf(request),
+          request.params.usage_id,
+          request.body,
         );
         return usageRecordJson(record);
       },
@@ -202,9 +208,8 @@ export function usageLogRoutes(services: Services): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const { usage_id } = request.params as { usage_id: string };
-        await services.usageLog.deleteRecord(request.principal!, usage_id);
-        return reply.status(204).send();
+        await services.usageLog.deleteRecord(principalOf(request), request.params.usage_id);
+        return reply.status(204).send(null);
       },
     );
   };

@@ -1,7 +1,10 @@
 import { Type } from "@sinclair/typebox";
 import { formatUtc } from "../../domain/time.ts";
-import type { UsageEvent } from "../../store/store.ts";
-import { dec } from "../json.ts";
+import type { UsageEvent } from "../../query/usage-log-query.ts";
+import { dec, type JsonDecimal } from "../json.ts";
+
+/** An exact decimal written as a JSON number. */
+const ExactNumber = Type.Unsafe<JsonDecimal>({ type: "number" });
 
 /** The seed's usage record, field for field. */
 export const UsageRecord = Type.Object({
@@ -9,8 +12,8 @@ export const UsageRecord = Type.Object({
   user_id: Type.Union([Type.String(), Type.Null()]),
   api_name: Type.String(),
   endpoint: Type.String(),
-  units_used: Type.Number(),
-  cost_usd: Type.Number(),
+  units_used: ExactNumber,
+  cost_usd: ExactNumber,
   api_key_used: Type.Union([Type.String(), Type.Null()]),
   status_active: Type.Boolean(),
   created_at: Type.String({ description: "ISO 8601, UTC" }),

@@ -1,9 +1,9 @@
-import { Type } from "@sinclair/typebox";
-import type { FastifyPluginAsync } from "fastify";
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
 import { parseDec } from "../../domain/decimal.ts";
 import { formatUtc } from "../../domain/time.ts";
+import type { AuditEntry } from "../../query/usage-log-query.ts";
 import type { Services } from "../../services.ts";
-import type { AuditEntry } from "../../store/store.ts";
+import { principalOf } from "../auth.ts";
 import { dec } from "../json.ts";
 
 const DECIMAL_FIELDS = new Set(["quantity", "unit_price", "cost"]);
@@ -36,7 +36,7 @@ const auditJson = (a: AuditEntry) => ({
  * read their own account; the root key names `account_id`. Registered inside the native plugin,
  * so it shares its authentication hook and error format.
  */
-export function auditRoutes(services: Services): FastifyPluginAsync {
+export function auditRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       "/v1/audit",
@@ -54,8 +54,8 @@ export function auditRoutes(services: Services): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const q = request.query as { usage_id?: string; account_id?: string; limit: number };
-        const entries = await services.usageLogQuery.listAudit(request.principal!, {
+        const q = request.query;
+        const entries = await services.usageLogQuery.listAudit(principalOf(request), {
           accountId: q.account_id,
           usageId: q.usage_id,
           limit: q.limit,

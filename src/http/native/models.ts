@@ -1,0 +1,65 @@
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import { formatUtc } from "../../domain/time.ts";
+import { MODEL_KIND } from "../../ingest/event-input.ts";
+import type { Services } from "../../services.ts";
+import { principalOf } from "../auth.ts";
+import { dec } from "../json.ts";
+import { DecimalValue, Instant } from "./schemas.ts";
+
+/** `POST /v1/models` (root) and `GET /v1/models` (any key). */
+export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.post(
+      "/v1/models",
+      {
+        schema: {
+          tags: ["operator"],
+          summary: "Create or update a model; a new unit_price adds a price version from effective_from",
+          body: Type.Object(
+            {
+              id: Type.String({ minLength: 1, maxLength: 200 }),
+              unit: Type.String({ minLength: 1, maxLength: 50 }),
+              kind: MODEL_KIND,
+              unit_price: DecimalValue,
+              currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$" })),
+              reporting_enabled: Type.Optional(Type.Boolean()),
+              effective_from: Type.Optional(Instant),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request, reply) => {
+        const r = await services.manage.upsertModel(principalOf(request), request.body);
+        return reply.status(r.created ? 201 : 200).send({
+          id: r.model.id,
+          unit: r.model.unit,
+          kind: r.model.kind,
+          unit_price: dec(r.unitPrice),
+          currency: r.currency,
+          reporting_enabled: r.model.reportingEnabled,
+          effective_from: formatUtc(r.effectiveFrom),
+          created_at: formatUtc(r.model.createdAt),
+          updated_at: formatUtc(r.model.updatedAt),
+        });
+      },
+    );
+
+    app.get(
+      "/v1/models",
+      { schema: { tags: ["operator"], summary: "List models with their price versions" } },
+      async (request) =>
+        (await services.manage.listModels(principalOf(request))).map(({ model, prices }) => ({
+          id: model.id,
+          unit: model.unit,
+          kind: model.kind,
+          reporting_enabled: model.reportingEnabled,
+          prices: prices.map((p) => ({
+            unit_price: dec(p.unitPrice),
+            currency: p.currency,
+            effective_from: formatUtc(p.effectiveFrom),
+          })),
+        })),
+    );
+  };
+}

@@ -1,0 +1,54 @@
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import { UNLIMITED } from "../../domain/constants.ts";
+import { formatUtc } from "../../domain/time.ts";
+import type { Plan } from "../../manage/manage-service.ts";
+import type { Services } from "../../services.ts";
+import { principalOf } from "../auth.ts";
+import { dec } from "../json.ts";
+import { DecimalValue } from "./schemas.ts";
+
+const planJson = (p: Plan) => ({
+  id: p.id,
+  requests_per_minute: p.requestsPerMinute,
+  requests_per_day: p.requestsPerDay,
+  validity_days: p.validityDays,
+  model_whitelist: p.modelWhitelist,
+  model_blacklist: p.modelBlacklist,
+  included: Object.fromEntries(Object.entries(p.included).map(([k, v]) => [k, dec(v)])),
+  created_at: formatUtc(p.createdAt),
+  updated_at: formatUtc(p.updatedAt),
+});
+
+const Limit = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]);
+const ModelList = Type.Optional(Type.Union([Type.Array(Type.String({ minLength: 1 })), Type.Null()]));
+
+/** `POST /v1/plans` (root). */
+export function planRoutes(services: Services): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.post(
+      "/v1/plans",
+      {
+        schema: {
+          tags: ["operator"],
+          summary: `Create or update a plan (null limits are unlimited; validity_days ${UNLIMITED} is unlimited)`,
+          body: Type.Object(
+            {
+              id: Type.String({ minLength: 1, maxLength: 100 }),
+              requests_per_minute: Limit,
+              requests_per_day: Limit,
+              validity_days: Type.Integer(),
+              model_whitelist: ModelList,
+              model_blacklist: ModelList,
+              included: Type.Optional(Type.Record(Type.String(), DecimalValue)),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request, reply) => {
+        const r = await services.manage.upsertPlan(principalOf(request), request.body);
+        return reply.status(r.created ? 201 : 200).send(planJson(r.plan));
+      },
+    );
+  };
+}

@@ -1,0 +1,28 @@
+import { pick, query } from "./sql.ts";
+import type { Tables } from "./tables.ts";
+
+/** Accounts and their users. */
+
+type AccountRow = Tables["accounts"];
+const ACCOUNT_COLUMNS = ["id", "name", "is_enabled", "plan_id", "created_at"] as const;
+
+export const insertAccount = query((db, r: AccountRow) =>
+  db.insertInto("accounts").values(pick(r, ACCOUNT_COLUMNS)),
+);
+
+export const accountById = query((db, p: { id: string }) =>
+  db.selectFrom("accounts").selectAll().where("id", "=", p.id),
+);
+
+export const setAccountPlan = query((db, p: { accountId: string; planId: string | null }) =>
+  db.updateTable("accounts").set({ plan_id: p.planId }).where("id", "=", p.accountId),
+);
+
+type UserRow = Tables["users"];
+const USER_COLUMNS = ["id", "account_id", "username", "role", "node_id", "created_at"] as const;
+
+export const insertUser = query((db, r: UserRow) => db.insertInto("users").values(pick(r, USER_COLUMNS)));
+
+export const userById = query((db, p: { id: string }) =>
+  db.selectFrom("users").selectAll().where("id", "=", p.id),
+);

@@ -1,0 +1,120 @@
+import type { Kysely } from "kysely";
+import { pick, query } from "./sql.ts";
+import type { Tables } from "./tables.ts";
+
+/**
+ * Reads and corrections of stored usage events, and the audit log. Appending events is a hot
+ * path and stays per dialect (sqlite/append.ts, postgres/append.ts).
+ */
+
+const live = (db: Kysely<Tables>, p: { accountId: string; usageId: string }) =>
+  db
+    .selectFrom("usage_events")
+    .selectAll()
+    .where("usage_id", "=", p.usageId)
+    .where("account_id", "=", p.accountId)
+    .where("deleted_at", "is", null);
+
+/** An account's event unless deleted. */
+export const liveEvent = query(live);
+
+/** `liveEvent` read by a correction: on PostgreSQL the row is locked until it commits (SQLite's write lock covers it). */
+export const eventToCorrect = query((db, p: { accountId: string; usageId: string }, dialect) =>
+  dialect === "postgres" ? live(db, p).forUpdate() : live(db, p),
+);
+
+export const eventByUsageId = query((db, p: { usageId: string }) =>
+  db.selectFrom("usage_events").selectAll().where("usage_id", "=", p.usageId).where("deleted_at", "is", null),
+);
+
+export const eventsOfAccount = query((db, p: { accountId: string; limit: number; skip: number }) =>
+  db
+    .selectFrom("usage_events")
+    .selectAll()
+    .where("account_id", "=", p.accountId)
+    .where("deleted_at", "is", null)
+    .orderBy("ts", "desc")
+    .orderBy("seq", "desc")
+    .limit(p.limit)
+    .offset(p.skip),
+);
+
+export const eventsOfUser = query(
+  (db, p: { accountId: string; userId: string; limit: number; skip: number }) =>
+    db
+      .selectFrom("usage_events")
+      .selectAll()
+      .where("user_id", "=", p.userId)
+      .where("account_id", "=", p.accountId)
+      .where("deleted_at", "is", null)
+      .orderBy("ts", "desc")
+      .orderBy("seq", "desc")
+      .limit(p.limit)
+      .offset(p.skip),
+);
+
+type EventRow = Tables["usage_events"];
+
+/** Writes a correction's new figures. */
+export const correctEvent = query(
+  (
+    db,
+    r: Pick<
+      EventRow,
+      "usage_id" | "quantity" | "unit_price" | "cost_nano" | "cost_atto" | "status_active" | "updated_at"
+    >,
+  ) =>
+    db
+      .updateTable("usage_events")
+      .set(pick(r, ["quantity", "unit_price", "cost_nano", "cost_atto", "status_active", "updated_at"]))
+      .where("usage_id", "=", r.usage_id),
+);
+
+/** Soft delete: the row keeps its idempotency key, so a late retry of the same event stays a duplicate. */
+export const deleteEvent = query((db, p: { usageId: string; at: number }) =>
+  db
+    .updateTable("usage_events")
+    .set({ deleted_at: p.at, updated_at: p.at })
+    .where("usage_id", "=", p.usageId),
+);
+
+type AuditRow = Tables["audit_log"];
+
+export const insertAudit = query((db, r: AuditRow) =>
+  db
+    .insertInto("audit_log")
+    .values(
+      pick(r, [
+        "id",
+        "account_id",
+        "usage_id",
+        "action",
+        "actor_key_id",
+        "actor_user_id",
+        "at",
+        "before",
+        "after",
+      ]),
+    ),
+);
+
+export const auditOfAccount = query((db, p: { accountId: string; limit: number }) =>
+  db
+    .selectFrom("audit_log")
+    .selectAll()
+    .where("account_id", "=", p.accountId)
+    .orderBy("at", "desc")
+    .orderBy("id", "desc")
+    .limit(p.limit),
+);
+
+export const auditOfEvent = query((db, p: { accountId: string; usageId: string; limit: number }) =>
+  db
+    .selectFrom("audit_log")
+    .selectAll()
+    .where("account_id", "=", p.accountId)
+    .where("usage_id", "=", p.usageId)
+    .orderBy("at", "desc")
+    .orderBy("id", "desc")
+    .limit(p.limit),
+);

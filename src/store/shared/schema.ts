@@ -1,0 +1,208 @@
+/**
+ * The table definitions both dialects share, written once: each dialect's schema.ts composes its
+ * migrations from these with its own column types (SQLite INTEGER, PostgreSQL BIGINT; both int64).
+ * Money columns are fixed-scale int64 (see domain/decimal.ts), instants are epoch milliseconds.
+ * A migration already applied is never changed: a new table is a new migration here.
+ */
+export interface ColumnTypes {
+  /** an int64 column */
+  int: string;
+  /** an int64 primary key that the database numbers */
+  identity: string;
+  /** what follows the wide (first) usage_rollups table's definition */
+  wideRollups: string;
+  /** what follows the narrow (series-keyed) usage_rollups table's definition */
+  narrowRollups: string;
+  /** usage_events' other indexes: the dialects decide idempotency differently (event-id-index.ts on SQLite) */
+  eventIndexes: string;
+}
+
+/** The first schema: every table as first released, with the wide usage_rollups key. */
+export const coreTables = (t: ColumnTypes): string => `
+CREATE TABLE accounts (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  is_enabled ${t.int} NOT NULL DEFAULT 1,
+  plan_id TEXT,
+  created_at ${t.int} NOT NULL
+);
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  username TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+  node_id TEXT,
+  created_at ${t.int} NOT NULL,
+  UNIQUE (account_id, username)
+);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  user_id TEXT REFERENCES users(id),
+  account_id TEXT REFERENCES accounts(id),
+  is_root ${t.int} NOT NULL DEFAULT 0,
+  label TEXT NOT NULL,
+  prefix TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_at ${t.int} NOT NULL,
+  last_used_at ${t.int},
+  revoked_at ${t.int}
+);
+CREATE INDEX api_keys_user ON api_keys(user_id);
+CREATE TABLE models (
+  id TEXT PRIMARY KEY,
+  unit TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  reporting_enabled ${t.int} NOT NULL,
+  created_at ${t.int} NOT NULL,
+  updated_at ${t.int} NOT NULL
+);
+CREATE TABLE model_prices (
+  model_id TEXT NOT NULL REFERENCES models(id),
+  effective_from ${t.int} NOT NULL,
+  unit_price ${t.int} NOT NULL,
+  currency TEXT NOT NULL,
+  PRIMARY KEY (model_id, effective_from)
+);
+CREATE TABLE licenses (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  model_id TEXT NOT NULL REFERENCES models(id),
+  starts_at ${t.int} NOT NULL,
+  ends_at ${t.int},
+  created_at ${t.int} NOT NULL
+);
+CREATE INDEX licenses_account_model ON licenses(account_id, model_id);
+CREATE TABLE plans (
+  id TEXT PRIMARY KEY,
+  requests_per_minute ${t.int},
+  requests_per_day ${t.int},
+  validity_days ${t.int} NOT NULL,
+  model_whitelist TEXT,
+  model_blacklist TEXT,
+  included TEXT NOT NULL DEFAULT '{}',
+  created_at ${t.int} NOT NULL,
+  updated_at ${t.int} NOT NULL
+);
+CREATE TABLE subscriptions (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  plan_id TEXT NOT NULL REFERENCES plans(id),
+  activated_at ${t.int} NOT NULL,
+  created_at ${t.int} NOT NULL
+);
+CREATE INDEX subscriptions_account ON subscriptions(account_id, activated_at);
+CREATE TABLE payments (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  amount_nano ${t.int} NOT NULL,
+  amount_atto ${t.int} NOT NULL,
+  paid_at ${t.int} NOT NULL,
+  reference TEXT,
+  created_at ${t.int} NOT NULL
+);
+CREATE INDEX payments_account ON payments(account_id, paid_at);
+CREATE TABLE usage_events (
+  seq ${t.identity},
+  usage_id TEXT NOT NULL,
+  account_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  ts ${t.int} NOT NULL,
+  user_id TEXT,
+  key_id TEXT,
+  model_id TEXT NOT NULL,
+  api_name TEXT,
+  endpoint TEXT,
+  kind TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  quantity ${t.int} NOT NULL,
+  unit_price ${t.int} NOT NULL,
+  cost_nano ${t.int} NOT NULL,
+  cost_atto ${t.int} NOT NULL,
+  currency TEXT NOT NULL,
+  tokens_prompt ${t.int} NOT NULL DEFAULT 0,
+  tokens_completion ${t.int} NOT NULL DEFAULT 0,
+  status_active ${t.int} NOT NULL DEFAULT 1,
+  metadata TEXT,
+  api_key_used TEXT,
+  created_at ${t.int} NOT NULL,
+  updated_at ${t.int} NOT NULL,
+  deleted_at ${t.int}
+);
+CREATE UNIQUE INDEX usage_events_usage_id ON usage_events(usage_id);
+${t.eventIndexes}
+CREATE TABLE usage_rollups (
+  account_id TEXT NOT NULL,
+  family ${t.int} NOT NULL,
+  level ${t.int} NOT NULL,
+  bucket_start ${t.int} NOT NULL,
+  model_id TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  unit_price ${t.int} NOT NULL,
+  currency TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  requests ${t.int} NOT NULL,
+  quantity ${t.int} NOT NULL,
+  cost_nano ${t.int} NOT NULL,
+  cost_atto ${t.int} NOT NULL,
+  tokens_prompt ${t.int} NOT NULL,
+  tokens_completion ${t.int} NOT NULL,
+  PRIMARY KEY (account_id, family, level, bucket_start, model_id, unit, unit_price, currency, kind, key_id, user_id)
+)${t.wideRollups};
+CREATE TABLE audit_log (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  usage_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  actor_key_id TEXT,
+  actor_user_id TEXT,
+  at ${t.int} NOT NULL,
+  before TEXT,
+  after TEXT
+);
+CREATE INDEX audit_log_account ON audit_log(account_id, at);
+CREATE INDEX audit_log_usage ON audit_log(usage_id);
+`;
+
+/** Rollup dimensions interned (docs/decisions/0007): rollup_series and the narrow usage_rollups. */
+export const seriesTables = (t: ColumnTypes): string => `
+CREATE TABLE rollup_series (
+  id ${t.identity},
+  account_id TEXT NOT NULL,
+  family ${t.int} NOT NULL,
+  model_id TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  unit_price ${t.int} NOT NULL,
+  currency TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  UNIQUE (account_id, family, model_id, unit, unit_price, currency, kind, key_id, user_id)
+);
+CREATE TABLE usage_rollups (
+  account_id TEXT NOT NULL,
+  family ${t.int} NOT NULL,
+  level ${t.int} NOT NULL,
+  bucket_start ${t.int} NOT NULL,
+  series_id ${t.int} NOT NULL,
+  requests ${t.int} NOT NULL,
+  quantity ${t.int} NOT NULL,
+  cost_nano ${t.int} NOT NULL,
+  cost_atto ${t.int} NOT NULL,
+  tokens_prompt ${t.int} NOT NULL,
+  tokens_completion ${t.int} NOT NULL,
+  PRIMARY KEY (account_id, family, level, bucket_start, series_id)
+)${t.narrowRollups};
+`;
+
+/** Fills rollup_series and the new usage_rollups from the wide table `wide`, renamed aside. */
+export const fillSeriesFrom = (wide: string): string => `
+INSERT INTO rollup_series (account_id, family, model_id, unit, unit_price, currency, kind, key_id, user_id)
+  SELECT DISTINCT account_id, family, model_id, unit, unit_price, currency, kind, key_id, user_id FROM ${wide};
+INSERT INTO usage_rollups
+  SELECT r.account_id, r.family, r.level, r.bucket_start, s.id, r.requests, r.quantity, r.cost_nano, r.cost_atto,
+    r.tokens_prompt, r.tokens_completion
+  FROM ${wide} r JOIN rollup_series s USING (account_id, family, model_id, unit, unit_price, currency, kind,
+    key_id, user_id);
+`;

@@ -1,0 +1,279 @@
+import {
+  accountRow,
+  auditRow,
+  keyRow,
+  licenseRow,
+  modelRow,
+  paymentRow,
+  planRow,
+  priceRow,
+  subscriptionRow,
+  toAccount,
+  toAudit,
+  toEvent,
+  toKey,
+  toLicense,
+  toModel,
+  toPayment,
+  toPlan,
+  toPrice,
+  toSubscription,
+  toUser,
+  userRow,
+} from "../rows.ts";
+import type {
+  Account,
+  AggregateQuery,
+  AggregateRow,
+  ApiKey,
+  AppendOutcome,
+  AuditEntry,
+  EventPage,
+  EventPatch,
+  License,
+  Model,
+  Payment,
+  Plan,
+  PriceVersion,
+  Store,
+  Subscription,
+  UsageEvent,
+  User,
+  VerifyDifference,
+} from "../store.ts";
+import { accountById, insertAccount, insertUser, setAccountPlan, userById } from "./accounts.ts";
+import { insertPayment, insertSubscription, paymentsOf, subscriptionsOf } from "./billing.ts";
+import {
+  auditOfAccount,
+  auditOfEvent,
+  eventByUsageId,
+  eventsOfAccount,
+  eventsOfUser,
+  insertAudit,
+  liveEvent,
+} from "./events.ts";
+import { insertKey, keyByHash, keyById, keysOfUser, liveRootKey, revokeKey } from "./keys.ts";
+import { insertLicense, licensesOfAccount, licensesOfModel } from "./licenses.ts";
+import { ping } from "./meta.ts";
+import { allModels, allPrices, modelById, pricesOfModel, upsertModel, upsertPrice } from "./models.ts";
+import { planById, upsertPlan } from "./plans.ts";
+import { type SqlExecutor, type Step, step } from "./sql.ts";
+import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
+
+/**
+ * Reference rows (keys by digest, users, accounts, plans, licenses) as every request reads them,
+ * remembered per dialect (sqlite/reference-cache.ts, postgres/reference-cache.ts).
+ */
+export interface ReferenceCache {
+  remember<T>(key: string, read: () => Promise<T>): Promise<T>;
+  /** a key was read by its digest (the SQLite cache moves its last use in place) */
+  keyRead(hash: string, key: ApiKey | null): void;
+  /** a write through this store to the reference tables committed */
+  forget(): void;
+}
+
+/**
+ * Everything both stores do the same way, written once over a `SqlExecutor`: the CRUD of the
+ * reference and billing tables, event reads, the audit log and verify. A dialect's store adds
+ * the hot paths (append, aggregate, series interning, key touches), corrections (they apply
+ * rollups) and its connection, transactions and migrations.
+ */
+export abstract class SqlStore implements Store {
+  abstract readonly dialect: "sqlite" | "postgres";
+  protected abstract readonly x: SqlExecutor;
+  protected abstract readonly refs: ReferenceCache;
+
+  abstract migrate(): Promise<void>;
+  abstract close(): Promise<void>;
+  abstract touchKeys(uses: Map<string, number>): Promise<void>;
+  abstract appendEvents(events: UsageEvent[]): Promise<AppendOutcome[]>;
+  abstract updateEvent(
+    accountId: string,
+    usageId: string,
+    patch: EventPatch,
+    audit: Omit<AuditEntry, "before" | "after">,
+  ): Promise<UsageEvent | null>;
+  abstract deleteEvent(
+    accountId: string,
+    usageId: string,
+    audit: Omit<AuditEntry, "before" | "after">,
+  ): Promise<boolean>;
+  abstract aggregate(q: AggregateQuery): Promise<AggregateRow[]>;
+
+  async ping(): Promise<void> {
+    await this.x.first(ping, {});
+  }
+
+  /** A write to the reference tables: what this store remembered is forgotten once it ran. */
+  private async changing<T>(write: Promise<T>): Promise<T> {
+    try {
+      return await write;
+    } finally {
+      this.refs.forget();
+    }
+  }
+
+  async createAccount(a: Account): Promise<void> {
+    await this.changing(this.x.run(insertAccount, accountRow(a)));
+  }
+
+  getAccount(id: string): Promise<Account | null> {
+    return this.refs.remember(`account:${id}`, async () => {
+      const r = await this.x.first(accountById, { id });
+      return r ? toAccount(r) : null;
+    });
+  }
+
+  async setAccountPlan(accountId: string, planId: string | null): Promise<void> {
+    await this.changing(this.x.run(setAccountPlan, { accountId, planId }));
+  }
+
+  async createUser(u: User): Promise<void> {
+    await this.changing(this.x.run(insertUser, userRow(u)));
+  }
+
+  getUser(id: string): Promise<User | null> {
+    return this.refs.remember(`user:${id}`, async () => {
+      const r = await this.x.first(userById, { id });
+      return r ? toUser(r) : null;
+    });
+  }
+
+  async createKey(k: ApiKey): Promise<void> {
+    await this.changing(this.x.run(insertKey, keyRow(k)));
+  }
+
+  async getKey(id: string): Promise<ApiKey | null> {
+    const r = await this.x.first(keyById, { id });
+    return r ? toKey(r) : null;
+  }
+
+  async listKeys(userId: string): Promise<ApiKey[]> {
+    return (await this.x.all(keysOfUser, { userId })).map(toKey);
+  }
+
+  findKeyByHash(hash: string): Promise<ApiKey | null> {
+    return this.refs.remember(`key:${hash}`, async () => {
+      const r = await this.x.first(keyByHash, { hash });
+      const key = r ? toKey(r) : null;
+      this.refs.keyRead(hash, key);
+      return key;
+    });
+  }
+
+  async revokeKey(id: string, at: number): Promise<void> {
+    await this.changing(this.x.run(revokeKey, { id, at }));
+  }
+
+  async hasRootKey(): Promise<boolean> {
+    return (await this.x.first(liveRootKey, {})) !== undefined;
+  }
+
+  async upsertModel(m: Model, price: PriceVersion | null): Promise<"created" | "updated"> {
+    const steps = [step(modelById, { id: m.id }), step(upsertModel, modelRow(m))];
+    if (price) steps.push(step(upsertPrice, priceRow(price)));
+    const [existing] = await this.x.atomically(steps);
+    return existing.length > 0 ? "updated" : "created";
+  }
+
+  async getModel(id: string): Promise<Model | null> {
+    const r = await this.x.first(modelById, { id });
+    return r ? toModel(r) : null;
+  }
+
+  async listModels(): Promise<Model[]> {
+    return (await this.x.all(allModels, {})).map(toModel);
+  }
+
+  async listPrices(modelId?: string): Promise<PriceVersion[]> {
+    const rows = modelId ? await this.x.all(pricesOfModel, { modelId }) : await this.x.all(allPrices, {});
+    return rows.map(toPrice);
+  }
+
+  async createLicense(l: License): Promise<void> {
+    await this.changing(this.x.run(insertLicense, licenseRow(l)));
+  }
+
+  listLicenses(accountId: string, modelId?: string): Promise<License[]> {
+    return this.refs.remember(`licenses:${accountId}\u0000${modelId ?? ""}`, async () => {
+      const rows = modelId
+        ? await this.x.all(licensesOfModel, { accountId, modelId })
+        : await this.x.all(licensesOfAccount, { accountId });
+      return rows.map(toLicense);
+    });
+  }
+
+  async upsertPlan(p: Plan): Promise<"created" | "updated"> {
+    const [existing] = await this.changing(
+      this.x.atomically([step(planById, { id: p.id }), step(upsertPlan, planRow(p))]),
+    );
+    return existing.length > 0 ? "updated" : "created";
+  }
+
+  getPlan(id: string): Promise<Plan | null> {
+    return this.refs.remember(`plan:${id}`, async () => {
+      const r = await this.x.first(planById, { id });
+      return r ? toPlan(r) : null;
+    });
+  }
+
+  async createSubscription(s: Subscription): Promise<void> {
+    await this.changing(
+      this.x.atomically([
+        step(insertSubscription, subscriptionRow(s)),
+        step(setAccountPlan, { accountId: s.accountId, planId: s.planId }),
+      ]),
+    );
+  }
+
+  async listSubscriptions(accountId: string): Promise<Subscription[]> {
+    return (await this.x.all(subscriptionsOf, { accountId })).map(toSubscription);
+  }
+
+  async createPayment(p: Payment): Promise<void> {
+    await this.x.run(insertPayment, paymentRow(p));
+  }
+
+  async listPayments(accountId: string): Promise<Payment[]> {
+    return (await this.x.all(paymentsOf, { accountId })).map(toPayment);
+  }
+
+  async getEvent(accountId: string, usageId: string): Promise<UsageEvent | null> {
+    const r = await this.x.first(liveEvent, { accountId, usageId });
+    return r ? toEvent(r) : null;
+  }
+
+  async findEventByUsageId(usageId: string): Promise<UsageEvent | null> {
+    const r = await this.x.first(eventByUsageId, { usageId });
+    return r ? toEvent(r) : null;
+  }
+
+  async listEvents(page: EventPage): Promise<UsageEvent[]> {
+    const { accountId, userId, limit, skip } = page;
+    const rows = userId
+      ? await this.x.all(eventsOfUser, { accountId, userId, limit, skip })
+      : await this.x.all(eventsOfAccount, { accountId, limit, skip });
+    return rows.map(toEvent);
+  }
+
+  async listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
+    const { usageId, limit } = filter;
+    const rows = usageId
+      ? await this.x.all(auditOfEvent, { accountId, usageId, limit })
+      : await this.x.all(auditOfAccount, { accountId, limit });
+    return rows.map(toAudit);
+  }
+
+  async verifyRollups(): Promise<VerifyDifference[]> {
+    const [expected, stored] = await this.x.atomically([
+      step(expectedNotStored, {}),
+      step(storedNotExpected, {}),
+    ]);
+    return compareRollups(expected, stored);
+  }
+
+  /** Writes an audit entry (inside the correction's transaction): its statement and arguments. */
+  protected auditStep(entry: AuditEntry): Step {
+    return step(insertAudit, auditRow(entry));
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The tables as Kysely sees them, for the shared statements. int64 columns read back as number,
+ * bigint (SQLite with safe integers) or string (pg); rows.ts converts every one of them.
+ */
+type Int = number | bigint | string;
+type IntOrNull = Int | null;
+
+export interface Tables {
+  meta: { key: string; value: string };
+  accounts: { id: string; name: string; is_enabled: Int; plan_id: string | null; created_at: Int };
+  users: {
+    id: string;
+    account_id: string;
+    username: string;
+    role: string;
+    node_id: string | null;
+    created_at: Int;
+  };
+  api_keys: {
+    id: string;
+    user_id: string | null;
+    account_id: string | null;
+    is_root: Int;
+    label: string;
+    prefix: string;
+    hash: string;
+    created_at: Int;
+    last_used_at: IntOrNull;
+    revoked_at: IntOrNull;
+  };
+  models: {
+    id: string;
+    unit: string;
+    kind: string;
+    reporting_enabled: Int;
+    created_at: Int;
+    updated_at: Int;
+  };
+  model_prices: { model_id: string; effective_from: Int; unit_price: Int; currency: string };
+  licenses: {
+    id: string;
+    account_id: string;
+    model_id: string;
+    starts_at: Int;
+    ends_at: IntOrNull;
+    created_at: Int;
+  };
+  plans: {
+    id: string;
+    requests_per_minute: IntOrNull;
+    requests_per_day: IntOrNull;
+    validity_days: Int;
+    model_whitelist: string | null;
+    model_blacklist: string | null;
+    included: string;
+    created_at: Int;
+    updated_at: Int;
+  };
+  subscriptions: { id: string; account_id: string; plan_id: string; activated_at: Int; created_at: Int };
+  payments: {
+    id: string;
+    account_id: string;
+    amount_nano: Int;
+    amount_atto: Int;
+    paid_at: Int;
+    reference: string | null;
+    created_at: Int;
+  };
+  usage_events: {
+    seq: Int;
+    usage_id: string;
+    account_id: string;
+    event_id: string;
+    ts: Int;
+    user_id: string | null;
+    key_id: string | null;
+    model_id: string;
+    api_name: string | null;
+    endpoint: string | null;
+    kind: string;
+    unit: string;
+    quantity: Int;
+    unit_price: Int;
+    cost_nano: Int;
+    cost_atto: Int;
+    currency: string;
+    tokens_prompt: Int;
+    tokens_completion: Int;
+    status_active: Int;
+    metadata: string | null;
+    api_key_used: string | null;
+    created_at: Int;
+    updated_at: Int;
+    deleted_at: IntOrNull;
+  };
+  usage_rollups: {
+    account_id: string;
+    family: Int;
+    level: Int;
+    bucket_start: Int;
+    series_id: Int;
+    requests: Int;
+    quantity: Int;
+    cost_nano: Int;
+    cost_atto: Int;
+    tokens_prompt: Int;
+    tokens_completion: Int;
+  };
+  rollup_series: {
+    id: Int;
+    account_id: string;
+    family: Int;
+    model_id: string;
+    unit: string;
+    unit_price: Int;
+    currency: string;
+    kind: string;
+    key_id: string;
+    user_id: string;
+  };
+  audit_log: {
+    id: string;
+    account_id: string;
+    usage_id: string;
+    action: string;
+    actor_key_id: string | null;
+    actor_user_id: string | null;
+    at: Int;
+    before: string | null;
+    after: string | null;
+  };
+}

@@ -1,0 +1,129 @@
+import { type Kysely, sql } from "kysely";
+import { joinCost } from "../../domain/decimal.ts";
+import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, SERIES_COLUMNS } from "../rollup-delta.ts";
+import type { VerifyDifference } from "../store.ts";
+import { query, type Row } from "./sql.ts";
+import type { Tables } from "./tables.ts";
+
+/**
+ * Verify: every rollup row recomputed from the live events ("expected") against the stored rows
+ * with their series' dimensions joined back ("actual"). Only rows that differ leave the
+ * database, so a consistent store sends nothing to compare.
+ */
+
+/** The columns naming one rollup row: its key with the series' dimensions spelled out. */
+const WIDE_KEY = ["account_id", "family", "level", "bucket_start", ...SERIES_COLUMNS.slice(2)] as const;
+const SUMS = [
+  "requests",
+  "quantity",
+  "cost_nano",
+  "cost_atto",
+  "tokens_prompt",
+  "tokens_completion",
+] as const;
+
+/** One family and level of the expected rollups, grouped from the live events. */
+function expectedPart(db: Kysely<Tables>, family: number, level: number) {
+  const size = sql.lit(LEVEL_MS[level]);
+  const bucket = sql<number>`(ts - (((ts % ${size}) + ${size}) % ${size}))`;
+  const keyed = family === FAMILY_CODE.key;
+  const keyId = keyed ? sql<string>`COALESCE(key_id, '')` : sql<string>`''`;
+  const userId = keyed ? sql<string>`COALESCE(user_id, '')` : sql<string>`''`;
+  return db
+    .selectFrom("usage_events")
+    .select([
+      "account_id",
+      sql<number>`CAST(${sql.lit(family)} AS BIGINT)`.as("family"),
+      sql<number>`CAST(${sql.lit(level)} AS BIGINT)`.as("level"),
+      bucket.as("bucket_start"),
+      "model_id",
+      "unit",
+      "unit_price",
+      "currency",
+      "kind",
+      keyId.as("key_id"),
+      userId.as("user_id"),
+      sql<number>`COUNT(*)`.as("requests"),
+      sql<number>`SUM(quantity)`.as("quantity"),
+      sql<number>`SUM(cost_nano)`.as("cost_nano"),
+      sql<number>`SUM(cost_atto)`.as("cost_atto"),
+      sql<number>`SUM(tokens_prompt)`.as("tokens_prompt"),
+      sql<number>`SUM(tokens_completion)`.as("tokens_completion"),
+    ])
+    .where("status_active", "=", sql.lit(1))
+    .where("deleted_at", "is", null)
+    .groupBy(["account_id", bucket, "model_id", "unit", "unit_price", "currency", "kind"])
+    .$if(keyed, (q) => q.groupBy([keyId, userId]));
+}
+
+function expectedRollups(db: Kysely<Tables>) {
+  const parts = Object.values(FAMILY_CODE).flatMap((family) =>
+    Object.values(LEVEL_CODE).map((level) => expectedPart(db, family, level)),
+  );
+  return parts.slice(1).reduce((all, part) => all.unionAll(part), parts[0]);
+}
+
+const actualRollups = sql`SELECT r.account_id, r.family, r.level, r.bucket_start,
+  ${sql.join(SERIES_COLUMNS.slice(2).map((c) => sql.ref(`s.${c}`)))},
+  ${sql.join(SUMS.map((c) => sql.ref(`r.${c}`)))}
+  FROM usage_rollups r JOIN rollup_series s ON s.id = r.series_id`;
+
+/**
+ * Rows of `from` that are missing from `to` or differ from it, each with `to`'s sums as `o_*`.
+ * Costs are compared as nano + atto without multiplying out (an int64 would overflow): equal
+ * exactly when the atto difference is a whole number of nanos equal to the nano difference.
+ */
+function differences(from: "expected" | "actual", to: "expected" | "actual") {
+  return query((db) => {
+    const joined = sql.join(
+      WIDE_KEY.map((c) => sql`x.${sql.ref(c)} = y.${sql.ref(c)}`),
+      sql` AND `,
+    );
+    const theirs = sql.join(SUMS.map((c) => sql`y.${sql.ref(c)} AS ${sql.ref(`o_${c}`)}`));
+    // Kysely puts a subquery in parentheses itself
+    const raw = sql<Row>`WITH expected AS ${expectedRollups(db)}, actual AS (${actualRollups})
+      SELECT x.*, ${theirs} FROM ${sql.table(from)} x LEFT JOIN ${sql.table(to)} y ON ${joined}
+      WHERE y.requests IS NULL OR x.requests <> y.requests OR x.quantity <> y.quantity
+        OR x.tokens_prompt <> y.tokens_prompt OR x.tokens_completion <> y.tokens_completion
+        OR (y.cost_atto - x.cost_atto) % 1000000000 <> 0
+        OR x.cost_nano - y.cost_nano <> (y.cost_atto - x.cost_atto) / 1000000000`;
+    return { compile: () => raw.compile(db) };
+  });
+}
+
+export const expectedNotStored = differences("expected", "actual");
+export const storedNotExpected = differences("actual", "expected");
+
+/** The differences, from the rows of `expectedNotStored` and `storedNotExpected`. */
+export function compareRollups(expectedSide: Row[], actualSide: Row[]): VerifyDifference[] {
+  const out: VerifyDifference[] = [];
+  const big = (v: unknown) => BigInt(String(v));
+  const sums = (r: Row, p: string) => {
+    if (r[`${p}requests`] === null || r[`${p}requests`] === undefined) return null;
+    return [
+      `requests=${r[`${p}requests`]}`,
+      `quantity=${r[`${p}quantity`]}`,
+      `cost=${joinCost(big(r[`${p}cost_nano`]), big(r[`${p}cost_atto`]))}`,
+      `tokens=${r[`${p}tokens_prompt`]}/${r[`${p}tokens_completion`]}`,
+    ].join(" ");
+  };
+  const keyOf = (r: Row) => WIDE_KEY.map((c) => r[c]).join("|");
+  for (const r of expectedSide) {
+    const expected = sums(r, "");
+    const actual = sums(r, "o_");
+    if (expected !== actual)
+      out.push({ table: "usage_rollups", key: keyOf(r), expected: String(expected), actual: String(actual) });
+  }
+  for (const r of actualSide) {
+    if (sums(r, "o_") !== null) continue;
+    // a row whose sums are all zero (every event corrected away) is not a difference
+    if (
+      big(r.requests) === 0n &&
+      big(r.quantity) === 0n &&
+      joinCost(big(r.cost_nano), big(r.cost_atto)) === 0n
+    )
+      continue;
+    out.push({ table: "usage_rollups", key: keyOf(r), expected: "null", actual: String(sums(r, "")) });
+  }
+  return out;
+}
