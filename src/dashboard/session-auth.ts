@@ -49,16 +49,17 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 /**
  * CSRF defense for cookie-authenticated requests: the browser must say the request comes from
  * this origin. SameSite=Strict already keeps the cookie off cross-site requests; this also refuses
- * same-site-but-other-origin ones. Unsafe methods must carry a matching Origin (or
- * Sec-Fetch-Site: same-origin); any request a browser marks cross-site or same-site is refused.
+ * same-site-but-other-origin ones. Any request a browser marks cross-site or same-site is refused;
+ * unsafe methods need `Sec-Fetch-Site: same-origin` (which a page cannot forge) or, from browsers
+ * that do not send it, an Origin equal to this server's. Behind a TLS proxy without trustProxy the
+ * Origin comparison fails closed; current browsers pass on Sec-Fetch-Site.
  */
 export function isSameOrigin(request: FastifyRequest): boolean {
   const site = request.headers["sec-fetch-site"];
   if (site !== undefined && site !== "same-origin" && site !== "none") return false;
-  if (SAFE_METHODS.has(request.method)) return true;
+  if (SAFE_METHODS.has(request.method) || site === "same-origin") return true;
   const origin = request.headers.origin;
-  if (typeof origin === "string") return origin === `${request.protocol}://${request.host}`;
-  return site === "same-origin";
+  return typeof origin === "string" && origin === `${request.protocol}://${request.host}`;
 }
 
 const resolved = new WeakMap<FastifyRequest, Promise<Principal | null>>();

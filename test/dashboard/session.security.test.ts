@@ -163,7 +163,9 @@ describe.each(storeKinds())("dashboard sessions through the API ($name)", (kind)
     expectStatus(await create({ host: "localhost:80", origin: "http://evil.example" }), 401);
     expectStatus(await create({ host: "localhost:80" }), 401);
     expectStatus(await create({ host: "localhost:80", "sec-fetch-site": "same-site" }), 401);
+    expectStatus(await create({ host: "localhost:80", "sec-fetch-site": "none" }), 401);
     expectStatus(await create(SAME), 201);
+    expectStatus(await create({ host: "localhost:80", "sec-fetch-site": "same-origin" }), 201);
     // a cross-site GET is refused too, whatever SameSite did
     expectStatus(
       await h.request({ method: "GET", url: "/usage", headers: { cookie, "sec-fetch-site": "cross-site" } }),
