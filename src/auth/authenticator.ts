@@ -36,11 +36,26 @@ export class Authenticator {
     return key && digestsEqual(key.hash, digest) && key.revokedAt === null ? key : null;
   }
 
+  /**
+   * The principal of a live stored key found by id: a dashboard session names the key it was
+   * opened with and re-checks it on every request, so revoking the key ends the session.
+   */
+  async principalOfKey(keyId: string): Promise<Principal | null> {
+    const key = await this.store.getKey(keyId);
+    if (!key || key.revokedAt !== null) return null;
+    return this.principalOf(key);
+  }
+
   async authenticate(secret: string | null | undefined): Promise<Principal | null> {
     const key = await this.liveKey(secret);
     if (key === null) return null;
     if (key === "root") return { kind: "root", keyId: null };
     this.keyUses.touch(key.id, this.now());
+    return this.principalOf(key);
+  }
+
+  /** A live key's principal: root, or its user's (null when the user is gone). */
+  private async principalOf(key: ApiKey): Promise<Principal | null> {
     if (key.isRoot) return { kind: "root", keyId: key.id };
     if (!key.userId || !key.accountId) return null;
     const user = await this.store.getUser(key.userId);

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from "fastify";
+import { registerDashboard } from "../dashboard/register-dashboard.ts";
 import { BODY_LIMIT } from "../domain/constants.ts";
 import type { Services } from "../services.ts";
 import { RETRY_AFTER_SECONDS, sendNativeError } from "./errors.ts";
@@ -134,6 +135,15 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   );
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   metricsRoute(app, services, options.metricsToken ?? null);
+
+  // ---- dashboard (issue 18): pages at /dashboard and its session cookie, which requireKey accepts
+  // (src/dashboard/session-auth.ts); registered before the surfaces ----
+  await registerDashboard(app as unknown as FastifyInstance, {
+    authenticate: (secret) => services.auth.authenticate(secret),
+    principalOfKey: (keyId) => services.auth.principalOfKey(keyId),
+    now: services.now,
+  });
+  // ---- end dashboard ----
 
   await app.register(nativeRoutes(services));
   for (const surface of SURFACES) await app.register(surface.plugin(services), { prefix: surface.prefix });

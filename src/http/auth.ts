@@ -1,5 +1,6 @@
 import type { FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import type { Principal } from "../auth/principal.ts";
+import { principalFromSession } from "../dashboard/session-auth.ts";
 import { DomainError } from "../domain/errors.ts";
 import type { Services } from "../services.ts";
 
@@ -33,7 +34,13 @@ export function requireKey(services: Services, options: KeyCheckOptions = {}): o
   return async (request) => {
     if (request.is404 || principals.has(request)) return;
     const secret = presentedSecret(request);
-    if (!secret) throw new DomainError("UNAUTHORIZED", missingKey);
+    if (!secret) {
+      // dashboard (issue 18): a same-origin browser request may present its session cookie instead
+      const fromSession = await principalFromSession(request);
+      if (!fromSession) throw new DomainError("UNAUTHORIZED", missingKey);
+      principals.set(request, fromSession);
+      return;
+    }
     const principal = await services.auth.authenticate(secret);
     if (!principal) throw new DomainError("UNAUTHORIZED", "Invalid or revoked API key");
     principals.set(request, principal);
