@@ -33,30 +33,38 @@ export function eventRoutes(services: Services): FastifyPluginAsyncTypebox {
             }),
           ]),
           response: {
-            200: Type.Object({
-              accepted: Type.Integer(),
-              duplicates: Type.Integer(),
-              rejected: Type.Array(
-                Type.Object({
-                  index: Type.Integer(),
-                  error: Type.String(),
-                  field: Type.Optional(Type.String()),
-                }),
-              ),
-              results: Type.Array(
-                Type.Object({
-                  index: Type.Integer(),
-                  id: Type.String(),
-                  usage_id: Type.String(),
-                  status: Type.String(),
-                }),
-              ),
-            }),
+            200: BatchAnswer,
+            // nothing stored and something refused: the same report, as an error status
+            422: BatchAnswer,
             ...errors,
           },
         },
       },
-      async (request) => services.ingest.recordBatch(principalOf(request), request.body),
+      async (request, reply) => {
+        const result = await services.ingest.recordBatch(principalOf(request), request.body);
+        const refusedAll = result.accepted === 0 && result.duplicates === 0 && result.rejected.length > 0;
+        return reply.status(refusedAll ? 422 : 200).send(result);
+      },
     );
   };
 }
+
+const BatchAnswer = Type.Object({
+  accepted: Type.Integer(),
+  duplicates: Type.Integer(),
+  rejected: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      error: Type.String(),
+      field: Type.Optional(Type.String()),
+    }),
+  ),
+  results: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      id: Type.String(),
+      usage_id: Type.String(),
+      status: Type.String(),
+    }),
+  ),
+});

@@ -75,9 +75,9 @@ describe.each(storeKinds())("POST /v1/events, errors ($name)", (kind) => {
     expect(await h.services.store.verifyRollups()).toEqual([]);
   });
 
-  it("a single bad event is rejected by field name without the events prefix", async () => {
+  it("a single bad event is rejected by field name without the events prefix (422: nothing stored)", async () => {
     const res = await send({ id: "x", model_id: "flux-1-dev", quantity: -2 });
-    expectStatus(res, 200);
+    expectStatus(res, 422);
     expect(res.json()).toEqual({
       accepted: 0,
       duplicates: 0,
