@@ -94,6 +94,8 @@ export const insertAudit = query((db, r: AuditRow) =>
         "at",
         "before",
         "after",
+        "resource_type",
+        "resource_id",
       ]),
     ),
 );
