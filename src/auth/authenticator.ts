@@ -40,7 +40,12 @@ export class Authenticator {
     if (digestsEqual(key.hash, digest)) return key;
     // the secret a rotation replaced works until its grace ends
     const graceEnds = key.previousExpiresAt ?? null;
-    if (key.previousHash && graceEnds !== null && this.now() < graceEnds && digestsEqual(key.previousHash, digest)) {
+    if (
+      key.previousHash &&
+      graceEnds !== null &&
+      this.now() < graceEnds &&
+      digestsEqual(key.previousHash, digest)
+    ) {
       return key;
     }
     return null;

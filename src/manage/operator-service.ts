@@ -127,7 +127,7 @@ export class OperatorService {
     const prefix = input.name_prefix ?? "";
     if (p.kind !== "root") {
       const own = await this.store.getAccount(p.accountId);
-      return this.single(own && own.name.startsWith(prefix) ? own : null, input);
+      return this.single(own?.name.startsWith(prefix) ? own : null, input);
     }
     const q = await this.cursor(
       input,
@@ -150,7 +150,15 @@ export class OperatorService {
       billingTimezone: patch.billing_timezone ?? before.billingTimezone,
       billingMode: patch.billing_mode ?? before.billingMode,
     };
-    const entry = this.audit(p, accountId, "account", accountId, "update", accountSnapshot(before), accountSnapshot(after));
+    const entry = this.audit(
+      p,
+      accountId,
+      "account",
+      accountId,
+      "update",
+      accountSnapshot(before),
+      accountSnapshot(after),
+    );
     await this.store.updateAccount(after, entry);
     return after;
   }
@@ -182,8 +190,20 @@ export class OperatorService {
     const before = await this.store.getUser(userId);
     if (!before) throw DomainError.notFound("user");
     authorize(p, "change", "user", { accountId: before.accountId });
-    const after: User = { ...before, username: patch.username ?? before.username, role: patch.role ?? before.role };
-    const entry = this.audit(p, before.accountId, "user", userId, "update", userSnapshot(before), userSnapshot(after));
+    const after: User = {
+      ...before,
+      username: patch.username ?? before.username,
+      role: patch.role ?? before.role,
+    };
+    const entry = this.audit(
+      p,
+      before.accountId,
+      "user",
+      userId,
+      "update",
+      userSnapshot(before),
+      userSnapshot(after),
+    );
     try {
       await this.store.updateUser(after, entry);
     } catch (err) {
@@ -258,7 +278,15 @@ export class OperatorService {
     const before = await this.liveKeyOf(keyId);
     authorize(p, "change", "key", { accountId: before.accountId });
     const after: ApiKey = { ...before, label: patch.label ?? before.label };
-    const entry = this.audit(p, before.accountId, "key", keyId, "update", keySnapshot(before), keySnapshot(after));
+    const entry = this.audit(
+      p,
+      before.accountId,
+      "key",
+      keyId,
+      "update",
+      keySnapshot(before),
+      keySnapshot(after),
+    );
     await this.store.updateKey(after, entry);
     return after;
   }
@@ -267,13 +295,20 @@ export class OperatorService {
    * A new secret for the same key (id, label, history). The old secret stops at once, or works
    * on for `grace_seconds`; a grace still running from an earlier rotation ends now.
    */
-  async rotateKey(p: Principal, keyId: string, input: { grace_seconds?: number }): Promise<ApiKey & { secret: string }> {
+  async rotateKey(
+    p: Principal,
+    keyId: string,
+    input: { grace_seconds?: number },
+  ): Promise<ApiKey & { secret: string }> {
     const before = await this.liveKeyOf(keyId);
     authorize(p, "change", "key", { accountId: before.accountId });
     if (before.revokedAt !== null) throw new DomainError("CONFLICT", "A revoked key cannot be rotated");
     const grace = input.grace_seconds ?? 0;
     if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
-      throw DomainError.validation(["body", "grace_seconds"], `must be a whole number from 0 to ${MAX_GRACE_SECONDS}`);
+      throw DomainError.validation(
+        ["body", "grace_seconds"],
+        `must be a whole number from 0 to ${MAX_GRACE_SECONDS}`,
+      );
     }
     const secret = generateSecret();
     const after: ApiKey = {
@@ -330,7 +365,11 @@ export class OperatorService {
     await this.account(accountId);
   }
 
-  async listLicenses(p: Principal, accountId: string, input: ListInput & { model_id?: string }): Promise<Page<License>> {
+  async listLicenses(
+    p: Principal,
+    accountId: string,
+    input: ListInput & { model_id?: string },
+  ): Promise<Page<License>> {
     await this.readable(p, "license", accountId);
     const modelId = input.model_id;
     const q = await this.cursor(
@@ -361,7 +400,15 @@ export class OperatorService {
     if (endsAt !== null && endsAt <= before.startsAt)
       throw DomainError.validation(["body", "ends_at"], "must be after starts_at");
     const after: License = { ...before, endsAt };
-    const entry = this.audit(p, accountId, "license", licenseId, "update", endSnapshot(before.endsAt), endSnapshot(endsAt));
+    const entry = this.audit(
+      p,
+      accountId,
+      "license",
+      licenseId,
+      "update",
+      endSnapshot(before.endsAt),
+      endSnapshot(endsAt),
+    );
     await this.store.endLicense(licenseId, endsAt, entry);
     return after;
   }
@@ -429,7 +476,12 @@ export class OperatorService {
    * Refunds a payment, whole (the default: what is left of it) or in part, by a new entry of the
    * negative amount that names the payment; the payment itself is never edited.
    */
-  async refundPayment(p: Principal, accountId: string, paymentId: string, input: RefundInput): Promise<Payment> {
+  async refundPayment(
+    p: Principal,
+    accountId: string,
+    paymentId: string,
+    input: RefundInput,
+  ): Promise<Payment> {
     authorize(p, "change", "payment", { accountId });
     const payment = await this.getPayment(p, accountId, paymentId);
     if (payment.refundOf) throw new DomainError("CONFLICT", "A refund cannot be refunded");
@@ -437,9 +489,15 @@ export class OperatorService {
     const left: Dec = payment.amountUsd - refunded;
     if (left <= ZERO) throw new DomainError("CONFLICT", "This payment is refunded in full already");
     const amount =
-      input.amount_usd === undefined ? left : readDecimal(input.amount_usd, ["body", "amount_usd"], AMOUNT_RULE);
+      input.amount_usd === undefined
+        ? left
+        : readDecimal(input.amount_usd, ["body", "amount_usd"], AMOUNT_RULE);
     if (amount === ZERO) throw DomainError.validation(["body", "amount_usd"], "must be greater than 0");
-    if (amount > left) throw DomainError.validation(["body", "amount_usd"], `must be at most ${formatDec(left)}, what is left to refund`);
+    if (amount > left)
+      throw DomainError.validation(
+        ["body", "amount_usd"],
+        `must be at most ${formatDec(left)}, what is left to refund`,
+      );
     const at = this.now();
     const refund: Payment = {
       id: randomUUID(),

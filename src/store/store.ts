@@ -247,7 +247,10 @@ export interface Store {
   listAccounts(q: PageQuery & { namePrefix?: string }): Promise<Page<Account>>;
   listUsers(accountId: string, q: PageQuery): Promise<Page<User>>;
   /** keys of a user, or of an account (optionally one user's), in creation order */
-  listKeyPage(of: { accountId: string; userId?: string } | { userId: string }, q: PageQuery): Promise<Page<ApiKey>>;
+  listKeyPage(
+    of: { accountId: string; userId?: string } | { userId: string },
+    q: PageQuery,
+  ): Promise<Page<ApiKey>>;
   listPlans(q: PageQuery): Promise<Page<Plan>>;
   listLicensePage(accountId: string, q: PageQuery & { modelId?: string }): Promise<Page<License>>;
   listSubscriptionPage(accountId: string, q: PageQuery): Promise<Page<Subscription>>;

@@ -58,6 +58,7 @@ import {
 import { insertKey, keyByHash, keyById, keysOfUser, liveRootKey, revokeKey } from "./keys.ts";
 import { insertLicense, licensesOfAccount, licensesOfModel } from "./licenses.ts";
 import { ping } from "./meta.ts";
+import { allModels, allPrices, modelById, pricesOfModel, upsertModel, upsertPrice } from "./models.ts";
 import {
   accountsPage,
   auditFiltered,
@@ -80,7 +81,6 @@ import {
   updateUser,
   usersPage,
 } from "./pages.ts";
-import { allModels, allPrices, modelById, pricesOfModel, upsertModel, upsertPrice } from "./models.ts";
 import { planById, upsertPlan } from "./plans.ts";
 import { type Row, type SqlExecutor, type Step, step } from "./sql.ts";
 import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
@@ -291,7 +291,11 @@ export abstract class SqlStore implements Store {
 
   // The operator API: each list reads one row past the page to know whether more follow.
 
-  private async page<T>(read: (a: PageArgs) => Promise<Row[]>, q: PageQuery, to: (r: Row) => T): Promise<Page<T>> {
+  private async page<T>(
+    read: (a: PageArgs) => Promise<Row[]>,
+    q: PageQuery,
+    to: (r: Row) => T,
+  ): Promise<Page<T>> {
     const rows = await read({
       afterCreatedAt: q.after?.createdAt ?? Number.MIN_SAFE_INTEGER,
       afterId: q.after?.id ?? "",

@@ -1,4 +1,10 @@
-import { type ColumnTypes, coreTables, fillSeriesFrom, operatorApiTables, seriesTables } from "../shared/schema.ts";
+import {
+  type ColumnTypes,
+  coreTables,
+  fillSeriesFrom,
+  operatorApiTables,
+  seriesTables,
+} from "../shared/schema.ts";
 
 /** SQLite's column types for the shared table definitions (shared/schema.ts). */
 const TYPES: ColumnTypes = {
