@@ -216,7 +216,7 @@ export interface Page<T> {
 }
 
 export interface AuditFilter {
-  accountId?: string;
+  accountId: string;
   resourceType?: string;
   resourceId?: string;
   usageId?: string;

@@ -173,13 +173,13 @@ export const endSubscription = query((db, p: { id: string; endsAt: number | null
   db.updateTable("subscriptions").set({ ends_at: p.endsAt }).where("id", "=", p.id),
 );
 
-/** Audit entries, newest first; an empty filter value matches every row. */
+/** An account's audit entries, newest first (its index on (account_id, at)); an empty filter value matches every row. */
 export const auditFiltered = query(
   (db, p: { accountId: string; resourceType: string; resourceId: string; usageId: string; limit: number }) =>
     db
       .selectFrom("audit_log")
       .selectAll()
-      .where(sql<boolean>`(CAST(${p.accountId} AS TEXT) = '' OR account_id = ${p.accountId})`)
+      .where("account_id", "=", p.accountId)
       .where(sql<boolean>`(CAST(${p.resourceType} AS TEXT) = '' OR resource_type = ${p.resourceType})`)
       .where(sql<boolean>`(CAST(${p.resourceId} AS TEXT) = '' OR resource_id = ${p.resourceId})`)
       .where(sql<boolean>`(CAST(${p.usageId} AS TEXT) = '' OR usage_id = ${p.usageId})`)

@@ -46,15 +46,7 @@ import type {
 } from "../store.ts";
 import { accountById, insertAccount, insertUser, setAccountPlan, userById } from "./accounts.ts";
 import { insertPayment, insertSubscription, paymentsOf, subscriptionsOf } from "./billing.ts";
-import {
-  auditOfAccount,
-  auditOfEvent,
-  eventByUsageId,
-  eventsOfAccount,
-  eventsOfUser,
-  insertAudit,
-  liveEvent,
-} from "./events.ts";
+import { eventByUsageId, eventsOfAccount, eventsOfUser, insertAudit, liveEvent } from "./events.ts";
 import { insertKey, keyByHash, keyById, keysOfUser, liveRootKey, revokeKey } from "./keys.ts";
 import { insertLicense, licensesOfAccount, licensesOfModel } from "./licenses.ts";
 import { ping } from "./meta.ts";
@@ -281,12 +273,8 @@ export abstract class SqlStore implements Store {
     return rows.map(toEvent);
   }
 
-  async listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
-    const { usageId, limit } = filter;
-    const rows = usageId
-      ? await this.x.all(auditOfEvent, { accountId, usageId, limit })
-      : await this.x.all(auditOfAccount, { accountId, limit });
-    return rows.map(toAudit);
+  listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
+    return this.findAudit({ ...filter, accountId });
   }
 
   // The operator API: each list reads one row past the page to know whether more follow.
@@ -392,7 +380,7 @@ export abstract class SqlStore implements Store {
 
   async findAudit(filter: AuditFilter): Promise<AuditEntry[]> {
     const rows = await this.x.all(auditFiltered, {
-      accountId: filter.accountId ?? "",
+      accountId: filter.accountId,
       resourceType: filter.resourceType ?? "",
       resourceId: filter.resourceId ?? "",
       usageId: filter.usageId ?? "",
