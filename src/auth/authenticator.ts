@@ -1,6 +1,9 @@
+import { DomainError } from "../domain/errors.ts";
 import { digestsEqual, hashSecret } from "../domain/keys.ts";
 import type { ApiKey, Store } from "../store/store.ts";
 import type { Principal } from "./principal.ts";
+
+const ACCOUNT_DISABLED = "This key's account is disabled";
 
 /**
  * Turns a presented secret into a Principal. Keys are looked up by their SHA-256 digest and the
@@ -33,7 +36,19 @@ export class Authenticator {
     const digest = hashSecret(secret);
     if (this.rootDigest && digestsEqual(digest, this.rootDigest)) return "root";
     const key = await this.store.findKeyByHash(digest);
-    return key && digestsEqual(key.hash, digest) && key.revokedAt === null ? key : null;
+    if (!key || key.revokedAt !== null) return null;
+    if (digestsEqual(key.hash, digest)) return key;
+    // the secret a rotation replaced works until its grace ends
+    const graceEnds = key.previousExpiresAt ?? null;
+    if (
+      key.previousHash &&
+      graceEnds !== null &&
+      this.now() < graceEnds &&
+      digestsEqual(key.previousHash, digest)
+    ) {
+      return key;
+    }
+    return null;
   }
 
   /**
@@ -60,6 +75,10 @@ export class Authenticator {
     if (!key.userId || !key.accountId) return null;
     const user = await this.store.getUser(key.userId);
     if (!user) return null;
+    const account = await this.store.getAccount(user.accountId);
+    if (!account) return null;
+    // every surface checks keys here, so a disabled account is refused everywhere, in each one's format
+    if (!account.isEnabled) throw new DomainError("FORBIDDEN", ACCOUNT_DISABLED);
     return {
       kind: "user",
       accountId: user.accountId,

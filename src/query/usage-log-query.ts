@@ -14,6 +14,9 @@ export interface AuditFilter {
   /** the root key names the account; an admin's key reads its own */
   accountId?: string;
   usageId?: string;
+  /** what changed: usage_record, account, user, key, license, subscription, payment */
+  resourceType?: string;
+  resourceId?: string;
   limit: number;
 }
 
@@ -66,7 +69,7 @@ export class UsageLogQuery {
     return event;
   }
 
-  /** Corrections and deletions of an account's records, newest first: admins and the root key. */
+  /** Every change to an account's records and resources, newest first: admins and the root key. */
   async listAudit(p: Principal, filter: AuditFilter): Promise<AuditEntry[]> {
     let accountId: string;
     if (p.kind === "root") {
@@ -78,6 +81,6 @@ export class UsageLogQuery {
       accountId = filter.accountId ?? p.accountId;
     }
     authorize(p, "read", "audit", { accountId }, { notFound: () => DomainError.notFound("account") });
-    return this.store.listAudit(accountId, { usageId: filter.usageId, limit: filter.limit });
+    return this.store.findAudit({ ...filter, accountId });
   }
 }

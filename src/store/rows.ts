@@ -6,6 +6,7 @@ import type {
   AggregateRow,
   ApiKey,
   AuditEntry,
+  BillingMode,
   EventPatch,
   License,
   Model,
@@ -37,6 +38,8 @@ export const toAccount = (r: Row): Account => ({
   isEnabled: bool(r.is_enabled),
   planId: (r.plan_id as string | null) ?? null,
   createdAt: num(r.created_at),
+  billingTimezone: String(r.billing_timezone ?? "UTC"),
+  billingMode: (r.billing_mode ?? "postpaid") as BillingMode,
 });
 
 export const toUser = (r: Row): User => ({
@@ -59,6 +62,8 @@ export const toKey = (r: Row): ApiKey => ({
   createdAt: num(r.created_at),
   lastUsedAt: numOrNull(r.last_used_at),
   revokedAt: numOrNull(r.revoked_at),
+  previousHash: (r.previous_hash as string | null) ?? null,
+  previousExpiresAt: numOrNull(r.previous_expires_at),
 });
 
 export const toModel = (r: Row): Model => ({
@@ -121,6 +126,8 @@ export const accountRow = (a: Account): Tables["accounts"] => ({
   is_enabled: a.isEnabled ? 1 : 0,
   plan_id: a.planId,
   created_at: a.createdAt,
+  billing_timezone: a.billingTimezone ?? "UTC",
+  billing_mode: a.billingMode ?? "postpaid",
 });
 
 export const userRow = (u: User): Tables["users"] => ({
@@ -143,6 +150,8 @@ export const keyRow = (k: ApiKey): Tables["api_keys"] => ({
   created_at: k.createdAt,
   last_used_at: k.lastUsedAt,
   revoked_at: k.revokedAt,
+  previous_hash: k.previousHash ?? null,
+  previous_expires_at: k.previousExpiresAt ?? null,
 });
 
 export const modelRow = (m: Model): Tables["models"] => ({
@@ -175,6 +184,7 @@ export const subscriptionRow = (s: Subscription): Tables["subscriptions"] => ({
   account_id: s.accountId,
   plan_id: s.planId,
   activated_at: s.activatedAt,
+  ends_at: s.endsAt ?? null,
   created_at: s.createdAt,
 });
 
@@ -188,6 +198,7 @@ export function paymentRow(p: Payment): Tables["payments"] {
     paid_at: p.paidAt,
     reference: p.reference,
     created_at: p.createdAt,
+    refund_of: p.refundOf ?? null,
   };
 }
 
@@ -201,6 +212,8 @@ export const auditRow = (e: AuditEntry): Tables["audit_log"] => ({
   at: e.at,
   before: e.before ? JSON.stringify(e.before) : null,
   after: e.after ? JSON.stringify(e.after) : null,
+  resource_type: e.resourceType ?? "usage_record",
+  resource_id: e.resourceId ?? e.usageId,
 });
 
 /** A correction's new figures, as `correctEvent` writes them. */
@@ -222,6 +235,7 @@ export const toSubscription = (r: Row): Subscription => ({
   accountId: String(r.account_id),
   planId: String(r.plan_id),
   activatedAt: num(r.activated_at),
+  endsAt: numOrNull(r.ends_at),
   createdAt: num(r.created_at),
 });
 
@@ -232,6 +246,7 @@ export const toPayment = (r: Row): Payment => ({
   paidAt: num(r.paid_at),
   reference: (r.reference as string | null) ?? null,
   createdAt: num(r.created_at),
+  refundOf: (r.refund_of as string | null) ?? null,
 });
 
 export const EVENT_COLUMNS = [
@@ -355,6 +370,8 @@ export const toAudit = (r: Row): AuditEntry => ({
   at: num(r.at),
   before: json<Record<string, unknown>>(r.before),
   after: json<Record<string, unknown>>(r.after),
+  resourceType: String(r.resource_type ?? "usage_record"),
+  resourceId: String(r.resource_id ?? r.usage_id),
 });
 
 /** `bucket`: when the row does not carry its bucket index itself. */

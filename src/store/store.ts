@@ -15,7 +15,12 @@ export interface Account {
   isEnabled: boolean;
   planId: string | null;
   createdAt: number;
+  /** IANA zone billing periods are counted in (default UTC) */
+  billingTimezone?: string;
+  billingMode?: BillingMode;
 }
+
+export type BillingMode = "postpaid" | "prepaid";
 
 export interface User {
   id: string;
@@ -37,6 +42,9 @@ export interface ApiKey {
   createdAt: number;
   lastUsedAt: number | null;
   revokedAt: number | null;
+  /** the digest of the secret a rotation replaced, still accepted until `previousExpiresAt` */
+  previousHash?: string | null;
+  previousExpiresAt?: number | null;
 }
 
 export interface Model {
@@ -81,6 +89,8 @@ export interface Subscription {
   accountId: string;
   planId: string;
   activatedAt: number;
+  /** when the subscription was ended early; null while it runs */
+  endsAt?: number | null;
   createdAt: number;
 }
 
@@ -91,6 +101,8 @@ export interface Payment {
   paidAt: number;
   reference: string | null;
   createdAt: number;
+  /** a refund: the payment it corrects (its amount is negative) */
+  refundOf?: string | null;
 }
 
 /** One priced usage event as stored. */
@@ -130,8 +142,12 @@ export interface AppendOutcome {
 export interface AuditEntry {
   id: string;
   accountId: string;
+  /** the usage event a correction changed; "" for other resources */
   usageId: string;
-  action: "update" | "delete";
+  action: "update" | "delete" | "rotate" | "refund";
+  /** what changed: a usage_record, or an account, user, key, license, subscription or payment */
+  resourceType?: string;
+  resourceId?: string;
   actorKeyId: string | null;
   actorUserId: string | null;
   at: number;
@@ -187,6 +203,26 @@ export interface EventPatch {
   statusActive?: boolean;
 }
 
+/** A page of a list in creation order: after the item `after` names, at most `limit`. */
+export interface PageQuery {
+  limit: number;
+  /** the cursor item's (created_at, id); null for the first page */
+  after: { createdAt: number; id: string } | null;
+}
+
+export interface Page<T> {
+  data: T[];
+  hasMore: boolean;
+}
+
+export interface AuditFilter {
+  accountId: string;
+  resourceType?: string;
+  resourceId?: string;
+  usageId?: string;
+  limit: number;
+}
+
 export interface VerifyDifference {
   table: string;
   key: string;
@@ -206,6 +242,32 @@ export interface Store {
 
   createUser(u: User): Promise<void>;
   getUser(id: string): Promise<User | null>;
+
+  // The operator API: lists in creation order, and changes that write their audit entry atomically.
+  listAccounts(q: PageQuery & { namePrefix?: string }): Promise<Page<Account>>;
+  listUsers(accountId: string, q: PageQuery): Promise<Page<User>>;
+  /** keys of a user, or of an account (optionally one user's), in creation order */
+  listKeyPage(
+    of: { accountId: string; userId?: string } | { userId: string },
+    q: PageQuery,
+  ): Promise<Page<ApiKey>>;
+  listPlans(q: PageQuery): Promise<Page<Plan>>;
+  listLicensePage(accountId: string, q: PageQuery & { modelId?: string }): Promise<Page<License>>;
+  listSubscriptionPage(accountId: string, q: PageQuery): Promise<Page<Subscription>>;
+  listPaymentPage(accountId: string, q: PageQuery): Promise<Page<Payment>>;
+  getLicense(id: string): Promise<License | null>;
+  getSubscription(id: string): Promise<Subscription | null>;
+  getPayment(id: string): Promise<Payment | null>;
+  updateAccount(a: Account, audit: AuditEntry): Promise<void>;
+  updateUser(u: User, audit: AuditEntry): Promise<void>;
+  /** writes the key's label, digests and prefix (a rotation) */
+  updateKey(k: ApiKey, audit: AuditEntry): Promise<void>;
+  endLicense(id: string, endsAt: number | null, audit: AuditEntry): Promise<void>;
+  endSubscription(id: string, endsAt: number | null, audit: AuditEntry): Promise<void>;
+  /** the refunds already written against a payment */
+  refundsOf(paymentId: string): Promise<Payment[]>;
+  createRefund(p: Payment, audit: AuditEntry): Promise<void>;
+  findAudit(filter: AuditFilter): Promise<AuditEntry[]>;
 
   createKey(k: ApiKey): Promise<void>;
   getKey(id: string): Promise<ApiKey | null>;

@@ -74,6 +74,36 @@ describe.runIf(PG_URL)("PostgreSQL reference memo (postgres)", () => {
     await within(2_000, async () => (await a.findKeyByHash("digest-1"))?.revokedAt === AT + 1);
   });
 
+  it("an account disabled, or a key rotated, by another instance is seen here once notified", async () => {
+    await within(2_000, () => cached(a));
+    expect((await a.getAccount("acct"))?.isEnabled).toBe(true);
+    const account = (await b.getAccount("acct"))!;
+    const entry = {
+      id: "audit-1",
+      accountId: "acct",
+      usageId: "",
+      action: "update" as const,
+      actorKeyId: null,
+    };
+    const audit = {
+      ...entry,
+      actorUserId: null,
+      at: AT + 1,
+      before: null,
+      after: null,
+      resourceType: "account",
+    };
+    await b.updateAccount({ ...account, isEnabled: false }, { ...audit, resourceId: "acct" });
+    await within(2_000, async () => (await a.getAccount("acct"))?.isEnabled === false);
+    const key = (await b.getKey("key-1"))!;
+    await b.updateKey(
+      { ...key, hash: "digest-2" },
+      { ...audit, id: "audit-2", resourceType: "key", resourceId: "key-1" },
+    );
+    await within(2_000, async () => (await a.findKeyByHash("digest-1")) === null);
+    expect((await a.findKeyByHash("digest-2"))?.id).toBe("key-1");
+  });
+
   it("a change through this instance shows at once", async () => {
     expect((await a.findKeyByHash("digest-1"))?.revokedAt).toBeNull();
     await a.revokeKey("key-1", AT + 1);

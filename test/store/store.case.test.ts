@@ -8,7 +8,7 @@ import { bucketsBetween, DAY_MS, MINUTE_MS } from "../../src/domain/time.ts";
 import { QueryService, type UsageLine } from "../../src/query/usage-query.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
-import type { Store, UsageEvent } from "../../src/store/store.ts";
+import type { AuditEntry, Store, UsageEvent } from "../../src/store/store.ts";
 import { usageEvent } from "../support/events.ts";
 import { storeKinds, type TestStore } from "../support/stores.ts";
 
@@ -111,6 +111,8 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         isEnabled: true,
         planId: null,
         createdAt: T,
+        billingTimezone: "UTC",
+        billingMode: "postpaid",
       });
       expect(await store.getAccount("missing")).toBeNull();
       await store.upsertPlan({
@@ -173,6 +175,8 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         createdAt: T,
         lastUsedAt: null,
         revokedAt: null,
+        previousHash: null,
+        previousExpiresAt: null,
       };
       const key2 = { ...key, id: randomUUID(), label: "Key 2", hash: "b".repeat(64), createdAt: T + 1 };
       await store.createKey(key);
@@ -335,12 +339,20 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
           updatedAt: T,
         });
       }
-      const s1 = { id: randomUUID(), accountId: a, planId: "basic", activatedAt: T, createdAt: T };
+      const s1 = {
+        id: randomUUID(),
+        accountId: a,
+        planId: "basic",
+        activatedAt: T,
+        endsAt: null,
+        createdAt: T,
+      };
       const s2 = {
         id: randomUUID(),
         accountId: a,
         planId: "pro",
         activatedAt: T + DAY_MS,
+        endsAt: null,
         createdAt: T + DAY_MS,
       };
       await store.createSubscription(s1);
@@ -359,6 +371,7 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         paidAt: T,
         reference: "wire-1",
         createdAt: T,
+        refundOf: null,
       };
       const p2 = {
         id: randomUUID(),
@@ -367,11 +380,169 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         paidAt: T - DAY_MS,
         reference: null,
         createdAt: T,
+        refundOf: null,
       };
       await store.createPayment(p1);
       await store.createPayment(p2);
       expect(await store.listPayments(a)).toEqual([p2, p1]);
       expect(await store.listPayments(await newAccount(store))).toEqual([]);
+    });
+  });
+
+  describe("operator lists and changes", () => {
+    const audit = (o: Partial<AuditEntry> = {}): AuditEntry => ({
+      id: randomUUID(),
+      accountId: "acct",
+      usageId: "",
+      action: "update",
+      actorKeyId: null,
+      actorUserId: null,
+      at: T,
+      before: null,
+      after: null,
+      ...o,
+    });
+
+    it("pages in (created_at, id) order from a cursor, with has_more, filtered by name prefix", async () => {
+      const made: { id: string; name: string; createdAt: number }[] = [];
+      const names = ["a%b", "a_c", "Ab", "ab", "été", "étage", "x"];
+      for (let i = 0; i < 21; i++) {
+        const a = { id: randomUUID(), name: names[i % names.length], createdAt: T + Math.floor(i / 4) };
+        made.push(a);
+        await store.createAccount({ ...a, isEnabled: true, planId: null });
+      }
+      const order = [...made].sort((x, y) => x.createdAt - y.createdAt || (x.id < y.id ? -1 : 1));
+      const all: string[] = [];
+      let after: { createdAt: number; id: string } | null = null;
+      for (;;) {
+        const page = await store.listAccounts({ limit: 5, after });
+        all.push(...page.data.map((a) => a.id));
+        if (!page.hasMore) break;
+        const last = page.data.at(-1)!;
+        after = { createdAt: last.createdAt, id: last.id };
+      }
+      expect(all).toEqual(order.map((a) => a.id));
+      for (const prefix of ["a%", "a_", "ab", "A", "ét", "été", ""]) {
+        const page = await store.listAccounts({ limit: 100, after: null, namePrefix: prefix });
+        expect(page.data.map((a) => a.id)).toEqual(
+          order.filter((a) => a.name.startsWith(prefix)).map((a) => a.id),
+        );
+      }
+      const exact = await store.listAccounts({ limit: 21, after: null });
+      expect(exact.hasMore).toBe(false);
+    });
+
+    it("lists an account's users, keys, licenses, subscriptions and payments, each its own", async () => {
+      const a = await newAccount(store);
+      const b2 = await newAccount(store, "Other");
+      const u = {
+        id: randomUUID(),
+        accountId: a,
+        username: "u",
+        role: "admin" as const,
+        nodeId: null,
+        createdAt: T,
+      };
+      await store.createUser(u);
+      await store.createUser({ ...u, id: randomUUID(), accountId: b2 });
+      const key = {
+        id: randomUUID(),
+        userId: u.id,
+        accountId: a,
+        isRoot: false,
+        label: "k",
+        prefix: "tly_x",
+        hash: "d".repeat(64),
+        createdAt: T,
+        lastUsedAt: null,
+        revokedAt: null,
+      };
+      await store.createKey(key);
+      const first = { limit: 10, after: null };
+      expect((await store.listUsers(a, first)).data.map((x) => x.id)).toEqual([u.id]);
+      expect((await store.listKeyPage({ accountId: a }, first)).data.map((x) => x.id)).toEqual([key.id]);
+      expect((await store.listKeyPage({ userId: u.id }, first)).data.map((x) => x.id)).toEqual([key.id]);
+      expect((await store.listKeyPage({ accountId: b2 }, first)).data).toEqual([]);
+      const pay = {
+        id: randomUUID(),
+        accountId: a,
+        amountUsd: d("10"),
+        paidAt: T,
+        reference: null,
+        createdAt: T,
+      };
+      await store.createPayment(pay);
+      const refund = { ...pay, id: randomUUID(), amountUsd: d("-2.5"), createdAt: T + 1, refundOf: pay.id };
+      await store.createRefund(
+        refund,
+        audit({ accountId: a, action: "refund", resourceType: "payment", resourceId: pay.id }),
+      );
+      expect((await store.listPaymentPage(a, first)).data.map((x) => x.amountUsd)).toEqual([
+        d("10"),
+        d("-2.5"),
+      ]);
+      expect((await store.refundsOf(pay.id)).map((x) => x.id)).toEqual([refund.id]);
+      expect((await store.getPayment(refund.id))?.refundOf).toBe(pay.id);
+      expect((await store.listPaymentPage(b2, first)).data).toEqual([]);
+    });
+
+    it("a rotated key is found by its previous digest too; each change writes its audit entry", async () => {
+      const a = await newAccount(store);
+      const userId = randomUUID();
+      await store.createUser({
+        id: userId,
+        accountId: a,
+        username: "u",
+        role: "member",
+        nodeId: null,
+        createdAt: T,
+      });
+      const key = {
+        id: randomUUID(),
+        userId,
+        accountId: a,
+        isRoot: false,
+        label: "k",
+        prefix: "tly_old",
+        hash: "e".repeat(64),
+        createdAt: T,
+        lastUsedAt: null,
+        revokedAt: null,
+      };
+      await store.createKey(key);
+      expect((await store.findKeyByHash("e".repeat(64)))?.id).toBe(key.id);
+      const rotated = {
+        ...key,
+        prefix: "tly_new",
+        hash: "f".repeat(64),
+        previousHash: key.hash,
+        previousExpiresAt: T + 60_000,
+      };
+      await store.updateKey(
+        rotated,
+        audit({ accountId: a, action: "rotate", resourceType: "key", resourceId: key.id }),
+      );
+      expect(await store.findKeyByHash("f".repeat(64))).toEqual(rotated);
+      expect(await store.findKeyByHash("e".repeat(64))).toEqual(rotated);
+      await store.updateKey(
+        { ...rotated, previousHash: null, previousExpiresAt: null },
+        audit({ accountId: a, resourceType: "key", resourceId: key.id }),
+      );
+      expect(await store.findKeyByHash("e".repeat(64))).toBeNull();
+
+      const account = (await store.getAccount(a))!;
+      await store.updateAccount(
+        { ...account, isEnabled: false, billingTimezone: "Asia/Tokyo" },
+        audit({ accountId: a, resourceType: "account", resourceId: a }),
+      );
+      expect(await store.getAccount(a)).toMatchObject({ isEnabled: false, billingTimezone: "Asia/Tokyo" });
+      const entries = await store.findAudit({ accountId: a, limit: 10 });
+      expect(entries).toHaveLength(3);
+      expect(await store.findAudit({ accountId: a, resourceType: "key", limit: 10 })).toHaveLength(2);
+      expect(
+        (await store.findAudit({ accountId: a, resourceId: a, limit: 10 })).map((e) => e.resourceType),
+      ).toEqual(["account"]);
+      expect(await store.findAudit({ accountId: b(a), limit: 10 })).toEqual([]);
     });
   });
 

@@ -22,7 +22,10 @@ function snapshotJson(s: Record<string, unknown> | null) {
 
 const auditJson = (a: AuditEntry) => ({
   id: a.id,
-  usage_id: a.usageId,
+  account_id: a.accountId,
+  resource_type: a.resourceType ?? "usage_record",
+  resource_id: a.resourceId ?? a.usageId,
+  usage_id: a.usageId === "" ? null : a.usageId,
   action: a.action,
   actor_key_id: a.actorKeyId,
   actor_user_id: a.actorUserId,
@@ -43,9 +46,17 @@ export function auditRoutes(services: Services): FastifyPluginAsyncTypebox {
       {
         schema: {
           tags: ["audit"],
-          summary: "Audit trail of usage-record corrections and deletions, newest first",
+          summary: "Audit trail of every change (usage-record corrections, operator changes), newest first",
           querystring: Type.Object({
             usage_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+            resource_type: Type.Optional(
+              Type.Union(
+                ["usage_record", "account", "user", "key", "license", "subscription", "payment"].map((t) =>
+                  Type.Literal(t),
+                ),
+              ),
+            ),
+            resource_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
             account_id: Type.Optional(
               Type.String({ minLength: 1, description: "required with the root key" }),
             ),
@@ -58,6 +69,8 @@ export function auditRoutes(services: Services): FastifyPluginAsyncTypebox {
         const entries = await services.usageLogQuery.listAudit(principalOf(request), {
           accountId: q.account_id,
           usageId: q.usage_id,
+          resourceType: q.resource_type,
+          resourceId: q.resource_id,
           limit: q.limit,
         });
         return entries.map(auditJson);

@@ -3,7 +3,7 @@ import { formatUtc } from "../../domain/time.ts";
 import type { License } from "../../manage/manage-service.ts";
 import type { Services } from "../../services.ts";
 import { principalOf } from "../auth.ts";
-import { Id, Instant } from "./schemas.ts";
+import { AccountItem, EndsAt, Id, Instant, ListQuery, listJson } from "./schemas.ts";
 
 const licenseJson = (l: License) => ({
   id: l.id,
@@ -14,7 +14,7 @@ const licenseJson = (l: License) => ({
   created_at: formatUtc(l.createdAt),
 });
 
-/** `POST /v1/accounts/{id}/licenses` (root). */
+/** `POST /v1/accounts/{id}/licenses` and `PATCH .../licenses/{license_id}` (root); lists and reads (the account's keys). */
 export function licenseRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
@@ -42,6 +42,60 @@ export function licenseRoutes(services: Services): FastifyPluginAsyncTypebox {
         );
         return reply.status(201).send(licenseJson(license));
       },
+    );
+
+    app.get(
+      "/v1/accounts/:id/licenses",
+      {
+        schema: {
+          tags: ["operator"],
+          summary: "List an account's licenses in creation order, optionally one model's",
+          params: Id,
+          querystring: Type.Object(
+            { ...ListQuery, model_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) =>
+        listJson(
+          await services.operator.listLicenses(principalOf(request), request.params.id, request.query),
+          licenseJson,
+        ),
+    );
+
+    app.get(
+      "/v1/accounts/:id/licenses/:license_id",
+      { schema: { tags: ["operator"], summary: "Read a license", params: AccountItem("license_id") } },
+      async (request) =>
+        licenseJson(
+          await services.operator.getLicense(
+            principalOf(request),
+            request.params.id,
+            request.params.license_id,
+          ),
+        ),
+    );
+
+    app.patch(
+      "/v1/accounts/:id/licenses/:license_id",
+      {
+        schema: {
+          tags: ["operator"],
+          summary: "End a license at ends_at (null: no end)",
+          params: AccountItem("license_id"),
+          body: EndsAt,
+        },
+      },
+      async (request) =>
+        licenseJson(
+          await services.operator.endLicense(
+            principalOf(request),
+            request.params.id,
+            request.params.license_id,
+            request.body,
+          ),
+        ),
     );
   };
 }

@@ -4,7 +4,7 @@ import { MODEL_KIND } from "../../ingest/event-input.ts";
 import type { Services } from "../../services.ts";
 import { principalOf } from "../auth.ts";
 import { dec } from "../json.ts";
-import { DecimalValue, Instant } from "./schemas.ts";
+import { DecimalValue, Id, Instant } from "./schemas.ts";
 
 /** `POST /v1/models` (root) and `GET /v1/models` (any key). */
 export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
@@ -42,6 +42,33 @@ export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
           created_at: formatUtc(r.model.createdAt),
           updated_at: formatUtc(r.model.updatedAt),
         });
+      },
+    );
+
+    app.get(
+      "/v1/models/:id",
+      {
+        schema: {
+          tags: ["operator"],
+          summary: "Read a model with its price versions, oldest first",
+          params: Id,
+        },
+      },
+      async (request) => {
+        const { model, prices } = await services.operator.getModel(principalOf(request), request.params.id);
+        return {
+          id: model.id,
+          unit: model.unit,
+          kind: model.kind,
+          reporting_enabled: model.reportingEnabled,
+          created_at: formatUtc(model.createdAt),
+          updated_at: formatUtc(model.updatedAt),
+          prices: prices.map((p) => ({
+            unit_price: dec(p.unitPrice),
+            currency: p.currency,
+            effective_from: formatUtc(p.effectiveFrom),
+          })),
+        };
       },
     );
 

@@ -5,7 +5,7 @@ import type { Plan } from "../../manage/manage-service.ts";
 import type { Services } from "../../services.ts";
 import { principalOf } from "../auth.ts";
 import { dec } from "../json.ts";
-import { DecimalValue } from "./schemas.ts";
+import { DecimalValue, Id, ListQuery, listJson } from "./schemas.ts";
 
 const planJson = (p: Plan) => ({
   id: p.id,
@@ -22,7 +22,7 @@ const planJson = (p: Plan) => ({
 const Limit = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]);
 const ModelList = Type.Optional(Type.Union([Type.Array(Type.String({ minLength: 1 })), Type.Null()]));
 
-/** `POST /v1/plans` (root). */
+/** `POST /v1/plans` (root), `GET /v1/plans[/{id}]` (the root all; an account key its own plan). */
 export function planRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
@@ -49,6 +49,25 @@ export function planRoutes(services: Services): FastifyPluginAsyncTypebox {
         const r = await services.manage.upsertPlan(principalOf(request), request.body);
         return reply.status(r.created ? 201 : 200).send(planJson(r.plan));
       },
+    );
+
+    app.get(
+      "/v1/plans",
+      {
+        schema: {
+          tags: ["operator"],
+          summary: "List plans in creation order",
+          querystring: Type.Object(ListQuery, { additionalProperties: false }),
+        },
+      },
+      async (request) =>
+        listJson(await services.operator.listPlans(principalOf(request), request.query), planJson),
+    );
+
+    app.get(
+      "/v1/plans/:id",
+      { schema: { tags: ["operator"], summary: "Read a plan", params: Id } },
+      async (request) => planJson(await services.operator.getPlan(principalOf(request), request.params.id)),
     );
   };
 }

@@ -4,7 +4,15 @@ import type { Tables } from "./tables.ts";
 /** Accounts and their users. */
 
 type AccountRow = Tables["accounts"];
-const ACCOUNT_COLUMNS = ["id", "name", "is_enabled", "plan_id", "created_at"] as const;
+const ACCOUNT_COLUMNS = [
+  "id",
+  "name",
+  "is_enabled",
+  "plan_id",
+  "created_at",
+  "billing_timezone",
+  "billing_mode",
+] as const;
 
 export const insertAccount = query((db, r: AccountRow) =>
   db.insertInto("accounts").values(pick(r, ACCOUNT_COLUMNS)),

@@ -8,7 +8,7 @@ type SubscriptionRow = Tables["subscriptions"];
 export const insertSubscription = query((db, r: SubscriptionRow) =>
   db
     .insertInto("subscriptions")
-    .values(pick(r, ["id", "account_id", "plan_id", "activated_at", "created_at"])),
+    .values(pick(r, ["id", "account_id", "plan_id", "activated_at", "ends_at", "created_at"])),
 );
 
 export const subscriptionsOf = query((db, p: { accountId: string }) =>
@@ -26,7 +26,16 @@ export const insertPayment = query((db, r: PaymentRow) =>
   db
     .insertInto("payments")
     .values(
-      pick(r, ["id", "account_id", "amount_nano", "amount_atto", "paid_at", "reference", "created_at"]),
+      pick(r, [
+        "id",
+        "account_id",
+        "amount_nano",
+        "amount_atto",
+        "paid_at",
+        "reference",
+        "created_at",
+        "refund_of",
+      ]),
     ),
 );
 

@@ -94,27 +94,8 @@ export const insertAudit = query((db, r: AuditRow) =>
         "at",
         "before",
         "after",
+        "resource_type",
+        "resource_id",
       ]),
     ),
-);
-
-export const auditOfAccount = query((db, p: { accountId: string; limit: number }) =>
-  db
-    .selectFrom("audit_log")
-    .selectAll()
-    .where("account_id", "=", p.accountId)
-    .orderBy("at", "desc")
-    .orderBy("id", "desc")
-    .limit(p.limit),
-);
-
-export const auditOfEvent = query((db, p: { accountId: string; usageId: string; limit: number }) =>
-  db
-    .selectFrom("audit_log")
-    .selectAll()
-    .where("account_id", "=", p.accountId)
-    .where("usage_id", "=", p.usageId)
-    .orderBy("at", "desc")
-    .orderBy("id", "desc")
-    .limit(p.limit),
 );

@@ -15,6 +15,8 @@ const KEY_COLUMNS = [
   "created_at",
   "last_used_at",
   "revoked_at",
+  "previous_hash",
+  "previous_expires_at",
 ] as const;
 
 export const insertKey = query((db, r: KeyRow) => db.insertInto("api_keys").values(pick(r, KEY_COLUMNS)));
@@ -23,8 +25,13 @@ export const keyById = query((db, p: { id: string }) =>
   db.selectFrom("api_keys").selectAll().where("id", "=", p.id),
 );
 
+/** The key a digest belongs to: its current secret's, or the one a rotation replaced (the caller checks the grace). */
 export const keyByHash = query((db, p: { hash: string }) =>
-  db.selectFrom("api_keys").selectAll().where("hash", "=", p.hash),
+  db
+    .selectFrom("api_keys")
+    .selectAll()
+    .where((eb) => eb.or([eb("hash", "=", p.hash), eb("previous_hash", "=", p.hash)]))
+    .limit(1),
 );
 
 export const keysOfUser = query((db, p: { userId: string }) =>

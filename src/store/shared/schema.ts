@@ -206,3 +206,32 @@ INSERT INTO usage_rollups
   FROM ${wide} r JOIN rollup_series s USING (account_id, family, model_id, unit, unit_price, currency, kind,
     key_id, user_id);
 `;
+
+/**
+ * The operator API (issue 13): accounts that can be disabled and billed in a zone, keys rotated
+ * with a grace for the previous secret, subscriptions that end, refunds that point at their
+ * payment, audit entries about any resource, and (created_at, id) indexes that make every list a
+ * range scan in creation order.
+ */
+export const operatorApiTables = (t: ColumnTypes): string => `
+ALTER TABLE accounts ADD COLUMN billing_timezone TEXT NOT NULL DEFAULT 'UTC';
+ALTER TABLE accounts ADD COLUMN billing_mode TEXT NOT NULL DEFAULT 'postpaid';
+ALTER TABLE api_keys ADD COLUMN previous_hash TEXT;
+ALTER TABLE api_keys ADD COLUMN previous_expires_at ${t.int};
+ALTER TABLE subscriptions ADD COLUMN ends_at ${t.int};
+ALTER TABLE payments ADD COLUMN refund_of TEXT;
+ALTER TABLE audit_log ADD COLUMN resource_type TEXT NOT NULL DEFAULT 'usage_record';
+ALTER TABLE audit_log ADD COLUMN resource_id TEXT;
+UPDATE audit_log SET resource_id = usage_id;
+CREATE INDEX api_keys_previous_hash ON api_keys(previous_hash);
+CREATE INDEX accounts_created ON accounts(created_at, id);
+CREATE INDEX users_account_created ON users(account_id, created_at, id);
+CREATE INDEX api_keys_user_created ON api_keys(user_id, created_at, id);
+CREATE INDEX api_keys_account_created ON api_keys(account_id, created_at, id);
+CREATE INDEX plans_created ON plans(created_at, id);
+CREATE INDEX licenses_account_created ON licenses(account_id, created_at, id);
+CREATE INDEX licenses_model_created ON licenses(account_id, model_id, created_at, id);
+CREATE INDEX subscriptions_account_created ON subscriptions(account_id, created_at, id);
+CREATE INDEX payments_account_created ON payments(account_id, created_at, id);
+CREATE INDEX audit_log_resource ON audit_log(resource_type, resource_id, at);
+`;

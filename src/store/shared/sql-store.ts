@@ -28,10 +28,13 @@ import type {
   ApiKey,
   AppendOutcome,
   AuditEntry,
+  AuditFilter,
   EventPage,
   EventPatch,
   License,
   Model,
+  Page,
+  PageQuery,
   Payment,
   Plan,
   PriceVersion,
@@ -43,21 +46,35 @@ import type {
 } from "../store.ts";
 import { accountById, insertAccount, insertUser, setAccountPlan, userById } from "./accounts.ts";
 import { insertPayment, insertSubscription, paymentsOf, subscriptionsOf } from "./billing.ts";
-import {
-  auditOfAccount,
-  auditOfEvent,
-  eventByUsageId,
-  eventsOfAccount,
-  eventsOfUser,
-  insertAudit,
-  liveEvent,
-} from "./events.ts";
+import { eventByUsageId, eventsOfAccount, eventsOfUser, insertAudit, liveEvent } from "./events.ts";
 import { insertKey, keyByHash, keyById, keysOfUser, liveRootKey, revokeKey } from "./keys.ts";
 import { insertLicense, licensesOfAccount, licensesOfModel } from "./licenses.ts";
 import { ping } from "./meta.ts";
 import { allModels, allPrices, modelById, pricesOfModel, upsertModel, upsertPrice } from "./models.ts";
+import {
+  accountsPage,
+  auditFiltered,
+  endLicense,
+  endSubscription,
+  keysOfAccountPage,
+  keysOfUserPage,
+  licenseById,
+  licensesOfModelPage,
+  licensesPage,
+  type PageArgs,
+  paymentById,
+  paymentsPage,
+  plansPage,
+  refundsOfPayment,
+  subscriptionById,
+  subscriptionsPage,
+  updateAccount,
+  updateKey,
+  updateUser,
+  usersPage,
+} from "./pages.ts";
 import { planById, upsertPlan } from "./plans.ts";
-import { type SqlExecutor, type Step, step } from "./sql.ts";
+import { type Row, type SqlExecutor, type Step, step } from "./sql.ts";
 import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
 
 /**
@@ -256,11 +273,119 @@ export abstract class SqlStore implements Store {
     return rows.map(toEvent);
   }
 
-  async listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
-    const { usageId, limit } = filter;
-    const rows = usageId
-      ? await this.x.all(auditOfEvent, { accountId, usageId, limit })
-      : await this.x.all(auditOfAccount, { accountId, limit });
+  listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
+    return this.findAudit({ ...filter, accountId });
+  }
+
+  // The operator API: each list reads one row past the page to know whether more follow.
+
+  private async page<T>(
+    read: (a: PageArgs) => Promise<Row[]>,
+    q: PageQuery,
+    to: (r: Row) => T,
+  ): Promise<Page<T>> {
+    const rows = await read({
+      afterCreatedAt: q.after?.createdAt ?? Number.MIN_SAFE_INTEGER,
+      afterId: q.after?.id ?? "",
+      limit: q.limit + 1,
+    });
+    return { data: rows.slice(0, q.limit).map(to), hasMore: rows.length > q.limit };
+  }
+
+  listAccounts(q: PageQuery & { namePrefix?: string }): Promise<Page<Account>> {
+    const prefix = q.namePrefix ?? "";
+    // substr counts characters in both dialects: code points, not UTF-16 units
+    const prefixLength = [...prefix].length;
+    return this.page((a) => this.x.all(accountsPage, { ...a, prefix, prefixLength }), q, toAccount);
+  }
+
+  listUsers(accountId: string, q: PageQuery): Promise<Page<User>> {
+    return this.page((a) => this.x.all(usersPage, { ...a, accountId }), q, toUser);
+  }
+
+  listKeyPage(
+    of: { accountId: string; userId?: string } | { userId: string },
+    q: PageQuery,
+  ): Promise<Page<ApiKey>> {
+    const { userId } = of;
+    if (userId !== undefined) {
+      // a user's keys are its account's: the account, when named, is checked by the caller
+      return this.page((a) => this.x.all(keysOfUserPage, { ...a, userId }), q, toKey);
+    }
+    const accountId = (of as { accountId: string }).accountId;
+    return this.page((a) => this.x.all(keysOfAccountPage, { ...a, accountId }), q, toKey);
+  }
+
+  listPlans(q: PageQuery): Promise<Page<Plan>> {
+    return this.page((a) => this.x.all(plansPage, a), q, toPlan);
+  }
+
+  listLicensePage(accountId: string, q: PageQuery & { modelId?: string }): Promise<Page<License>> {
+    const { modelId } = q;
+    return modelId === undefined
+      ? this.page((a) => this.x.all(licensesPage, { ...a, accountId }), q, toLicense)
+      : this.page((a) => this.x.all(licensesOfModelPage, { ...a, accountId, modelId }), q, toLicense);
+  }
+
+  listSubscriptionPage(accountId: string, q: PageQuery): Promise<Page<Subscription>> {
+    return this.page((a) => this.x.all(subscriptionsPage, { ...a, accountId }), q, toSubscription);
+  }
+
+  listPaymentPage(accountId: string, q: PageQuery): Promise<Page<Payment>> {
+    return this.page((a) => this.x.all(paymentsPage, { ...a, accountId }), q, toPayment);
+  }
+
+  async getLicense(id: string): Promise<License | null> {
+    const r = await this.x.first(licenseById, { id });
+    return r ? toLicense(r) : null;
+  }
+
+  async getSubscription(id: string): Promise<Subscription | null> {
+    const r = await this.x.first(subscriptionById, { id });
+    return r ? toSubscription(r) : null;
+  }
+
+  async getPayment(id: string): Promise<Payment | null> {
+    const r = await this.x.first(paymentById, { id });
+    return r ? toPayment(r) : null;
+  }
+
+  async updateAccount(a: Account, audit: AuditEntry): Promise<void> {
+    await this.changing(this.x.atomically([step(updateAccount, accountRow(a)), this.auditStep(audit)]));
+  }
+
+  async updateUser(u: User, audit: AuditEntry): Promise<void> {
+    await this.changing(this.x.atomically([step(updateUser, userRow(u)), this.auditStep(audit)]));
+  }
+
+  async updateKey(k: ApiKey, audit: AuditEntry): Promise<void> {
+    await this.changing(this.x.atomically([step(updateKey, keyRow(k)), this.auditStep(audit)]));
+  }
+
+  async endLicense(id: string, endsAt: number | null, audit: AuditEntry): Promise<void> {
+    await this.changing(this.x.atomically([step(endLicense, { id, endsAt }), this.auditStep(audit)]));
+  }
+
+  async endSubscription(id: string, endsAt: number | null, audit: AuditEntry): Promise<void> {
+    await this.changing(this.x.atomically([step(endSubscription, { id, endsAt }), this.auditStep(audit)]));
+  }
+
+  async refundsOf(paymentId: string): Promise<Payment[]> {
+    return (await this.x.all(refundsOfPayment, { paymentId })).map(toPayment);
+  }
+
+  async createRefund(p: Payment, audit: AuditEntry): Promise<void> {
+    await this.x.atomically([step(insertPayment, paymentRow(p)), this.auditStep(audit)]);
+  }
+
+  async findAudit(filter: AuditFilter): Promise<AuditEntry[]> {
+    const rows = await this.x.all(auditFiltered, {
+      accountId: filter.accountId,
+      resourceType: filter.resourceType ?? "",
+      resourceId: filter.resourceId ?? "",
+      usageId: filter.usageId ?? "",
+      limit: filter.limit,
+    });
     return rows.map(toAudit);
   }
 

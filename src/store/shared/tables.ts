@@ -7,7 +7,15 @@ type IntOrNull = Int | null;
 
 export interface Tables {
   meta: { key: string; value: string };
-  accounts: { id: string; name: string; is_enabled: Int; plan_id: string | null; created_at: Int };
+  accounts: {
+    id: string;
+    name: string;
+    is_enabled: Int;
+    plan_id: string | null;
+    created_at: Int;
+    billing_timezone: string;
+    billing_mode: string;
+  };
   users: {
     id: string;
     account_id: string;
@@ -27,6 +35,8 @@ export interface Tables {
     created_at: Int;
     last_used_at: IntOrNull;
     revoked_at: IntOrNull;
+    previous_hash: string | null;
+    previous_expires_at: IntOrNull;
   };
   models: {
     id: string;
@@ -56,7 +66,14 @@ export interface Tables {
     created_at: Int;
     updated_at: Int;
   };
-  subscriptions: { id: string; account_id: string; plan_id: string; activated_at: Int; created_at: Int };
+  subscriptions: {
+    id: string;
+    account_id: string;
+    plan_id: string;
+    activated_at: Int;
+    ends_at: IntOrNull;
+    created_at: Int;
+  };
   payments: {
     id: string;
     account_id: string;
@@ -65,6 +82,7 @@ export interface Tables {
     paid_at: Int;
     reference: string | null;
     created_at: Int;
+    refund_of: string | null;
   };
   usage_events: {
     seq: Int;
@@ -128,5 +146,7 @@ export interface Tables {
     at: Int;
     before: string | null;
     after: string | null;
+    resource_type: string;
+    resource_id: string | null;
   };
 }

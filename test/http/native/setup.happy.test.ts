@@ -23,7 +23,15 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
     expectStatus(res, 201);
     const body = res.json();
     expect(body.id).toMatch(UUID);
-    expect(body).toEqual({ id: body.id, name: "Initech", is_enabled: true, plan_id: null, created_at: NOW });
+    expect(body).toEqual({
+      id: body.id,
+      name: "Initech",
+      is_enabled: true,
+      plan_id: null,
+      billing_timezone: "UTC",
+      billing_mode: "postpaid",
+      created_at: NOW,
+    });
     const read = await call("GET", `/v1/accounts/${body.id}`);
     expectStatus(read, 200);
     expect(read.json()).toEqual(body);
@@ -35,6 +43,8 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
       name: "Acme",
       is_enabled: true,
       plan_id: null,
+      billing_timezone: "UTC",
+      billing_mode: "postpaid",
       created_at: NOW,
     });
   });
@@ -104,6 +114,9 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
       prefix: body.key.slice(0, 10),
       key: expect.stringMatching(/^tly_[0-9A-Za-z]{40}$/),
       created_at: NOW,
+      last_used_at: null,
+      revoked_at: null,
+      previous_key_expires_at: null,
     });
     // stored only as a hash
     const stored = await h.services.store.getKey(body.id);
@@ -311,6 +324,7 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
       account_id: w.account.id,
       plan_id: "basic",
       activated_at: "2025-06-01T00:00:00.000Z",
+      ends_at: null,
       created_at: NOW,
     });
     const second = await call("POST", `/v1/accounts/${w.account.id}/subscriptions`, { plan_id: "pro" });

@@ -370,6 +370,9 @@ describe.each(storeKinds())("usage log, happy paths ($name)", (kind) => {
       expect(res.json()).toEqual([
         {
           id: expect.any(String),
+          account_id: w.account.id,
+          resource_type: "usage_record",
+          resource_id: rec.usage_id,
           usage_id: rec.usage_id,
           action: "delete",
           actor_key_id: w.admin.keyId,
@@ -380,6 +383,9 @@ describe.each(storeKinds())("usage log, happy paths ($name)", (kind) => {
         },
         {
           id: expect.any(String),
+          account_id: w.account.id,
+          resource_type: "usage_record",
+          resource_id: rec.usage_id,
           usage_id: rec.usage_id,
           action: "update",
           actor_key_id: w.admin.keyId,
