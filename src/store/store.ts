@@ -15,6 +15,8 @@ export interface Account {
   isEnabled: boolean;
   planId: string | null;
   createdAt: number;
+  /** IANA zone of the account's billing periods; absent: UTC */
+  billingTimezone?: string;
 }
 
 export interface User {
@@ -74,6 +76,8 @@ export interface Plan {
   included: Record<string, Dec>;
   createdAt: number;
   updatedAt: number;
+  /** billing terms (currency, base fee, charges) as JSON with decimal strings; absent: none */
+  billing?: string | null;
 }
 
 export interface Subscription {
@@ -91,6 +95,27 @@ export interface Payment {
   paidAt: number;
   reference: string | null;
   createdAt: number;
+}
+
+export type StoredInvoiceStatus = "finalized" | "no_charge" | "void";
+
+/** A finalized invoice as stored: the document (JSON, exact decimals as strings) and PDF never change. */
+export interface InvoiceRecord {
+  id: string;
+  accountId: string;
+  /** "2026-11" */
+  period: string;
+  periodStart: number;
+  periodEnd: number;
+  timezone: string;
+  status: StoredInvoiceStatus;
+  number: string | null;
+  currency: string;
+  document: string;
+  pdf: Buffer;
+  /** JSON: the usage this invoice billed, per period and plan segment (late usage is measured against it) */
+  coverage: string;
+  issuedAt: number;
 }
 
 /** One priced usage event as stored. */
@@ -258,6 +283,26 @@ export interface Store {
   listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]>;
 
   aggregate(q: AggregateQuery): Promise<AggregateRow[]>;
+
+  /** Billing (issue 16). */
+  setBillingTimezone(accountId: string, timezone: string): Promise<void>;
+  /** every account id, in creation order */
+  listAccountIds(): Promise<string[]>;
+  /** the last invoice number given in `year` (0 when none) */
+  lastInvoiceNumber(year: number): Promise<number>;
+  /**
+   * Inserts a finalized invoice; with `sequence`, takes that number of `year` in the same
+   * transaction (it must be the last + 1). CONFLICT when the account's period has an invoice or
+   * the number was taken meanwhile: nothing is written.
+   */
+  insertInvoice(inv: InvoiceRecord, numbered: { year: number; sequence: number } | null): Promise<void>;
+  getInvoice(id: string): Promise<InvoiceRecord | null>;
+  getInvoiceOfPeriod(accountId: string, period: string): Promise<InvoiceRecord | null>;
+  /** the account's invoices, oldest period first */
+  listInvoices(accountId: string): Promise<InvoiceRecord[]>;
+  /** finalized or no_charge -> void; false when it was not one of those */
+  voidInvoice(id: string): Promise<boolean>;
+
   /** Recomputes every rollup from the raw events and lists the rows that differ. */
   verifyRollups(): Promise<VerifyDifference[]>;
 }

@@ -5,12 +5,13 @@ import type { Services } from "../../services.ts";
 import { principalOf } from "../auth.ts";
 import { errors, Id } from "./schemas.ts";
 
-const accountJson = (a: Account) => ({
+export const accountJson = (a: Account) => ({
   id: a.id,
   name: a.name,
   is_enabled: a.isEnabled,
   plan_id: a.planId,
   created_at: formatUtc(a.createdAt),
+  billing_timezone: a.billingTimezone ?? "UTC",
 });
 
 /** `POST /v1/accounts` (root) and `GET /v1/accounts/{id}`. */
@@ -26,6 +27,13 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
             {
               name: Type.String({ minLength: 1, maxLength: 200 }),
               plan_id: Type.Optional(Type.String({ minLength: 1 })),
+              billing_timezone: Type.Optional(
+                Type.String({
+                  minLength: 1,
+                  maxLength: 100,
+                  description: "IANA zone of billing periods, default UTC",
+                }),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -34,7 +42,9 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
               id: Type.String(),
               name: Type.String(),
               is_enabled: Type.Boolean(),
+              plan_id: Type.Union([Type.String(), Type.Null()]),
               created_at: Type.String(),
+              billing_timezone: Type.String(),
             }),
             ...errors,
           },

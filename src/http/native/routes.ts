@@ -1,9 +1,11 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Services } from "../../services.ts";
 import { requireKey } from "../auth.ts";
+import { accountBillingRoutes } from "./account-billing.ts";
 import { accountRoutes } from "./accounts.ts";
 import { auditRoutes } from "./audit.ts";
 import { eventRoutes } from "./events.ts";
+import { invoiceRoutes } from "./invoices.ts";
 import { keyRoutes } from "./keys.ts";
 import { licenseRoutes } from "./licenses.ts";
 import { limitsCheckRoutes } from "./limits-check.ts";
@@ -26,6 +28,9 @@ const RESOURCES = [
   eventRoutes,
   auditRoutes,
   limitsCheckRoutes,
+  // billing (issue 16)
+  accountBillingRoutes,
+  invoiceRoutes,
 ];
 
 /** The native API (DESIGN.md, "Native API"): every route behind the key check, native error format. */

@@ -1,4 +1,10 @@
-import { type ColumnTypes, coreTables, fillSeriesFrom, seriesTables } from "../shared/schema.ts";
+import {
+  billingTables,
+  type ColumnTypes,
+  coreTables,
+  fillSeriesFrom,
+  seriesTables,
+} from "../shared/schema.ts";
 
 /** PostgreSQL's column types for the shared table definitions (shared/schema.ts). */
 const TYPES: ColumnTypes = {
@@ -66,4 +72,6 @@ ${seriesTables(TYPES)}
 ${fillSeriesFrom("usage_rollups_wide")}
 DROP TABLE usage_rollups_wide;
 `,
+  // Billing: plan charges, account billing zones, invoices and their numbers (issue 16).
+  billingTables(TYPES),
 ];

@@ -4,7 +4,7 @@ import type { Tables } from "./tables.ts";
 /** Accounts and their users. */
 
 type AccountRow = Tables["accounts"];
-const ACCOUNT_COLUMNS = ["id", "name", "is_enabled", "plan_id", "created_at"] as const;
+const ACCOUNT_COLUMNS = ["id", "name", "is_enabled", "plan_id", "created_at", "billing_timezone"] as const;
 
 export const insertAccount = query((db, r: AccountRow) =>
   db.insertInto("accounts").values(pick(r, ACCOUNT_COLUMNS)),
@@ -16,6 +16,14 @@ export const accountById = query((db, p: { id: string }) =>
 
 export const setAccountPlan = query((db, p: { accountId: string; planId: string | null }) =>
   db.updateTable("accounts").set({ plan_id: p.planId }).where("id", "=", p.accountId),
+);
+
+export const setBillingTimezone = query((db, p: { accountId: string; timezone: string }) =>
+  db.updateTable("accounts").set({ billing_timezone: p.timezone }).where("id", "=", p.accountId),
+);
+
+export const allAccountIds = query((db) =>
+  db.selectFrom("accounts").select("id").orderBy("created_at").orderBy("id"),
 );
 
 type UserRow = Tables["users"];

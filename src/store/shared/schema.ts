@@ -206,3 +206,34 @@ INSERT INTO usage_rollups
   FROM ${wide} r JOIN rollup_series s USING (account_id, family, model_id, unit, unit_price, currency, kind,
     key_id, user_id);
 `;
+
+/**
+ * Billing (issue 16): plan charges and account billing zones as columns; invoices, finalized once
+ * and never changed but for `status` (void), and the per-year counter of their numbers. The number
+ * is taken in the invoice's own transaction (UNIQUE number, UNIQUE (account_id, period)), so two
+ * instances closing at once make one invoice and consume one number. The PDF is base64 text.
+ */
+export const billingTables = (t: ColumnTypes): string => `
+ALTER TABLE plans ADD COLUMN billing TEXT;
+ALTER TABLE accounts ADD COLUMN billing_timezone TEXT NOT NULL DEFAULT 'UTC';
+CREATE TABLE invoices (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  period TEXT NOT NULL,
+  period_start ${t.int} NOT NULL,
+  period_end ${t.int} NOT NULL,
+  timezone TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('finalized', 'no_charge', 'void')),
+  number TEXT UNIQUE,
+  currency TEXT NOT NULL,
+  document TEXT NOT NULL,
+  pdf TEXT NOT NULL,
+  coverage TEXT NOT NULL,
+  issued_at ${t.int} NOT NULL,
+  UNIQUE (account_id, period)
+);
+CREATE TABLE invoice_numbers (
+  year ${t.int} PRIMARY KEY,
+  last ${t.int} NOT NULL
+);
+`;

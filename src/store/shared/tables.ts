@@ -7,7 +7,14 @@ type IntOrNull = Int | null;
 
 export interface Tables {
   meta: { key: string; value: string };
-  accounts: { id: string; name: string; is_enabled: Int; plan_id: string | null; created_at: Int };
+  accounts: {
+    id: string;
+    name: string;
+    is_enabled: Int;
+    plan_id: string | null;
+    created_at: Int;
+    billing_timezone: string;
+  };
   users: {
     id: string;
     account_id: string;
@@ -55,6 +62,7 @@ export interface Tables {
     included: string;
     created_at: Int;
     updated_at: Int;
+    billing: string | null;
   };
   subscriptions: { id: string; account_id: string; plan_id: string; activated_at: Int; created_at: Int };
   payments: {
@@ -129,4 +137,20 @@ export interface Tables {
     before: string | null;
     after: string | null;
   };
+  invoices: {
+    id: string;
+    account_id: string;
+    period: string;
+    period_start: Int;
+    period_end: Int;
+    timezone: string;
+    status: string;
+    number: string | null;
+    currency: string;
+    document: string;
+    pdf: string;
+    coverage: string;
+    issued_at: Int;
+  };
+  invoice_numbers: { year: Int; last: Int };
 }
