@@ -120,9 +120,9 @@ export class ManageService {
     authorize(p, "change", "account", { accountId });
     const account = await this.store.getAccount(accountId);
     if (!account) throw DomainError.notFound("account");
-    account.billingTimezone = checkBillingTimezone(timezone);
-    await this.store.setBillingTimezone(accountId, account.billingTimezone);
-    return account;
+    const billingTimezone = checkBillingTimezone(timezone);
+    await this.store.setBillingTimezone(accountId, billingTimezone);
+    return { ...account, billingTimezone };
   }
 
   async createUser(p: Principal, accountId: string, input: CreateUserInput): Promise<User> {

@@ -111,6 +111,7 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         isEnabled: true,
         planId: null,
         createdAt: T,
+        billingTimezone: "UTC",
       });
       expect(await store.getAccount("missing")).toBeNull();
       await store.upsertPlan({
@@ -302,6 +303,7 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         included: { m1: d("1000.000001"), m2: d("0") },
         createdAt: T,
         updatedAt: T,
+        billing: null as string | null,
       };
       expect(await store.upsertPlan(plan)).toBe("created");
       expect(await store.getPlan("pro")).toEqual(plan);
@@ -313,6 +315,7 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         included: {},
         createdAt: T + 5,
         updatedAt: T + 10,
+        billing: '{"currency":"EUR"}',
       };
       expect(await store.upsertPlan(changed)).toBe("updated");
       // created_at stays the first one

@@ -23,7 +23,14 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
     expectStatus(res, 201);
     const body = res.json();
     expect(body.id).toMatch(UUID);
-    expect(body).toEqual({ id: body.id, name: "Initech", is_enabled: true, plan_id: null, created_at: NOW });
+    expect(body).toEqual({
+      id: body.id,
+      name: "Initech",
+      is_enabled: true,
+      plan_id: null,
+      created_at: NOW,
+      billing_timezone: "UTC",
+    });
     const read = await call("GET", `/v1/accounts/${body.id}`);
     expectStatus(read, 200);
     expect(read.json()).toEqual(body);
@@ -36,6 +43,7 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
       is_enabled: true,
       plan_id: null,
       created_at: NOW,
+      billing_timezone: "UTC",
     });
   });
 
@@ -242,6 +250,9 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
       included: { "flux-1-dev": 100.5 },
       created_at: NOW,
       updated_at: NOW,
+      currency: "USD",
+      base_fee: 0,
+      charges: [],
     });
     h.clock.advance(1000);
     const updated = await call("POST", "/v1/plans", {
@@ -262,6 +273,9 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
       included: {},
       created_at: NOW,
       updated_at: "2025-06-15T12:00:01.000Z",
+      currency: "USD",
+      base_fee: 0,
+      charges: [],
     });
   });
 
