@@ -8,6 +8,30 @@ import { createHarness, expectStatus, type Harness, ROOT_KEY } from "../../suppo
 import { storeKinds } from "../../support/stores.ts";
 import { buildWorld, type World } from "../../support/world.ts";
 
+interface LineJson {
+  model_id: string | null;
+  quantity: number;
+  events: number;
+  amount: number;
+  rollup_query: string;
+  tiers: unknown[];
+}
+interface AdjustmentJson {
+  period: string;
+  quantity: number;
+  amount: number;
+}
+interface InvoiceJson {
+  id: string;
+  number: string | null;
+  status: string;
+  period: { label: string; start: string; end: string; timezone: string };
+  lines: LineJson[];
+  adjustments: AdjustmentJson[];
+  subtotal: number;
+  total: number;
+}
+
 /** Billing end to end (issue 16): plans with charges, periods in account zones, close, files, late usage. */
 describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
   let h: Harness;
@@ -28,11 +52,18 @@ describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
     return res.json();
   };
   const account = async (name: string, zone: string, plan?: string) => {
-    const a = await ok("POST", "/v1/accounts", { name, billing_timezone: zone, ...(plan ? { plan_id: plan } : {}) });
+    const a = await ok("POST", "/v1/accounts", {
+      name,
+      billing_timezone: zone,
+      ...(plan ? { plan_id: plan } : {}),
+    });
     return a.id as string;
   };
   /** events through the API as root, for `accountId` */
-  const events = async (accountId: string, list: { at: string; model?: string; quantity: number | string }[]) => {
+  const events = async (
+    accountId: string,
+    list: { at: string; model?: string; quantity: number | string }[],
+  ) => {
     const user = await ok("POST", `/v1/accounts/${accountId}/users`, { username: `u${n++}`, role: "admin" });
     const key = (await ok("POST", `/v1/users/${user.id}/keys`, {})).key as string;
     const body = await ok(
@@ -54,7 +85,7 @@ describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
   };
   const close = async (period: string, accountId?: string) =>
     (await ok("POST", "/v1/invoices/close", { period, ...(accountId ? { account_id: accountId } : {}) }))
-      .invoices as Record<string, any>[];
+      .invoices as InvoiceJson[];
 
   it("plans carry charges; accounts carry their billing zone (PATCH changes it)", async () => {
     const plan = await ok("POST", "/v1/plans", {
@@ -130,18 +161,18 @@ describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
       end: "2026-12-01T00:00:00+05:30",
       timezone: "Asia/Kolkata",
     });
-    expect(k.lines.map((l: any) => [l.model_id, l.quantity, l.events])).toEqual([["flux-1-dev", 1, 1]]);
+    expect(k.lines.map((l: LineJson) => [l.model_id, l.quantity, l.events])).toEqual([["flux-1-dev", 1, 1]]);
     expect(k.total).toBe(0.03); // 1 x 0.025 at the price book, half-up to cents
     const [oct] = await close("2026-10", la);
-    expect(oct.lines.map((l: any) => l.quantity)).toEqual([2]);
+    expect(oct.lines.map((l: LineJson) => l.quantity)).toEqual([2]);
     const [nov] = await close("2026-11", la);
     expect(nov.period.start).toBe("2026-11-01T00:00:00-07:00");
     expect(nov.period.end).toBe("2026-12-01T00:00:00-08:00");
-    expect(nov.lines.map((l: any) => l.quantity)).toEqual([320]);
+    expect(nov.lines.map((l: LineJson) => l.quantity)).toEqual([320]);
     // December so far, live
     const up = await ok("GET", `/v1/accounts/${la}/invoices/upcoming`);
     expect(up.status).toBe("draft");
-    expect(up.lines.map((l: any) => l.quantity)).toEqual([4000]);
+    expect(up.lines.map((l: LineJson) => l.quantity)).toEqual([4000]);
     expect((await ok("GET", `/v1/accounts/${kolkata}/invoices/upcoming`)).lines[0].quantity).toBe(10);
   });
 
@@ -151,7 +182,9 @@ describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
       requests_per_minute: null,
       requests_per_day: null,
       validity_days: -999999,
-      charges: [{ model_id: "flux-1-dev", pricing: "standard", unit_price: "0.01", minimum_quantity: 100000 }],
+      charges: [
+        { model_id: "flux-1-dev", pricing: "standard", unit_price: "0.01", minimum_quantity: 100000 },
+      ],
     });
     const at = await account("At", "UTC", "images");
     const above = await account("Above", "UTC", "images");
@@ -224,7 +257,9 @@ describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
       requests_per_minute: null,
       requests_per_day: null,
       validity_days: -999999,
-      charges: [{ model_id: "flux-1-dev", pricing: "standard", unit_price: "0.01", minimum_quantity: 100000 }],
+      charges: [
+        { model_id: "flux-1-dev", pricing: "standard", unit_price: "0.01", minimum_quantity: 100000 },
+      ],
     });
     const a = await account("A", "UTC", "images");
     h.clock.set("2026-11-01T02:00:00Z");
@@ -256,7 +291,9 @@ describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
     ]);
     h.clock.set("2026-12-01T02:00:00Z");
     const [nov] = await close("2026-11", a);
-    expect(nov.adjustments.map((x: any) => [x.period, x.quantity, x.amount])).toEqual([["2026-10", 2, 1000.01]]);
+    expect(nov.adjustments.map((x: AdjustmentJson) => [x.period, x.quantity, x.amount])).toEqual([
+      ["2026-10", 2, 1000.01],
+    ]);
     expect(nov.total).toBe(1000.01);
     expect((await call("GET", `/v1/invoices/${oct.id}`)).body).toBe(json);
     expect(Buffer.compare((await call("GET", `/v1/invoices/${oct.id}.pdf`)).rawPayload, pdf)).toBe(0);
@@ -279,7 +316,7 @@ describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
     let exact = 0;
     for (const line of inv.lines) {
       const usage = await ok("GET", `${line.rollup_query}&expand=summary`);
-      const cost = usage.summary.reduce((s: number, l: any) => s + l.cost, 0);
+      const cost = usage.summary.reduce((s: number, l: { cost: number }) => s + l.cost, 0);
       expect(line.amount).toBeCloseTo(cost, 12);
       exact += cost;
     }
@@ -295,9 +332,9 @@ describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
     await events(w.account.id, [{ at: "2026-10-05T00:00:00Z", quantity: 4 }]);
     h.clock.set("2026-11-02T00:00:00Z");
     const [inv] = await close("2026-10", w.account.id);
-    expect((await ok("GET", `/v1/accounts/${w.account.id}/invoices`, undefined, w.admin.key)).data[0].id).toBe(
-      inv.id,
-    );
+    expect(
+      (await ok("GET", `/v1/accounts/${w.account.id}/invoices`, undefined, w.admin.key)).data[0].id,
+    ).toBe(inv.id);
     expect((await ok("GET", `/v1/invoices/${inv.id}`, undefined, w.admin.key)).total).toBe(0.1);
     const voided = await ok("POST", `/v1/invoices/${inv.id}/void`);
     expect(voided).toMatchObject({ status: "void", number: inv.number });
