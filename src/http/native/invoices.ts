@@ -7,7 +7,7 @@ import { dec } from "../json.ts";
 import { Id } from "./schemas.ts";
 
 /** An invoice on the wire (DESIGN.md "Billing"): exact decimals as JSON numbers. */
-export const invoiceJson = (inv: Invoice) => invoiceDocument(inv, { decimal: dec });
+const invoiceJson = (inv: Invoice) => invoiceDocument(inv, { decimal: dec });
 
 const AccountId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 
