@@ -327,6 +327,23 @@ describe.each(storeKinds())("invoices, happy paths ($name)", (kind) => {
     expect(BigInt(Math.round(inv.total * 100))).toBe(cents);
   });
 
+  it("closes by itself once the month ended plus the grace, in the account's zone", async () => {
+    const la = await account("LA Co", "America/Los_Angeles");
+    h.clock.set("2026-11-01T06:00:00Z");
+    await events(la, [{ at: "2026-10-31T22:00:00-07:00", quantity: 8 }]);
+    const grace = 3_600_000;
+    // October ends at 07:00Z in Los Angeles: not yet due at 07:59:59.999Z
+    h.clock.set("2026-11-01T07:59:59.999Z");
+    expect(await h.services.invoices.closeDue(grace)).toEqual([]);
+    h.clock.set("2026-11-01T08:00:00Z");
+    const [made] = await h.services.invoices.closeDue(grace);
+    expect(made).toMatchObject({ accountId: la, status: "finalized" });
+    expect(made.period.label).toBe("2026-10");
+    // the next check answers the same invoice; accounts with nothing to bill get none
+    expect((await h.services.invoices.closeDue(grace)).map((i) => i.id)).toEqual([made.id]);
+    expect((await ok("GET", `/v1/accounts/${w.account.id}/invoices`)).data).toEqual([]);
+  });
+
   it("admins read their own account's invoices; void keeps the number", async () => {
     h.clock.set("2026-11-02T00:00:00Z");
     await events(w.account.id, [{ at: "2026-10-05T00:00:00Z", quantity: 4 }]);
