@@ -21,6 +21,18 @@ export interface Config {
   maxFutureMs: number;
   /** how long to keep retrying a PostgreSQL that is not up yet at start (TALLY_STORE_WAIT_MS) */
   storeWaitMs: number;
+  /** invoices close automatically this long after their period ends (TALLY_INVOICE_GRACE_HOURS, default 1) */
+  invoiceGraceMs: number;
+  /** who issues invoices, printed on their PDF (TALLY_OPERATOR_NAME, TALLY_OPERATOR_ADDRESS lines split by "|") */
+  invoiceOperator: { name: string; address: string[] };
+}
+
+function hoursFrom(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === "") return fallback * 3_600_000;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 24 * 366)
+    throw new Error(`${name} must be a number of hours >= 0, got ${value}`);
+  return Math.round(n * 3_600_000);
 }
 
 function intFrom(name: string, value: string | undefined, fallback: number): number {
@@ -85,6 +97,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: msFrom("TALLY_SHUTDOWN_GRACE_MS", env.TALLY_SHUTDOWN_GRACE_MS, 10_000),
     maxFutureMs: msFrom("TALLY_MAX_FUTURE_MS", env.TALLY_MAX_FUTURE_MS, DEFAULT_MAX_FUTURE_MS),
     storeWaitMs: msFrom("TALLY_STORE_WAIT_MS", env.TALLY_STORE_WAIT_MS, 30_000),
+    invoiceGraceMs: hoursFrom("TALLY_INVOICE_GRACE_HOURS", env.TALLY_INVOICE_GRACE_HOURS, 1),
+    invoiceOperator: {
+      name: env.TALLY_OPERATOR_NAME?.trim() || "Tally",
+      address: (env.TALLY_OPERATOR_ADDRESS ?? "")
+        .split("|")
+        .map((l) => l.trim())
+        .filter(Boolean),
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { startInvoiceClosing } from "./billing/invoice-timer.ts";
 import { type Config, loadConfig, redactUrl, weakRootKey } from "./config.ts";
 import { buildApp, REDACT } from "./http/app.ts";
 import { RedisRateLimiter } from "./limits/redis-rate-limiter.ts";
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
     redis,
     log,
     maxFutureMs: config.maxFutureMs,
+    invoiceOperator: config.invoiceOperator,
   });
   const app = await buildApp(services, { loggerInstance: log, metricsToken: config.metricsToken });
   if (config.adminKey) {
@@ -47,6 +49,9 @@ async function main(): Promise<void> {
   } else if (!(await store.hasRootKey())) {
     log.warn("no root key yet: set TALLY_ADMIN_KEY or run `npx tally init` to create one");
   }
+
+  // periods close by themselves TALLY_INVOICE_GRACE_HOURS after they end (idempotent across instances)
+  const invoiceClosing = startInvoiceClosing(services.invoices, config.invoiceGraceMs, log);
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -62,6 +67,7 @@ async function main(): Promise<void> {
     try {
       await app.close();
       clearTimeout(cutOff);
+      await invoiceClosing.stop();
       // commits what is buffered (group commit, key uses), then closes the limiter and the store
       await services.close();
       log.info("stopped");

@@ -1,4 +1,6 @@
 import { Authenticator, KeyUseRecorder } from "./auth/authenticator.ts";
+import { type InvoiceOperator, InvoiceService } from "./billing/invoice-service.ts";
+import { RollupPeriodUsage } from "./billing/rollup-period-usage.ts";
 import { GroupCommitter } from "./ingest/group-committer.ts";
 import { IngestService } from "./ingest/ingest-service.ts";
 import { ModelCatalog } from "./ingest/model-catalog.ts";
@@ -31,6 +33,8 @@ export interface ServiceOptions {
   metrics?: Metrics;
   /** how far into the future an event's timestamp may lie (TALLY_MAX_FUTURE_MS) */
   maxFutureMs?: number;
+  /** who issues invoices (printed on their PDF); default "Tally" */
+  invoiceOperator?: InvoiceOperator;
 }
 
 export interface Health {
@@ -59,6 +63,8 @@ export interface Services {
   usageLogQuery: UsageLogQuery;
   /** the workspace usage API (seed 004) */
   workspaceUsage: WorkspaceUsageService;
+  /** monthly invoices: upcoming, close, void, list, read */
+  invoices: InvoiceService;
   /** `/healthz`: whether the store answers, and which one it is */
   health(): Promise<Health>;
   log: Log;
@@ -124,6 +130,12 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     usageLog: new UsageLogService(store, ingest, auth, now),
     usageLogQuery: new UsageLogQuery(store),
     workspaceUsage: new WorkspaceUsageService(store, query, limits, now),
+    invoices: new InvoiceService(
+      store,
+      new RollupPeriodUsage(query),
+      now,
+      options.invoiceOperator ?? { name: "Tally", address: [] },
+    ),
     async health() {
       try {
         await store.ping();

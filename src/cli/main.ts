@@ -31,7 +31,7 @@ const program = new Command()
   .addHelpText(
     "after",
     `
-Local commands (init, migrate, verify) work on the store named by TALLY_DB or DATABASE_URL.
+Local commands (init, migrate, verify, invoices close) work on the store named by TALLY_DB or DATABASE_URL.
 Every other command speaks to a running server: --url and --key, or TALLY_URL and TALLY_KEY.
 Exit codes: 0 done, 1 the server refused (or only part was done), 2 usage error.
 
@@ -93,6 +93,48 @@ program
       process.exitCode = 1;
     } finally {
       await store.close();
+    }
+  });
+
+program
+  .command("invoices")
+  .description("invoices on the local store")
+  .command("close")
+  .description(
+    "finalize a month's invoices (idempotent): one account's, or every account with usage or a base fee",
+  )
+  .requiredOption("--period <yyyy-mm>", "the month, e.g. 2026-11, in each account's billing timezone")
+  .option("--account <id>", "only this account")
+  .action(async (opts: { period: string; account?: string }) => {
+    const { loadConfig, createServices, openStore } = await local();
+    const [{ OPERATOR }, { invoiceDocument }, { DomainError }, { formatDec }] = await Promise.all([
+      import("../billing/invoice-service.ts"),
+      import("../billing/invoice-builder.ts"),
+      import("../domain/errors.ts"),
+      import("../domain/decimal.ts"),
+    ]);
+    const config = loadConfig();
+    const services = createServices(await openStore(config), { invoiceOperator: config.invoiceOperator });
+    try {
+      const invoices = await services.invoices.close(OPERATOR, opts.period, opts.account);
+      if (program.opts().json) {
+        console.log(
+          JSON.stringify({ invoices: invoices.map((i) => invoiceDocument(i, { decimal: formatDec })) }),
+        );
+      } else {
+        for (const i of invoices) {
+          console.log(
+            `${i.id}  ${i.accountId}  ${i.period.label}  ${i.status}  ${i.number ?? "-"}  ${formatDec(i.total)} ${i.currency}`,
+          );
+        }
+        console.log(`${invoices.length} invoice(s) for ${opts.period}`);
+      }
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      console.error(`tally: ${err.message}`);
+      process.exitCode = err.code === "VALIDATION" ? 2 : 1;
+    } finally {
+      await services.close();
     }
   });
 

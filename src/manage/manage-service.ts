@@ -1,11 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { authorize } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
+import { type PlanBillingInput, parsePlanBilling } from "../billing/charge-schema.ts";
+import { planBillingText } from "../billing/plan-billing.ts";
 import { UNLIMITED } from "../domain/constants.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { AMOUNT_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal, readInstant } from "../domain/fields.ts";
 import { displayPrefix, generateSecret, hashSecret } from "../domain/keys.ts";
+import { isValidZone } from "../domain/time.ts";
 import type { ModelCatalog } from "../ingest/model-catalog.ts";
 import type {
   Account,
@@ -24,6 +27,8 @@ import type {
 export interface CreateAccountInput {
   name: string;
   plan_id?: string;
+  /** IANA zone of the billing periods (default UTC) */
+  billing_timezone?: string;
 }
 export interface CreateUserInput {
   username: string;
@@ -44,7 +49,7 @@ export interface CreateLicenseInput {
   starts_at?: string | number;
   ends_at?: string | number | null;
 }
-export interface UpsertPlanInput {
+export interface UpsertPlanInput extends PlanBillingInput {
   id: string;
   requests_per_minute: number | null;
   requests_per_day: number | null;
@@ -83,6 +88,7 @@ export class ManageService {
       isEnabled: true,
       planId: null,
       createdAt: at,
+      billingTimezone: checkBillingTimezone(input.billing_timezone ?? "UTC"),
     };
     if (input.plan_id !== undefined) {
       if (!(await this.store.getPlan(input.plan_id)))
@@ -266,6 +272,7 @@ export class ManageService {
     for (const [modelId, q] of Object.entries(input.included ?? {})) {
       included[modelId] = readDecimal(q, ["body", "included", modelId], QUANTITY_RULE);
     }
+    const billing = parsePlanBilling(input, ["body"]);
     const at = this.now();
     const existing = await this.store.getPlan(input.id);
     const plan: Plan = {
@@ -278,6 +285,7 @@ export class ManageService {
       included,
       createdAt: existing?.createdAt ?? at,
       updatedAt: at,
+      billing: planBillingText(billing),
     };
     const result = await this.store.upsertPlan(plan);
     return { plan, created: result === "created" };
@@ -323,4 +331,14 @@ export class ManageService {
     await this.store.createPayment(payment);
     return payment;
   }
+}
+
+function checkBillingTimezone(zone: string): string {
+  if (!isValidZone(zone)) {
+    throw DomainError.validation(
+      ["body", "billing_timezone"],
+      "must be an IANA timezone (e.g. Asia/Kolkata)",
+    );
+  }
+  return zone;
 }

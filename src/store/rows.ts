@@ -8,6 +8,7 @@ import type {
   AuditEntry,
   BillingMode,
   EventPatch,
+  InvoiceRecord,
   License,
   Model,
   Payment,
@@ -103,6 +104,7 @@ export function toPlan(r: Row): Plan {
     included: Object.fromEntries(Object.entries(included).map(([k, v]) => [k, BigInt(v)])),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
+    billing: (r.billing as string | null) ?? null,
   };
 }
 
@@ -118,6 +120,7 @@ export const planRow = (p: Plan): Tables["plans"] => ({
   included: JSON.stringify(Object.fromEntries(Object.entries(p.included).map(([k, v]) => [k, v.toString()]))),
   created_at: p.createdAt,
   updated_at: p.updatedAt,
+  billing: p.billing ?? null,
 });
 
 export const accountRow = (a: Account): Tables["accounts"] => ({
@@ -128,6 +131,38 @@ export const accountRow = (a: Account): Tables["accounts"] => ({
   created_at: a.createdAt,
   billing_timezone: a.billingTimezone ?? "UTC",
   billing_mode: a.billingMode ?? "postpaid",
+});
+
+export const toInvoice = (r: Row): InvoiceRecord => ({
+  id: String(r.id),
+  accountId: String(r.account_id),
+  period: String(r.period),
+  periodStart: num(r.period_start),
+  periodEnd: num(r.period_end),
+  timezone: String(r.timezone),
+  status: String(r.status) as InvoiceRecord["status"],
+  number: (r.number as string | null) ?? null,
+  currency: String(r.currency),
+  document: String(r.document),
+  pdf: Buffer.from(String(r.pdf), "base64"),
+  coverage: String(r.coverage),
+  issuedAt: num(r.issued_at),
+});
+
+export const invoiceRow = (i: InvoiceRecord): Tables["invoices"] => ({
+  id: i.id,
+  account_id: i.accountId,
+  period: i.period,
+  period_start: i.periodStart,
+  period_end: i.periodEnd,
+  timezone: i.timezone,
+  status: i.status,
+  number: i.number,
+  currency: i.currency,
+  document: i.document,
+  pdf: i.pdf.toString("base64"),
+  coverage: i.coverage,
+  issued_at: i.issuedAt,
 });
 
 export const userRow = (u: User): Tables["users"] => ({

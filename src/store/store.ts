@@ -82,6 +82,8 @@ export interface Plan {
   included: Record<string, Dec>;
   createdAt: number;
   updatedAt: number;
+  /** billing terms (currency, base fee, charges) as JSON with decimal strings; absent: none */
+  billing?: string | null;
 }
 
 export interface Subscription {
@@ -103,6 +105,27 @@ export interface Payment {
   createdAt: number;
   /** a refund: the payment it corrects (its amount is negative) */
   refundOf?: string | null;
+}
+
+export type StoredInvoiceStatus = "finalized" | "no_charge" | "void";
+
+/** A finalized invoice as stored: the document (JSON, exact decimals as strings) and PDF never change. */
+export interface InvoiceRecord {
+  id: string;
+  accountId: string;
+  /** "2026-11" */
+  period: string;
+  periodStart: number;
+  periodEnd: number;
+  timezone: string;
+  status: StoredInvoiceStatus;
+  number: string | null;
+  currency: string;
+  document: string;
+  pdf: Buffer;
+  /** JSON: the usage this invoice billed, per period and plan segment (late usage is measured against it) */
+  coverage: string;
+  issuedAt: number;
 }
 
 /** One priced usage event as stored. */
@@ -320,6 +343,26 @@ export interface Store {
   listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]>;
 
   aggregate(q: AggregateQuery): Promise<AggregateRow[]>;
+
+  /** Billing (issue 16). */
+  setBillingTimezone(accountId: string, timezone: string): Promise<void>;
+  /** every account id, in creation order */
+  listAccountIds(): Promise<string[]>;
+  /** the last invoice number given in `year` (0 when none) */
+  lastInvoiceNumber(year: number): Promise<number>;
+  /**
+   * Inserts a finalized invoice; with `sequence`, takes that number of `year` in the same
+   * transaction (it must be the last + 1). CONFLICT when the account's period has an invoice or
+   * the number was taken meanwhile: nothing is written.
+   */
+  insertInvoice(inv: InvoiceRecord, numbered: { year: number; sequence: number } | null): Promise<void>;
+  getInvoice(id: string): Promise<InvoiceRecord | null>;
+  getInvoiceOfPeriod(accountId: string, period: string): Promise<InvoiceRecord | null>;
+  /** the account's invoices, oldest period first */
+  listInvoices(accountId: string): Promise<InvoiceRecord[]>;
+  /** finalized or no_charge -> void; false when it was not one of those */
+  voidInvoice(id: string): Promise<boolean>;
+
   /** Recomputes every rollup from the raw events and lists the rows that differ. */
   verifyRollups(): Promise<VerifyDifference[]>;
 }

@@ -8,7 +8,7 @@ import { bucketsBetween, DAY_MS, MINUTE_MS } from "../../src/domain/time.ts";
 import { QueryService, type UsageLine } from "../../src/query/usage-query.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
-import type { AuditEntry, Store, UsageEvent } from "../../src/store/store.ts";
+import type { AuditEntry, InvoiceRecord, Store, UsageEvent } from "../../src/store/store.ts";
 import { usageEvent } from "../support/events.ts";
 import { storeKinds, type TestStore } from "../support/stores.ts";
 
@@ -306,6 +306,7 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         included: { m1: d("1000.000001"), m2: d("0") },
         createdAt: T,
         updatedAt: T,
+        billing: null as string | null,
       };
       expect(await store.upsertPlan(plan)).toBe("created");
       expect(await store.getPlan("pro")).toEqual(plan);
@@ -317,6 +318,7 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         included: {},
         createdAt: T + 5,
         updatedAt: T + 10,
+        billing: '{"currency":"EUR"}',
       };
       expect(await store.upsertPlan(changed)).toBe("updated");
       // created_at stays the first one
@@ -763,6 +765,70 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       expect(entries[2].after).toMatchObject({ quantity: "5", cost: "0.125" });
       expect(entries[0].after).toBeNull();
       expect((await store.listAudit(a, { usageId: keep.usageId, limit: 10 })).length).toBe(1);
+    });
+  });
+
+  describe("invoices", () => {
+    const invoice = (accountId: string, period: string, number: string | null): InvoiceRecord => ({
+      id: randomUUID(),
+      accountId,
+      period,
+      periodStart: Date.parse(`${period}-01T00:00:00Z`),
+      periodEnd: Date.parse(`${period}-01T00:00:00Z`) + 30 * DAY_MS,
+      timezone: "UTC",
+      status: number ? "finalized" : "no_charge",
+      number,
+      currency: "USD",
+      document: `{"period":"${period}"}`,
+      pdf: Buffer.from([0x25, 0x50, 0x44, 0x46, 0, 255, 10]),
+      coverage: "{}",
+      issuedAt: T,
+    });
+    const conflict = async (p: Promise<unknown>) => {
+      const err = await p.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(DomainError);
+      expect((err as DomainError).code).toBe("CONFLICT");
+    };
+
+    it("keeps one invoice per account and period, and numbers gapless with the invoice", async () => {
+      const a = await newAccount(store);
+      const b2 = await newAccount(store);
+      expect(await store.lastInvoiceNumber(2026)).toBe(0);
+      const first = invoice(a, "2026-10", "TLY-2026-000001");
+      await store.insertInvoice(first, { year: 2026, sequence: 1 });
+      expect(await store.getInvoice(first.id)).toEqual(first);
+      expect(await store.getInvoiceOfPeriod(a, "2026-10")).toEqual(first);
+      expect(await store.lastInvoiceNumber(2026)).toBe(1);
+      // the same period again: refused, and the number it tried to take stays free
+      await conflict(
+        store.insertInvoice(invoice(a, "2026-10", "TLY-2026-000002"), { year: 2026, sequence: 2 }),
+      );
+      expect(await store.lastInvoiceNumber(2026)).toBe(1);
+      // a number another close took meanwhile: refused, nothing written
+      await conflict(
+        store.insertInvoice(invoice(b2, "2026-10", "TLY-2026-000001"), { year: 2026, sequence: 1 }),
+      );
+      expect(await store.getInvoiceOfPeriod(b2, "2026-10")).toBeNull();
+      expect(await store.lastInvoiceNumber(2026)).toBe(1);
+      // no number for a zero total; numbers run per year
+      await store.insertInvoice(invoice(b2, "2026-10", null), null);
+      await store.insertInvoice(invoice(b2, "2026-11", "TLY-2027-000001"), { year: 2027, sequence: 1 });
+      expect(await store.lastInvoiceNumber(2027)).toBe(1);
+      expect((await store.listInvoices(b2)).map((i) => i.period)).toEqual(["2026-10", "2026-11"]);
+      expect(await store.voidInvoice(first.id)).toBe(true);
+      expect(await store.voidInvoice(first.id)).toBe(false);
+      expect((await store.getInvoice(first.id))?.status).toBe("void");
+      expect(await store.getInvoice("missing")).toBeNull();
+      expect((await store.listAccountIds()).sort()).toEqual([a, b2].sort());
+    });
+
+    it("stores the billing zone of an account", async () => {
+      const a = await newAccount(store);
+      await store.setBillingTimezone(a, "Asia/Kolkata");
+      expect((await store.getAccount(a))?.billingTimezone).toBe("Asia/Kolkata");
     });
   });
 

@@ -29,6 +29,13 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
             {
               name: Type.String({ minLength: 1, maxLength: 200 }),
               plan_id: Type.Optional(Type.String({ minLength: 1 })),
+              billing_timezone: Type.Optional(
+                Type.String({
+                  minLength: 1,
+                  maxLength: 100,
+                  description: "IANA zone of billing periods, default UTC",
+                }),
+              ),
             },
             { additionalProperties: false },
           ),

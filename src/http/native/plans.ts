@@ -1,5 +1,8 @@
 import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import { chargeDocument, DEFAULT_CURRENCY, PlanBillingFields } from "../../billing/charge-schema.ts";
+import { planBillingOf } from "../../billing/plan-billing.ts";
 import { UNLIMITED } from "../../domain/constants.ts";
+import { ZERO } from "../../domain/decimal.ts";
 import { formatUtc } from "../../domain/time.ts";
 import type { Plan } from "../../manage/manage-service.ts";
 import type { Services } from "../../services.ts";
@@ -17,12 +20,23 @@ const planJson = (p: Plan) => ({
   included: Object.fromEntries(Object.entries(p.included).map(([k, v]) => [k, dec(v)])),
   created_at: formatUtc(p.createdAt),
   updated_at: formatUtc(p.updatedAt),
+  ...planBillingJson(p),
 });
+
+/** The plan's billing terms: currency, base fee and charges (exact decimals as JSON numbers). */
+function planBillingJson(p: Plan) {
+  const b = planBillingOf(p.billing);
+  return {
+    currency: b?.currency ?? DEFAULT_CURRENCY,
+    base_fee: dec(b?.baseFee ?? ZERO),
+    charges: (b?.charges ?? []).map((c) => chargeDocument(c, dec)),
+  };
+}
 
 const Limit = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]);
 const ModelList = Type.Optional(Type.Union([Type.Array(Type.String({ minLength: 1 })), Type.Null()]));
 
-/** `POST /v1/plans` (root), `GET /v1/plans[/{id}]` (the root all; an account key its own plan). */
+/** `POST /v1/plans` (root) with its billing terms (DESIGN.md "Billing"), `GET /v1/plans[/{id}]` (the root all; an account key its own plan). */
 export function planRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
@@ -40,6 +54,7 @@ export function planRoutes(services: Services): FastifyPluginAsyncTypebox {
               model_whitelist: ModelList,
               model_blacklist: ModelList,
               included: Type.Optional(Type.Record(Type.String(), DecimalValue)),
+              ...PlanBillingFields,
             },
             { additionalProperties: false },
           ),

@@ -4,6 +4,7 @@ import { requireKey } from "../auth.ts";
 import { accountRoutes } from "./accounts.ts";
 import { auditRoutes } from "./audit.ts";
 import { eventRoutes } from "./events.ts";
+import { invoiceRoutes } from "./invoices.ts";
 import { keyRoutes } from "./keys.ts";
 import { licenseRoutes } from "./licenses.ts";
 import { limitsCheckRoutes } from "./limits-check.ts";
@@ -26,6 +27,8 @@ const RESOURCES = [
   eventRoutes,
   auditRoutes,
   limitsCheckRoutes,
+  // billing (issue 16)
+  invoiceRoutes,
 ];
 
 /** The native API (DESIGN.md, "Native API"): every route behind the key check, native error format. */

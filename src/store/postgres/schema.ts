@@ -1,4 +1,5 @@
 import {
+  billingTables,
   type ColumnTypes,
   coreTables,
   fillSeriesFrom,
@@ -73,4 +74,6 @@ ${fillSeriesFrom("usage_rollups_wide")}
 DROP TABLE usage_rollups_wide;
 `,
   operatorApiTables(TYPES),
+  // Billing: plan charges, invoices and their numbers (issue 16).
+  billingTables(TYPES),
 ];

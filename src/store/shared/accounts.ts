@@ -26,6 +26,14 @@ export const setAccountPlan = query((db, p: { accountId: string; planId: string 
   db.updateTable("accounts").set({ plan_id: p.planId }).where("id", "=", p.accountId),
 );
 
+export const setBillingTimezone = query((db, p: { accountId: string; timezone: string }) =>
+  db.updateTable("accounts").set({ billing_timezone: p.timezone }).where("id", "=", p.accountId),
+);
+
+export const allAccountIds = query((db) =>
+  db.selectFrom("accounts").select("id").orderBy("created_at").orderBy("id"),
+);
+
 type UserRow = Tables["users"];
 const USER_COLUMNS = ["id", "account_id", "username", "role", "node_id", "created_at"] as const;
 

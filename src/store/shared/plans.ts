@@ -14,6 +14,7 @@ const PLAN_COLUMNS = [
   "included",
   "created_at",
   "updated_at",
+  "billing",
 ] as const;
 
 export const planById = query((db, p: { id: string }) =>
@@ -34,6 +35,7 @@ export const upsertPlan = query((db, r: PlanRow) =>
         model_blacklist: eb.ref("excluded.model_blacklist"),
         included: eb.ref("excluded.included"),
         updated_at: eb.ref("excluded.updated_at"),
+        billing: eb.ref("excluded.billing"),
       })),
     ),
 );

@@ -235,3 +235,33 @@ CREATE INDEX subscriptions_account_created ON subscriptions(account_id, created_
 CREATE INDEX payments_account_created ON payments(account_id, created_at, id);
 CREATE INDEX audit_log_resource ON audit_log(resource_type, resource_id, at);
 `;
+
+/**
+ * Billing (issue 16): plan charges as a column (account billing zones came with the operator API); invoices, finalized once
+ * and never changed but for `status` (void), and the per-year counter of their numbers. The number
+ * is taken in the invoice's own transaction (UNIQUE number, UNIQUE (account_id, period)), so two
+ * instances closing at once make one invoice and consume one number. The PDF is base64 text.
+ */
+export const billingTables = (t: ColumnTypes): string => `
+ALTER TABLE plans ADD COLUMN billing TEXT;
+CREATE TABLE invoices (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  period TEXT NOT NULL,
+  period_start ${t.int} NOT NULL,
+  period_end ${t.int} NOT NULL,
+  timezone TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('finalized', 'no_charge', 'void')),
+  number TEXT UNIQUE,
+  currency TEXT NOT NULL,
+  document TEXT NOT NULL,
+  pdf TEXT NOT NULL,
+  coverage TEXT NOT NULL,
+  issued_at ${t.int} NOT NULL,
+  UNIQUE (account_id, period)
+);
+CREATE TABLE invoice_numbers (
+  year ${t.int} PRIMARY KEY,
+  last ${t.int} NOT NULL
+);
+`;

@@ -1,6 +1,7 @@
 import {
   accountRow,
   auditRow,
+  invoiceRow,
   keyRow,
   licenseRow,
   modelRow,
@@ -11,6 +12,7 @@ import {
   toAccount,
   toAudit,
   toEvent,
+  toInvoice,
   toKey,
   toLicense,
   toModel,
@@ -31,6 +33,7 @@ import type {
   AuditFilter,
   EventPage,
   EventPatch,
+  InvoiceRecord,
   License,
   Model,
   Page,
@@ -44,9 +47,26 @@ import type {
   User,
   VerifyDifference,
 } from "../store.ts";
-import { accountById, insertAccount, insertUser, setAccountPlan, userById } from "./accounts.ts";
+import {
+  accountById,
+  allAccountIds,
+  insertAccount,
+  insertUser,
+  setAccountPlan,
+  setBillingTimezone,
+  userById,
+} from "./accounts.ts";
 import { insertPayment, insertSubscription, paymentsOf, subscriptionsOf } from "./billing.ts";
 import { eventByUsageId, eventsOfAccount, eventsOfUser, insertAudit, liveEvent } from "./events.ts";
+import {
+  insertInvoice,
+  invoiceById,
+  invoiceOfPeriod,
+  invoicesOfAccount,
+  lastInvoiceNumber,
+  takeInvoiceNumber,
+  voidInvoice,
+} from "./invoices.ts";
 import { insertKey, keyByHash, keyById, keysOfUser, liveRootKey, revokeKey } from "./keys.ts";
 import { insertLicense, licensesOfAccount, licensesOfModel } from "./licenses.ts";
 import { ping } from "./meta.ts";
@@ -245,6 +265,51 @@ export abstract class SqlStore implements Store {
 
   async listSubscriptions(accountId: string): Promise<Subscription[]> {
     return (await this.x.all(subscriptionsOf, { accountId })).map(toSubscription);
+  }
+
+  async setBillingTimezone(accountId: string, timezone: string): Promise<void> {
+    await this.changing(this.x.run(setBillingTimezone, { accountId, timezone }));
+  }
+
+  async listAccountIds(): Promise<string[]> {
+    return (await this.x.all(allAccountIds, {})).map((r) => String(r.id));
+  }
+
+  async lastInvoiceNumber(year: number): Promise<number> {
+    const r = await this.x.first(lastInvoiceNumber, { year });
+    return r ? Number(r.last) : 0;
+  }
+
+  async insertInvoice(
+    inv: InvoiceRecord,
+    numbered: { year: number; sequence: number } | null,
+  ): Promise<void> {
+    // the number and the invoice commit together or not at all: numbers stay gapless
+    const steps: Step[] = [];
+    if (numbered) {
+      const { year, sequence } = numbered;
+      steps.push(step(takeInvoiceNumber, { year, last: sequence, previous: sequence - 1 }));
+    }
+    steps.push(step(insertInvoice, invoiceRow(inv)));
+    await this.x.atomically(steps);
+  }
+
+  async getInvoice(id: string): Promise<InvoiceRecord | null> {
+    const r = await this.x.first(invoiceById, { id });
+    return r ? toInvoice(r) : null;
+  }
+
+  async getInvoiceOfPeriod(accountId: string, period: string): Promise<InvoiceRecord | null> {
+    const r = await this.x.first(invoiceOfPeriod, { accountId, period });
+    return r ? toInvoice(r) : null;
+  }
+
+  async listInvoices(accountId: string): Promise<InvoiceRecord[]> {
+    return (await this.x.all(invoicesOfAccount, { accountId })).map(toInvoice);
+  }
+
+  async voidInvoice(id: string): Promise<boolean> {
+    return (await this.x.all(voidInvoice, { id })).length > 0;
   }
 
   async createPayment(p: Payment): Promise<void> {

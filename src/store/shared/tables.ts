@@ -65,6 +65,7 @@ export interface Tables {
     included: string;
     created_at: Int;
     updated_at: Int;
+    billing: string | null;
   };
   subscriptions: {
     id: string;
@@ -149,4 +150,20 @@ export interface Tables {
     resource_type: string;
     resource_id: string | null;
   };
+  invoices: {
+    id: string;
+    account_id: string;
+    period: string;
+    period_start: Int;
+    period_end: Int;
+    timezone: string;
+    status: string;
+    number: string | null;
+    currency: string;
+    document: string;
+    pdf: string;
+    coverage: string;
+    issued_at: Int;
+  };
+  invoice_numbers: { year: Int; last: Int };
 }

@@ -1,4 +1,5 @@
 import {
+  billingTables,
   type ColumnTypes,
   coreTables,
   fillSeriesFrom,
@@ -40,4 +41,6 @@ INSERT INTO usage_rollups (account_id, family, level, bucket_start, series_id, r
   GROUP BY account_id, family, b, series_id;
 `,
   operatorApiTables(TYPES),
+  // Billing: plan charges, invoices and their numbers (issue 16).
+  billingTables(TYPES),
 ];

@@ -255,6 +255,9 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
       included: { "flux-1-dev": 100.5 },
       created_at: NOW,
       updated_at: NOW,
+      currency: "USD",
+      base_fee: 0,
+      charges: [],
     });
     h.clock.advance(1000);
     const updated = await call("POST", "/v1/plans", {
@@ -275,6 +278,9 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
       included: {},
       created_at: NOW,
       updated_at: "2025-06-15T12:00:01.000Z",
+      currency: "USD",
+      base_fee: 0,
+      charges: [],
     });
   });
 
