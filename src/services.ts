@@ -10,6 +10,7 @@ import type { RateLimiter } from "./limits/rate-limiter.ts";
 import type { RedisRateLimiter } from "./limits/redis-rate-limiter.ts";
 import { storeCounts } from "./limits/store-counts.ts";
 import { ManageService } from "./manage/manage-service.ts";
+import { UpstreamService } from "./manage/upstream-service.ts";
 import { type Log, SILENT_LOG } from "./ops/log.ts";
 import { Metrics } from "./ops/metrics.ts";
 import { UsageLogQuery } from "./query/usage-log-query.ts";
@@ -46,6 +47,8 @@ export interface Services {
   catalog: ModelCatalog;
   committer: GroupCommitter;
   manage: ManageService;
+  /** the gateway's upstream servers */
+  upstreams: UpstreamService;
   ingest: IngestService;
   query: QueryService;
   /** per-account request counters, fed by every committed event */
@@ -113,6 +116,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     committer,
     auth,
     manage: new ManageService(store, catalog, now),
+    upstreams: new UpstreamService(store, now),
     ingest,
     query,
     limiter,

@@ -7,6 +7,7 @@ import { DomainError } from "../domain/errors.ts";
 import { AMOUNT_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal, readInstant } from "../domain/fields.ts";
 import { displayPrefix, generateSecret, hashSecret } from "../domain/keys.ts";
 import type { ModelCatalog } from "../ingest/model-catalog.ts";
+import { entitlementAt, readAccountPlan } from "./account-plan.ts";
 import type {
   Account,
   ApiKey,
@@ -38,6 +39,9 @@ export interface UpsertModelInput {
   currency?: string;
   reporting_enabled?: boolean;
   effective_from?: string | number;
+  /** the gateway's route: an upstream's id, and the model name sent there (default: the model's id) */
+  upstream_id?: string | null;
+  upstream_model?: string | null;
 }
 export interface CreateLicenseInput {
   model_id: string;
@@ -198,6 +202,9 @@ export class ManageService {
     const effectiveFrom =
       input.effective_from === undefined ? at : readInstant(input.effective_from, ["body", "effective_from"]);
     const existing = await this.store.getModel(input.id);
+    const upstreamId = input.upstream_id === undefined ? (existing?.upstreamId ?? null) : input.upstream_id;
+    if (input.upstream_id && !(await this.store.getUpstream(input.upstream_id)))
+      throw DomainError.validation(["body", "upstream_id"], `unknown upstream ${input.upstream_id}`);
     const model: Model = {
       id: input.id,
       unit: input.unit,
@@ -205,6 +212,9 @@ export class ManageService {
       reportingEnabled: input.reporting_enabled ?? existing?.reportingEnabled ?? true,
       createdAt: existing?.createdAt ?? at,
       updatedAt: at,
+      upstreamId,
+      upstreamModel:
+        input.upstream_model === undefined ? (existing?.upstreamModel ?? null) : input.upstream_model,
     };
     const currency = input.currency ?? "USD";
     const prices = existing ? await this.store.listPrices(input.id) : [];
@@ -225,10 +235,22 @@ export class ManageService {
     };
   }
 
-  /** Every model with its price versions, oldest first: any key may read the catalog. */
+  /**
+   * Every model with its price versions, oldest first; an account's key sees only the models its
+   * account may use now (a license in force, allowed by its plan: the rule the gateway admits by).
+   */
   async listModels(p: Principal): Promise<{ model: Model; prices: PriceVersion[] }[]> {
     authorize(p, "read", "model");
-    const [models, prices] = await Promise.all([this.store.listModels(), this.store.listPrices()]);
+    const [all, prices] = await Promise.all([this.store.listModels(), this.store.listPrices()]);
+    let models = all;
+    if (p.kind === "user") {
+      const { plan } = await readAccountPlan(this.store, p.accountId);
+      const at = this.now();
+      const usable = await Promise.all(
+        all.map(async (m) => (await entitlementAt(this.store, p.accountId, plan, m.id, at)).allowed),
+      );
+      models = all.filter((_, i) => usable[i]);
+    }
     return models.map((model) => ({ model, prices: prices.filter((v) => v.modelId === model.id) }));
   }
 

@@ -13,6 +13,7 @@ import type {
   Plan,
   PriceVersion,
   Subscription,
+  Upstream,
   UsageEvent,
   User,
 } from "./store.ts";
@@ -68,6 +69,24 @@ export const toModel = (r: Row): Model => ({
   reportingEnabled: bool(r.reporting_enabled),
   createdAt: num(r.created_at),
   updatedAt: num(r.updated_at),
+  upstreamId: r.upstream_id == null ? null : String(r.upstream_id),
+  upstreamModel: r.upstream_model == null ? null : String(r.upstream_model),
+});
+
+export const toUpstream = (r: Row): Upstream => ({
+  id: String(r.id),
+  baseUrl: String(r.base_url),
+  apiKeyEnv: r.api_key_env == null ? null : String(r.api_key_env),
+  timeoutMs: num(r.timeout_ms),
+  createdAt: num(r.created_at),
+});
+
+export const upstreamRow = (u: Upstream): Tables["upstreams"] => ({
+  id: u.id,
+  base_url: u.baseUrl,
+  api_key_env: u.apiKeyEnv,
+  timeout_ms: u.timeoutMs,
+  created_at: u.createdAt,
 });
 
 export const toPrice = (r: Row): PriceVersion => ({
@@ -152,6 +171,8 @@ export const modelRow = (m: Model): Tables["models"] => ({
   reporting_enabled: m.reportingEnabled ? 1 : 0,
   created_at: m.createdAt,
   updated_at: m.updatedAt,
+  upstream_id: m.upstreamId ?? null,
+  upstream_model: m.upstreamModel ?? null,
 });
 
 export const priceRow = (p: PriceVersion): Tables["model_prices"] => ({

@@ -46,6 +46,19 @@ export interface Model {
   reportingEnabled: boolean;
   createdAt: number;
   updatedAt: number;
+  /** the upstream the gateway forwards this model to (null: not routed) */
+  upstreamId?: string | null;
+  /** the model name sent upstream (null: the model's own id) */
+  upstreamModel?: string | null;
+}
+
+/** An OpenAI-compatible server the gateway forwards to; its secret lives in `apiKeyEnv`, never here. */
+export interface Upstream {
+  id: string;
+  baseUrl: string;
+  apiKeyEnv: string | null;
+  timeoutMs: number;
+  createdAt: number;
 }
 
 export interface PriceVersion {
@@ -220,6 +233,10 @@ export interface Store {
   upsertModel(m: Model, price: PriceVersion | null): Promise<"created" | "updated">;
   getModel(id: string): Promise<Model | null>;
   listModels(): Promise<Model[]>;
+  /** CONFLICT when the id exists */
+  createUpstream(u: Upstream): Promise<void>;
+  getUpstream(id: string): Promise<Upstream | null>;
+  listUpstreams(): Promise<Upstream[]>;
   listPrices(modelId?: string): Promise<PriceVersion[]>;
 
   createLicense(l: License): Promise<void>;

@@ -11,6 +11,7 @@ import { modelRoutes } from "./models.ts";
 import { paymentRoutes } from "./payments.ts";
 import { planRoutes } from "./plans.ts";
 import { subscriptionRoutes } from "./subscriptions.ts";
+import { upstreamRoutes } from "./upstreams.ts";
 import { userRoutes } from "./users.ts";
 
 /** One file per resource; adding a resource is one more line here. */
@@ -26,6 +27,7 @@ const RESOURCES = [
   eventRoutes,
   auditRoutes,
   limitsCheckRoutes,
+  upstreamRoutes,
 ];
 
 /** The native API (DESIGN.md, "Native API"): every route behind the key check, native error format. */

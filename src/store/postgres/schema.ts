@@ -1,4 +1,10 @@
-import { type ColumnTypes, coreTables, fillSeriesFrom, seriesTables } from "../shared/schema.ts";
+import {
+  type ColumnTypes,
+  coreTables,
+  fillSeriesFrom,
+  gatewayTables,
+  seriesTables,
+} from "../shared/schema.ts";
 
 /** PostgreSQL's column types for the shared table definitions (shared/schema.ts). */
 const TYPES: ColumnTypes = {
@@ -66,4 +72,6 @@ ${seriesTables(TYPES)}
 ${fillSeriesFrom("usage_rollups_wide")}
 DROP TABLE usage_rollups_wide;
 `,
+  // The gateway's upstreams and model routes (issue 15).
+  gatewayTables(TYPES),
 ];

@@ -206,3 +206,19 @@ INSERT INTO usage_rollups
   FROM ${wide} r JOIN rollup_series s USING (account_id, family, model_id, unit, unit_price, currency, kind,
     key_id, user_id);
 `;
+
+/**
+ * The gateway (issue 15): upstreams, and the route of a model to one of them. An upstream's secret
+ * is never stored, only the name of the environment variable that holds it.
+ */
+export const gatewayTables = (t: ColumnTypes): string => `
+CREATE TABLE upstreams (
+  id TEXT PRIMARY KEY,
+  base_url TEXT NOT NULL,
+  api_key_env TEXT,
+  timeout_ms ${t.int} NOT NULL,
+  created_at ${t.int} NOT NULL
+);
+ALTER TABLE models ADD COLUMN upstream_id TEXT;
+ALTER TABLE models ADD COLUMN upstream_model TEXT;
+`;

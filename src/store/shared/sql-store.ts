@@ -18,7 +18,9 @@ import {
   toPlan,
   toPrice,
   toSubscription,
+  toUpstream,
   toUser,
+  upstreamRow,
   userRow,
 } from "../rows.ts";
 import type {
@@ -37,6 +39,7 @@ import type {
   PriceVersion,
   Store,
   Subscription,
+  Upstream,
   UsageEvent,
   User,
   VerifyDifference,
@@ -58,6 +61,7 @@ import { ping } from "./meta.ts";
 import { allModels, allPrices, modelById, pricesOfModel, upsertModel, upsertPrice } from "./models.ts";
 import { planById, upsertPlan } from "./plans.ts";
 import { type SqlExecutor, type Step, step } from "./sql.ts";
+import { allUpstreams, insertUpstream, upstreamById } from "./upstreams.ts";
 import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
 
 /**
@@ -183,6 +187,19 @@ export abstract class SqlStore implements Store {
 
   async listModels(): Promise<Model[]> {
     return (await this.x.all(allModels, {})).map(toModel);
+  }
+
+  async createUpstream(u: Upstream): Promise<void> {
+    await this.x.run(insertUpstream, upstreamRow(u));
+  }
+
+  async getUpstream(id: string): Promise<Upstream | null> {
+    const r = await this.x.first(upstreamById, { id });
+    return r ? toUpstream(r) : null;
+  }
+
+  async listUpstreams(): Promise<Upstream[]> {
+    return (await this.x.all(allUpstreams, {})).map(toUpstream);
   }
 
   async listPrices(modelId?: string): Promise<PriceVersion[]> {

@@ -35,7 +35,10 @@ export interface Tables {
     reporting_enabled: Int;
     created_at: Int;
     updated_at: Int;
+    upstream_id: string | null;
+    upstream_model: string | null;
   };
+  upstreams: { id: string; base_url: string; api_key_env: string | null; timeout_ms: Int; created_at: Int };
   model_prices: { model_id: string; effective_from: Int; unit_price: Int; currency: string };
   licenses: {
     id: string;

@@ -1,4 +1,10 @@
-import { type ColumnTypes, coreTables, fillSeriesFrom, seriesTables } from "../shared/schema.ts";
+import {
+  type ColumnTypes,
+  coreTables,
+  fillSeriesFrom,
+  gatewayTables,
+  seriesTables,
+} from "../shared/schema.ts";
 
 /** SQLite's column types for the shared table definitions (shared/schema.ts). */
 const TYPES: ColumnTypes = {
@@ -33,4 +39,6 @@ INSERT INTO usage_rollups (account_id, family, level, bucket_start, series_id, r
   FROM usage_rollups WHERE level = 2
   GROUP BY account_id, family, b, series_id;
 `,
+  // The gateway's upstreams and model routes (issue 15).
+  gatewayTables(TYPES),
 ];
