@@ -57,12 +57,20 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
       const principal = await services.auth.authenticate(secret);
       if (!principal) return refusal(401, "invalid_api_key", "Invalid or revoked API key.");
       if (principal.kind !== "user")
-        return refusal(403, "account_key_required", "The gateway meters an account's use: call it with an account's key.");
+        return refusal(
+          403,
+          "account_key_required",
+          "The gateway meters an account's use: call it with an account's key.",
+        );
       const { account, plan } = await readAccountPlan(services.store, principal.accountId);
       if (!account || !account.isEnabled)
         return refusal(401, "account_disabled", "The key's account is disabled.");
       const caller: Caller = { principal };
-      return { ok: true, caller, headers: rateHeaders(await services.limits.status(account.id, plan), services.now()) };
+      return {
+        ok: true,
+        caller,
+        headers: rateHeaders(await services.limits.status(account.id, plan), services.now()),
+      };
     },
 
     async admit(ctx: AdmissionContext): Promise<Admitted | GatewayRefusal> {
@@ -70,7 +78,12 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
       const entry = await services.catalog.get(ctx.model);
       const upstream = entry?.model.upstreamId ? await upstreamOf(entry.model.upstreamId) : null;
       if (!entry || !upstream)
-        return refusal(404, "model_not_found", `The model \`${ctx.model}\` does not exist or is not served here.`, "model");
+        return refusal(
+          404,
+          "model_not_found",
+          `The model \`${ctx.model}\` does not exist or is not served here.`,
+          "model",
+        );
       const at = services.now();
       if (!priceAt(entry.prices, at) || quantityInUnit(entry.model.unit, {}) === null)
         return refusal(400, "model_not_priced", `The model \`${ctx.model}\` has no price in force.`, "model");
@@ -82,18 +95,41 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
         case "rate_limited": {
           const waitMs = (check.status.binding?.resetAt ?? at + 1000) - at;
           return {
-            ...refusal(429, "rate_limit_exceeded", "Rate limit reached for requests; retry after the window resets."),
+            ...refusal(
+              429,
+              "rate_limit_exceeded",
+              "Rate limit reached for requests; retry after the window resets.",
+            ),
             headers: { ...headers, "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))) },
           };
         }
         case "not_licensed":
-          return { ...refusal(403, "model_not_licensed", `The account holds no license in force for \`${ctx.model}\`.`, "model"), headers };
+          return {
+            ...refusal(
+              403,
+              "model_not_licensed",
+              `The account holds no license in force for \`${ctx.model}\`.`,
+              "model",
+            ),
+            headers,
+          };
         case "plan_blocked":
-          return { ...refusal(403, "model_not_allowed", `The account's plan does not allow \`${ctx.model}\`.`, "model"), headers };
+          return {
+            ...refusal(
+              403,
+              "model_not_allowed",
+              `The account's plan does not allow \`${ctx.model}\`.`,
+              "model",
+            ),
+            headers,
+          };
         case "account_disabled":
           return { ...refusal(401, "account_disabled", "The key's account is disabled."), headers };
         case "unknown_model":
-          return { ...refusal(404, "model_not_found", `The model \`${ctx.model}\` does not exist.`, "model"), headers };
+          return {
+            ...refusal(404, "model_not_found", `The model \`${ctx.model}\` does not exist.`, "model"),
+            headers,
+          };
       }
       return {
         ok: true,

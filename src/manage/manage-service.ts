@@ -7,7 +7,6 @@ import { DomainError } from "../domain/errors.ts";
 import { AMOUNT_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal, readInstant } from "../domain/fields.ts";
 import { displayPrefix, generateSecret, hashSecret } from "../domain/keys.ts";
 import type { ModelCatalog } from "../ingest/model-catalog.ts";
-import { entitlementAt, readAccountPlan } from "./account-plan.ts";
 import type {
   Account,
   ApiKey,
@@ -21,6 +20,7 @@ import type {
   Subscription,
   User,
 } from "../store/store.ts";
+import { entitlementAt, readAccountPlan } from "./account-plan.ts";
 
 export interface CreateAccountInput {
   name: string;
