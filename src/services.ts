@@ -1,4 +1,8 @@
 import { Authenticator, KeyUseRecorder } from "./auth/authenticator.ts";
+import type { BudgetReserver } from "./budget/budget-reserver.ts";
+import { BudgetService } from "./budget/budget-service.ts";
+import { MemoryBudgetReserver } from "./budget/memory-budget-reserver.ts";
+import { QuerySpendReader } from "./budget/query-spend-reader.ts";
 import { GroupCommitter } from "./ingest/group-committer.ts";
 import { IngestService } from "./ingest/ingest-service.ts";
 import { ModelCatalog } from "./ingest/model-catalog.ts";
@@ -26,6 +30,8 @@ export interface ServiceOptions {
   rateLimiter?: RateLimiter;
   /** shared counters in Redis (REDIS_URL), with per-instance counters whenever Redis is out */
   redis?: RedisRateLimiter;
+  /** budget holds shared by every instance (Redis when REDIS_URL is set); default: in memory. Closed by close(). */
+  budgetReserver?: BudgetReserver;
   /** where the core logs what no request answers for (default: nowhere) */
   log?: Log;
   metrics?: Metrics;
@@ -54,6 +60,8 @@ export interface Services {
   /** per-account request counters, fed by every committed event */
   limiter: RateLimiter;
   limits: LimitService;
+  /** monthly budgets and prepaid credit: reserve before forwarding, settle after (the gateway) */
+  budget: BudgetService;
   /** the usage log (seed 001): write verbs, read verbs */
   usageLog: UsageLogService;
   usageLogQuery: UsageLogQuery;
@@ -108,6 +116,10 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     }
   });
   const limits = new LimitService(store, catalog, limiter, now);
+  const budgetReserver = options.budgetReserver ?? new MemoryBudgetReserver(now);
+  const budget = new BudgetService(budgetReserver, new QuerySpendReader(query, store), now, {
+    onError: (err) => log.error({ err }, "budget: settling or releasing a hold failed"),
+  });
   const services: Services = {
     store,
     now,
@@ -121,6 +133,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     query,
     limiter,
     limits,
+    budget,
     usageLog: new UsageLogService(store, ingest, auth, now),
     usageLogQuery: new UsageLogQuery(store),
     workspaceUsage: new WorkspaceUsageService(store, query, limits, now),
@@ -138,6 +151,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       await committer.idle();
       await keyUses.flush();
       await limiter.close();
+      await budgetReserver.close();
       await store.close();
     },
   };

@@ -1,5 +1,7 @@
 import type { UserPrincipal } from "../auth/principal.ts";
-import { formatDec } from "../domain/decimal.ts";
+import { type BudgetAccount, type BudgetHold, hasSpendLimit } from "../budget/budget-service.ts";
+import { reservationOf } from "../domain/budget.ts";
+import { type Dec, formatDec, mulDec, ZERO } from "../domain/decimal.ts";
 import type { Quantities } from "../domain/meters.ts";
 import { quantityInUnit, tokensOf } from "../domain/meters.ts";
 import { priceAt } from "../domain/pricing.ts";
@@ -7,7 +9,7 @@ import type { LimitStatus } from "../domain/rate-limits.ts";
 import { presentedSecret } from "../http/auth.ts";
 import { readAccountPlan } from "../manage/account-plan.ts";
 import type { Services } from "../services.ts";
-import type { Upstream } from "../store/store.ts";
+import type { Account, Upstream } from "../store/store.ts";
 import type {
   AdmissionContext,
   Admitted,
@@ -22,6 +24,12 @@ import type {
 /** What admission hands back to itself through the gateway. */
 interface Caller {
   principal: UserPrincipal;
+  account: Account;
+}
+
+/** What admission keeps for settling: the budget hold, if the account has a limit. */
+interface Hold {
+  budget: BudgetHold | null;
 }
 
 export interface CoreGatewayOptions {
@@ -63,9 +71,8 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
           "The gateway meters an account's use: call it with an account's key.",
         );
       const { account, plan } = await readAccountPlan(services.store, principal.accountId);
-      if (!account || !account.isEnabled)
-        return refusal(401, "account_disabled", "The key's account is disabled.");
-      const caller: Caller = { principal };
+      if (!account?.isEnabled) return refusal(401, "account_disabled", "The key's account is disabled.");
+      const caller: Caller = { principal, account };
       return {
         ok: true,
         caller,
@@ -74,7 +81,7 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
     },
 
     async admit(ctx: AdmissionContext): Promise<Admitted | GatewayRefusal> {
-      const { principal } = ctx.caller as Caller;
+      const { principal, account } = ctx.caller as Caller;
       const entry = await services.catalog.get(ctx.model);
       const upstream = entry?.model.upstreamId ? await upstreamOf(entry.model.upstreamId) : null;
       if (!entry || !upstream)
@@ -85,7 +92,8 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
           "model",
         );
       const at = services.now();
-      if (!priceAt(entry.prices, at) || quantityInUnit(entry.model.unit, {}) === null)
+      const price = priceAt(entry.prices, at);
+      if (!price || quantityInUnit(entry.model.unit, {}) === null)
         return refusal(400, "model_not_priced", `The model \`${ctx.model}\` has no price in force.`, "model");
       const check = await services.limits.check(principal, { model_id: ctx.model });
       const headers = rateHeaders(check.status, at);
@@ -131,9 +139,20 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
             headers,
           };
       }
+      const budgetAccount = budgetAccountOf(account);
+      let budget: BudgetHold | null = null;
+      if (hasSpendLimit(budgetAccount)) {
+        const amount = await reservationFor(ctx, entry.model.unit, price.unitPrice);
+        const reserved = await services.budget.reserve(budgetAccount, amount);
+        if (!reserved.ok)
+          return { ...refusal(402, reserved.refusal.code, reserved.refusal.message), headers };
+        budget = reserved.hold;
+      }
+      const hold: Hold = { budget };
       return {
         ok: true,
         headers,
+        hold,
         route: {
           baseUrl: upstream.baseUrl,
           apiKey: upstream.apiKeyEnv ? (options.env[upstream.apiKeyEnv] ?? null) : null,
@@ -149,26 +168,34 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
       const unit = entry?.model.unit ?? "token";
       const quantity = quantityInUnit(unit, settlement.quantities);
       const tokens = tokensOf(settlement.quantities);
-      await services.ingest.recordOne({
-        eventId: ctx.requestId,
-        accountId: principal.accountId,
-        ts: services.now(),
-        userId: principal.userId,
-        keyId: principal.keyId,
-        modelId: ctx.model,
-        apiName: ctx.model,
-        endpoint: ctx.endpoint,
-        quantity: quantity ?? 0n,
-        tokensPrompt: tokens.prompt,
-        tokensCompletion: tokens.completion,
-        metadata: {
-          ...settlement.metadata,
-          usage_source: settlement.usageSource,
-          status: settlement.status,
-          quantities: quantitiesJson(settlement.quantities),
+      const hold = ctx.admission.hold as Hold;
+      const event = await services.ingest.price(
+        {
+          eventId: ctx.requestId,
+          accountId: principal.accountId,
+          ts: services.now(),
+          userId: principal.userId,
+          keyId: principal.keyId,
+          modelId: ctx.model,
+          apiName: ctx.model,
+          endpoint: ctx.endpoint,
+          quantity: quantity ?? 0n,
+          tokensPrompt: tokens.prompt,
+          tokensCompletion: tokens.completion,
+          metadata: {
+            ...settlement.metadata,
+            usage_source: settlement.usageSource,
+            status: settlement.status,
+            quantities: quantitiesJson(settlement.quantities),
+          },
+          apiKeyUsed: principal.keyPrefix,
+          admitted: true,
         },
-        apiKeyUsed: principal.keyPrefix,
-        admitted: true,
+        ["body"],
+      );
+      // the hold shrinks to the real cost, the event commits, then the hold is released
+      await services.budget.finish(hold.budget, event.cost, async () => {
+        await services.ingest.append([event]);
       });
     },
   };
@@ -183,6 +210,40 @@ function rateHeaders(status: LimitStatus, at: number): Record<string, string> {
     "x-ratelimit-remaining-requests": String(w.remaining ?? 0),
     "x-ratelimit-reset-requests": String(Math.max(0, Math.ceil((w.resetAt - at) / 1000))),
   };
+}
+
+/**
+ * The budget view of an account. Budget months are calendar months in UTC until accounts carry a
+ * billing_timezone (the billing work adds it).
+ */
+function budgetAccountOf(account: Account): BudgetAccount {
+  return {
+    id: account.id,
+    billingTimezone: "UTC",
+    billingMode: account.billingMode ?? "postpaid",
+    budget: account.budget ?? null,
+  };
+}
+
+/**
+ * The largest cost the request can have (DESIGN "Budgets"): for a token-priced model a tokenizer
+ * count of its text plus its `max_tokens`, both at the model's price (an embedding produces no
+ * output); a quantity known before forwarding (speech characters, images) at its exact cost; one
+ * request for a per-request model.
+ */
+async function reservationFor(ctx: AdmissionContext, unit: string, unitPrice: Dec): Promise<Dec> {
+  const known = ctx.knownQuantities ? quantityInUnit(unit, ctx.knownQuantities) : null;
+  const knownCost =
+    known !== null && known > ZERO ? mulDec(known, unitPrice) : unit === "request" ? unitPrice : null;
+  const tokens = unit === "token";
+  return reservationOf({
+    inputTokens: tokens && knownCost === null ? await ctx.countInputTokens() : 0,
+    maxOutputTokens: ctx.maxOutputTokens,
+    inputTokenPrice: tokens ? unitPrice : null,
+    outputTokenPrice: tokens && ctx.kind === "chat" ? unitPrice : null,
+    knownCost,
+    defaultReservation: null,
+  }).amount;
 }
 
 function refusal(status: number, code: string, message: string, param: string | null = null): GatewayRefusal {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { authorize } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
+import { type Budget, parseBudgetInput } from "../domain/budget.ts";
 import { UNLIMITED } from "../domain/constants.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
@@ -344,5 +345,14 @@ export class ManageService {
     };
     await this.store.createPayment(payment);
     return payment;
+  }
+
+  /** `PUT /v1/accounts/{id}/budget` (root): the monthly budget the gateway admits against; null removes it. */
+  async setBudget(p: Principal, accountId: string, input: unknown): Promise<Budget | null> {
+    authorize(p, "change", "account", { accountId });
+    const budget = parseBudgetInput(input);
+    if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
+    await this.store.setAccountBudget(accountId, budget);
+    return budget;
   }
 }

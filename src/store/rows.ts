@@ -1,3 +1,4 @@
+import type { BudgetMode } from "../domain/budget.ts";
 import { formatDec, fromMicro, fromPico, joinCost, splitCost, toMicro, toPico } from "../domain/decimal.ts";
 import { unitPriceOfCost } from "../domain/pricing.ts";
 import type { Tables } from "./shared/tables.ts";
@@ -38,6 +39,11 @@ export const toAccount = (r: Row): Account => ({
   isEnabled: bool(r.is_enabled),
   planId: (r.plan_id as string | null) ?? null,
   createdAt: num(r.created_at),
+  budget:
+    r.budget_mode == null
+      ? null
+      : { monthlyUsd: joinCost(big(r.budget_nano), big(r.budget_atto)), mode: r.budget_mode as BudgetMode },
+  billingMode: r.billing_mode === "prepaid" ? "prepaid" : "postpaid",
 });
 
 export const toUser = (r: Row): User => ({

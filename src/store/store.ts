@@ -1,3 +1,4 @@
+import type { BillingMode, Budget } from "../domain/budget.ts";
 import type { Dec } from "../domain/decimal.ts";
 import type { RollupLevel } from "../domain/time.ts";
 
@@ -15,6 +16,10 @@ export interface Account {
   isEnabled: boolean;
   planId: string | null;
   createdAt: number;
+  /** the monthly budget (`PUT /v1/accounts/{id}/budget`); null or absent: none */
+  budget?: Budget | null;
+  /** "prepaid" spends the account's payments; absent: postpaid */
+  billingMode?: BillingMode;
 }
 
 export interface User {
@@ -216,6 +221,7 @@ export interface Store {
   createAccount(a: Account): Promise<void>;
   getAccount(id: string): Promise<Account | null>;
   setAccountPlan(accountId: string, planId: string | null): Promise<void>;
+  setAccountBudget(accountId: string, budget: Budget | null): Promise<void>;
 
   createUser(u: User): Promise<void>;
   getUser(id: string): Promise<User | null>;

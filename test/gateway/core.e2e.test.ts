@@ -264,6 +264,92 @@ describe.each(storeKinds())("the gateway over Tally's core ($name)", (kind) => {
     expect(await records(3)).toHaveLength(3);
   });
 
+  it("PUT /v1/accounts/{id}/budget: root only, fields named, null removes it", async () => {
+    const url = `/v1/accounts/${w.account.id}/budget`;
+    const set = await h.request({
+      method: "PUT",
+      url,
+      key: ROOT_KEY,
+      payload: { monthly_usd: "12.5", mode: "soft" },
+    });
+    expectStatus(set, 200);
+    expect(set.json()).toEqual({ account_id: w.account.id, budget: { monthly_usd: 12.5, mode: "soft" } });
+    const badMode = await h.request({
+      method: "PUT",
+      url,
+      key: ROOT_KEY,
+      payload: { monthly_usd: 1, mode: "firm" },
+    });
+    expectStatus(badMode, 400);
+    expect(JSON.stringify(badMode.json())).toContain("mode");
+    const negative = await h.request({ method: "PUT", url, key: ROOT_KEY, payload: { monthly_usd: -1 } });
+    expectStatus(negative, 400);
+    expect(JSON.stringify(negative.json())).toContain("monthly_usd");
+    expectStatus(await h.request({ method: "PUT", url, key: w.admin.key, payload: { monthly_usd: 1 } }), 403);
+    expectStatus(
+      await h.request({
+        method: "PUT",
+        url: "/v1/accounts/nope/budget",
+        key: ROOT_KEY,
+        payload: { monthly_usd: 1 },
+      }),
+      404,
+    );
+    const cleared = await h.request({
+      method: "PUT",
+      url,
+      key: ROOT_KEY,
+      headers: { "content-type": "application/json" },
+      payload: "null",
+    });
+    expectStatus(cleared, 200);
+    expect(cleared.json().budget).toBeNull();
+  });
+
+  it("a hard budget: 20 concurrent requests against a budget for 5 admit exactly 5, the rest get 402", async () => {
+    expectStatus(
+      await root("POST", "/v1/models", {
+        id: "slow-chat",
+        unit: "token",
+        kind: "chat",
+        unit_price: PRICE,
+        effective_from: "2020-01-01T00:00:00Z",
+        upstream_id: "dev",
+        upstream_model: "dev-chat:delay=300",
+      }),
+      201,
+    );
+    await license("slow-chat");
+    // each request reserves (its few input tokens + max_tokens 1000) x 0.000002 USD, a little over
+    // 0.002: 0.011 holds five such reservations and not six
+    expectStatus(
+      await h.request({
+        method: "PUT",
+        url: `/v1/accounts/${w.account.id}/budget`,
+        key: ROOT_KEY,
+        payload: { monthly_usd: "0.011", mode: "hard" },
+      }),
+      200,
+    );
+    const before = upstream.requests.length;
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const res = await chat(w.member.key, {
+          model: "slow-chat",
+          max_tokens: 1000,
+          messages: [{ role: "user", content: "hi" }],
+        });
+        return { status: res.status, body: (await res.json()) as { error?: { code: string } } };
+      }),
+    );
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(5);
+    const refused = answers.filter((a) => a.status === 402);
+    expect(refused).toHaveLength(15);
+    for (const a of refused) expect(a.body.error?.code).toBe("budget_exceeded");
+    expect(upstream.requests.length - before).toBe(5);
+    expect(await records(5)).toHaveLength(5);
+  });
+
   it("GET /v1/models answers OpenAI's list; an account's key sees only what it may use", async () => {
     const models = await client(w.member.key).models.list();
     expect(models.data.map((m) => m.id)).toEqual(["chat"]);

@@ -3,6 +3,7 @@ import type { Services } from "../../services.ts";
 import { requireKey } from "../auth.ts";
 import { accountRoutes } from "./accounts.ts";
 import { auditRoutes } from "./audit.ts";
+import { budgetRoutes } from "./budgets.ts";
 import { eventRoutes } from "./events.ts";
 import { keyRoutes } from "./keys.ts";
 import { licenseRoutes } from "./licenses.ts";
@@ -28,6 +29,7 @@ const RESOURCES = [
   auditRoutes,
   limitsCheckRoutes,
   upstreamRoutes,
+  budgetRoutes,
 ];
 
 /** The native API (DESIGN.md, "Native API"): every route behind the key check, native error format. */

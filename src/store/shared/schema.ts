@@ -208,8 +208,9 @@ INSERT INTO usage_rollups
 `;
 
 /**
- * The gateway (issue 15): upstreams, and the route of a model to one of them. An upstream's secret
- * is never stored, only the name of the environment variable that holds it.
+ * The gateway (issue 15): upstreams, and the route of a model to one of them (an upstream's secret
+ * is never stored, only the name of the environment variable that holds it); an account's monthly
+ * budget (null: none) and billing mode (postpaid, or prepaid: spending its payments).
  */
 export const gatewayTables = (t: ColumnTypes): string => `
 CREATE TABLE upstreams (
@@ -221,4 +222,8 @@ CREATE TABLE upstreams (
 );
 ALTER TABLE models ADD COLUMN upstream_id TEXT;
 ALTER TABLE models ADD COLUMN upstream_model TEXT;
+ALTER TABLE accounts ADD COLUMN budget_nano ${t.int};
+ALTER TABLE accounts ADD COLUMN budget_atto ${t.int};
+ALTER TABLE accounts ADD COLUMN budget_mode TEXT;
+ALTER TABLE accounts ADD COLUMN billing_mode TEXT NOT NULL DEFAULT 'postpaid';
 `;

@@ -1,3 +1,5 @@
+import type { Budget } from "../../domain/budget.ts";
+import { splitCost } from "../../domain/decimal.ts";
 import {
   accountRow,
   auditRow,
@@ -44,7 +46,7 @@ import type {
   User,
   VerifyDifference,
 } from "../store.ts";
-import { accountById, insertAccount, insertUser, setAccountPlan, userById } from "./accounts.ts";
+import { accountById, insertAccount, insertUser, setAccountBudget, setAccountPlan, userById } from "./accounts.ts";
 import { insertPayment, insertSubscription, paymentsOf, subscriptionsOf } from "./billing.ts";
 import {
   auditOfAccount,
@@ -126,6 +128,18 @@ export abstract class SqlStore implements Store {
       const r = await this.x.first(accountById, { id });
       return r ? toAccount(r) : null;
     });
+  }
+
+  async setAccountBudget(accountId: string, budget: Budget | null): Promise<void> {
+    const cost = budget ? splitCost(budget.monthlyUsd) : null;
+    await this.changing(
+      this.x.run(setAccountBudget, {
+        accountId,
+        nano: cost?.nano ?? null,
+        atto: cost?.atto ?? null,
+        mode: budget?.mode ?? null,
+      }),
+    );
   }
 
   async setAccountPlan(accountId: string, planId: string | null): Promise<void> {

@@ -7,7 +7,17 @@ type IntOrNull = Int | null;
 
 export interface Tables {
   meta: { key: string; value: string };
-  accounts: { id: string; name: string; is_enabled: Int; plan_id: string | null; created_at: Int };
+  accounts: {
+    id: string;
+    name: string;
+    is_enabled: Int;
+    plan_id: string | null;
+    created_at: Int;
+    budget_nano?: IntOrNull;
+    budget_atto?: IntOrNull;
+    budget_mode?: string | null;
+    billing_mode?: string;
+  };
   users: {
     id: string;
     account_id: string;
