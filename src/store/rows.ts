@@ -39,11 +39,16 @@ export const toAccount = (r: Row): Account => ({
   isEnabled: bool(r.is_enabled),
   planId: (r.plan_id as string | null) ?? null,
   createdAt: num(r.created_at),
-  budget:
-    r.budget_mode == null
-      ? null
-      : { monthlyUsd: joinCost(big(r.budget_nano), big(r.budget_atto)), mode: r.budget_mode as BudgetMode },
-  billingMode: r.billing_mode === "prepaid" ? "prepaid" : "postpaid",
+  // optional fields stay absent at their defaults (no budget, postpaid)
+  ...(r.budget_mode == null
+    ? {}
+    : {
+        budget: {
+          monthlyUsd: joinCost(big(r.budget_nano), big(r.budget_atto)),
+          mode: r.budget_mode as BudgetMode,
+        },
+      }),
+  ...(r.billing_mode === "prepaid" ? { billingMode: "prepaid" as const } : {}),
 });
 
 export const toUser = (r: Row): User => ({
@@ -75,8 +80,9 @@ export const toModel = (r: Row): Model => ({
   reportingEnabled: bool(r.reporting_enabled),
   createdAt: num(r.created_at),
   updatedAt: num(r.updated_at),
-  upstreamId: r.upstream_id == null ? null : String(r.upstream_id),
-  upstreamModel: r.upstream_model == null ? null : String(r.upstream_model),
+  // a model routed nowhere has no route fields
+  ...(r.upstream_id == null ? {} : { upstreamId: String(r.upstream_id) }),
+  ...(r.upstream_model == null ? {} : { upstreamModel: String(r.upstream_model) }),
 });
 
 export const toUpstream = (r: Row): Upstream => ({
