@@ -1,9 +1,11 @@
+import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import OpenAI from "openai";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { RedisBudgetReserver } from "../../src/budget/redis-budget-reserver.ts";
 import { type DevUpstream, startDevUpstream } from "../../src/gateway/dev-upstream.ts";
 import { createHarness, expectStatus, type Harness, ROOT_KEY } from "../support/harness.ts";
-import { storeKinds } from "../support/stores.ts";
+import { REDIS_URL, storeKinds } from "../support/stores.ts";
 import { buildWorld, type World } from "../support/world.ts";
 
 const UPSTREAM_KEY = "dev-upstream-secret";
@@ -18,7 +20,15 @@ interface UsageRecord {
   cost_usd: number;
 }
 
-describe.each(storeKinds())("the gateway over Tally's core ($name)", (kind) => {
+/** Each store; and, when TALLY_TEST_REDIS_URL is set, PostgreSQL (or SQLite) with budget holds in Redis. */
+const setups = [
+  ...storeKinds().map((kind) => ({ name: kind.name, kind, redis: false })),
+  ...(REDIS_URL
+    ? [{ name: `${storeKinds().at(-1)!.name} + redis`, kind: storeKinds().at(-1)!, redis: true }]
+    : []),
+];
+
+describe.each(setups)("the gateway over Tally's core ($name)", ({ kind, redis }) => {
   let h: Harness;
   let w: World;
   let upstream: DevUpstream;
@@ -57,7 +67,12 @@ describe.each(storeKinds())("the gateway over Tally's core ($name)", (kind) => {
   beforeEach(async () => {
     upstream = await startDevUpstream({ apiKey: UPSTREAM_KEY });
     process.env[SECRET_ENV] = UPSTREAM_KEY;
-    h = await createHarness(kind, { realClock: true });
+    h = await createHarness(kind, {
+      realClock: true,
+      services: redis
+        ? { budgetReserver: new RedisBudgetReserver(REDIS_URL, { keyPrefix: `tally-test:${randomUUID()}:` }) }
+        : {},
+    });
     w = await buildWorld(h);
     const created = await root("POST", "/v1/upstreams", {
       id: "dev",
