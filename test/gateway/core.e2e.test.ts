@@ -365,6 +365,44 @@ describe.each(setups)("the gateway over Tally's core ($name)", ({ kind, redis })
     expect(await records(5)).toHaveLength(5);
   });
 
+  it("models priced per character and per token: speech counts code points, embeddings their tokens", async () => {
+    for (const m of [
+      { id: "voice", unit: "character", kind: "tts", unit_price: "0.000015", upstream_model: "dev-tts" },
+      {
+        id: "embedder",
+        unit: "token",
+        kind: "embedding",
+        unit_price: "0.0000001",
+        upstream_model: "dev-embedding",
+      },
+    ]) {
+      expectStatus(
+        await root("POST", "/v1/models", {
+          ...m,
+          effective_from: "2020-01-01T00:00:00Z",
+          upstream_id: "dev",
+        }),
+        201,
+      );
+      await license(m.id);
+    }
+    const c = client(w.admin.key);
+    const speech = await c.audio.speech.create({ model: "voice", voice: "alloy", input: "Grüße 👋" });
+    expect((await speech.arrayBuffer()).byteLength).toBeGreaterThan(0);
+    const [spoken] = await records(1);
+    // 7 code points (the emoji is one, though two UTF-16 units)
+    expect(spoken).toMatchObject({ api_name: "voice", endpoint: "/v1/audio/speech", units_used: 7 });
+    expect(spoken.cost_usd).toBe(0.000105);
+
+    const embedded = await c.embeddings.create({ model: "embedder", input: "quiet hills" });
+    const [record] = await records(2);
+    expect(record).toMatchObject({
+      api_name: "embedder",
+      endpoint: "/v1/embeddings",
+      units_used: embedded.usage.total_tokens,
+    });
+  });
+
   it("GET /v1/models answers OpenAI's list; an account's key sees only what it may use", async () => {
     const models = await client(w.member.key).models.list();
     expect(models.data.map((m) => m.id)).toEqual(["chat"]);
