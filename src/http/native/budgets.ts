@@ -12,7 +12,8 @@ export function budgetRoutes(services: Services): FastifyPluginAsyncTypebox {
       {
         schema: {
           tags: ["operator"],
-          summary: "Set the account's monthly budget in USD (hard: refuse with 402; soft: admit and flag); null removes it",
+          summary:
+            "Set the account's monthly budget in USD (hard: refuse with 402; soft: admit and flag); null removes it",
           params: Id,
           // the body is an object or null; parseBudgetInput names the field at fault
           body: Type.Unknown(),

@@ -46,7 +46,14 @@ import type {
   User,
   VerifyDifference,
 } from "../store.ts";
-import { accountById, insertAccount, insertUser, setAccountBudget, setAccountPlan, userById } from "./accounts.ts";
+import {
+  accountById,
+  insertAccount,
+  insertUser,
+  setAccountBudget,
+  setAccountPlan,
+  userById,
+} from "./accounts.ts";
 import { insertPayment, insertSubscription, paymentsOf, subscriptionsOf } from "./billing.ts";
 import {
   auditOfAccount,
