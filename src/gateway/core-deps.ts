@@ -93,8 +93,15 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
         );
       const at = services.now();
       const price = priceAt(entry.prices, at);
-      if (!price || quantityInUnit(entry.model.unit, {}) === null)
+      if (!price)
         return refusal(400, "model_not_priced", `The model \`${ctx.model}\` has no price in force.`, "model");
+      if (quantityInUnit(entry.model.unit, {}) === null)
+        return refusal(
+          400,
+          "model_not_priced",
+          `The model \`${ctx.model}\` is priced per ${entry.model.unit}, which the gateway cannot measure.`,
+          "model",
+        );
       const check = await services.limits.check(principal, { model_id: ctx.model });
       const headers = rateHeaders(check.status, at);
       switch (check.reason) {
