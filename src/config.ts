@@ -75,6 +75,12 @@ function timeoutFrom(name: string, value: string | undefined): number | undefine
   return n;
 }
 
+/**
+ * The live environment, read at request time for an upstream's secret (`api_key_env`): a secret
+ * set or rotated in the environment is used without storing it anywhere.
+ */
+export const UPSTREAM_SECRETS: Readonly<Record<string, string | undefined>> = process.env;
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const databaseUrl = env.DATABASE_URL?.trim() || null;
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {

@@ -1,4 +1,6 @@
 import { startInvoiceClosing } from "./billing/invoice-timer.ts";
+import { FallbackBudgetReserver } from "./budget/fallback-budget-reserver.ts";
+import { RedisBudgetReserver } from "./budget/redis-budget-reserver.ts";
 import { type Config, loadConfig, redactUrl, weakRootKey } from "./config.ts";
 import { buildApp, REDACT } from "./http/app.ts";
 import { RedisRateLimiter } from "./limits/redis-rate-limiter.ts";
@@ -37,6 +39,10 @@ async function main(): Promise<void> {
   const services = createServices(store, {
     rootKey: config.adminKey,
     redis,
+    // budget holds in Redis, atomic across instances; in memory while Redis is out
+    budgetReserver: config.redisUrl
+      ? new FallbackBudgetReserver(new RedisBudgetReserver(config.redisUrl))
+      : undefined,
     log,
     maxFutureMs: config.maxFutureMs,
     invoiceOperator: config.invoiceOperator,

@@ -1,6 +1,10 @@
 import { Authenticator, KeyUseRecorder } from "./auth/authenticator.ts";
 import { type InvoiceOperator, InvoiceService } from "./billing/invoice-service.ts";
 import { RollupPeriodUsage } from "./billing/rollup-period-usage.ts";
+import type { BudgetReserver } from "./budget/budget-reserver.ts";
+import { BudgetService } from "./budget/budget-service.ts";
+import { MemoryBudgetReserver } from "./budget/memory-budget-reserver.ts";
+import { QuerySpendReader } from "./budget/query-spend-reader.ts";
 import { GroupCommitter } from "./ingest/group-committer.ts";
 import { IngestService } from "./ingest/ingest-service.ts";
 import { ModelCatalog } from "./ingest/model-catalog.ts";
@@ -13,6 +17,7 @@ import type { RedisRateLimiter } from "./limits/redis-rate-limiter.ts";
 import { storeCounts } from "./limits/store-counts.ts";
 import { ManageService } from "./manage/manage-service.ts";
 import { OperatorService } from "./manage/operator-service.ts";
+import { UpstreamService } from "./manage/upstream-service.ts";
 import { type Log, SILENT_LOG } from "./ops/log.ts";
 import { Metrics } from "./ops/metrics.ts";
 import { UsageLogQuery } from "./query/usage-log-query.ts";
@@ -28,6 +33,8 @@ export interface ServiceOptions {
   rateLimiter?: RateLimiter;
   /** shared counters in Redis (REDIS_URL), with per-instance counters whenever Redis is out */
   redis?: RedisRateLimiter;
+  /** budget holds shared by every instance (Redis when REDIS_URL is set); default: in memory. Closed by close(). */
+  budgetReserver?: BudgetReserver;
   /** where the core logs what no request answers for (default: nowhere) */
   log?: Log;
   metrics?: Metrics;
@@ -53,11 +60,15 @@ export interface Services {
   manage: ManageService;
   /** the operator API: lists, reads by id, changes with their audit entries */
   operator: OperatorService;
+  /** the gateway's upstream servers */
+  upstreams: UpstreamService;
   ingest: IngestService;
   query: QueryService;
   /** per-account request counters, fed by every committed event */
   limiter: RateLimiter;
   limits: LimitService;
+  /** monthly budgets and prepaid credit: reserve before forwarding, settle after (the gateway) */
+  budget: BudgetService;
   /** the usage log (seed 001): write verbs, read verbs */
   usageLog: UsageLogService;
   usageLogQuery: UsageLogQuery;
@@ -114,6 +125,10 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     }
   });
   const limits = new LimitService(store, catalog, limiter, now);
+  const budgetReserver = options.budgetReserver ?? new MemoryBudgetReserver(now);
+  const budget = new BudgetService(budgetReserver, new QuerySpendReader(query, store), now, {
+    onError: (err) => log.error({ err }, "budget: settling or releasing a hold failed"),
+  });
   const services: Services = {
     store,
     now,
@@ -123,10 +138,12 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     auth,
     manage: new ManageService(store, catalog, now),
     operator: new OperatorService(store, now),
+    upstreams: new UpstreamService(store, now),
     ingest,
     query,
     limiter,
     limits,
+    budget,
     usageLog: new UsageLogService(store, ingest, auth, now),
     usageLogQuery: new UsageLogQuery(store),
     workspaceUsage: new WorkspaceUsageService(store, query, limits, now),
@@ -150,6 +167,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       await committer.idle();
       await keyUses.flush();
       await limiter.close();
+      await budgetReserver.close();
       await store.close();
     },
   };

@@ -67,6 +67,8 @@ const EXPECTED: [Resource, Action, TargetName[], TargetName[], TargetName[]][] =
   ["rate_limit", "create", ALL, ACC, ACC],
   ["model", "read", ALL, ACC, ACC],
   ["model", "change", ALL, NONE, NONE],
+  ["upstream", "read", ALL, NONE, NONE],
+  ["upstream", "create", ALL, NONE, NONE],
   ["plan", "change", ALL, NONE, NONE],
   ["license", "create", ALL, NONE, NONE],
   ["subscription", "create", ALL, NONE, NONE],

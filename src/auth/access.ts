@@ -88,6 +88,14 @@ export const POLICY = {
   /** one request admitted against the account's plan windows (`POST /v1/limits/check`) */
   rate_limit: { label: "account", read: ACCOUNT, create: ACCOUNT, change: ROOT_ONLY, refusal: operator },
   model: { label: "model", read: EVERYONE, create: ROOT_ONLY, change: ROOT_ONLY, refusal: operator },
+  /** the gateway's upstream servers: where they are is the operator's business only */
+  upstream: {
+    label: "upstream",
+    read: ROOT_ONLY,
+    create: ROOT_ONLY,
+    change: ROOT_ONLY,
+    refusal: { read: NEEDS_ROOT, ...operator },
+  },
   plan: { label: "plan", read: ACCOUNT, create: ROOT_ONLY, change: ROOT_ONLY, refusal: operator },
   license: { label: "license", read: ACCOUNT, create: ROOT_ONLY, change: ROOT_ONLY, refusal: operator },
   subscription: {

@@ -165,3 +165,35 @@ function details(v: unknown): Record<string, unknown> {
 }
 
 const tokens = (n: number): Dec => BigInt(n) * ONE;
+
+/**
+ * The quantity of `quantities` in a model's single billing unit, for a model priced per unit
+ * rather than per meter: `token` sums the token meters, a meter's own name (`character`, `second`,
+ * `image`) takes that meter, `request` is 1 (0 for a request that measured nothing, such as an
+ * upstream error before its answer). Null when the unit is none of these: the gateway cannot
+ * measure it.
+ */
+export function quantityInUnit(unit: string, quantities: Quantities): Dec | null {
+  if (unit === "request") {
+    return METERS.some((m) => (quantities[m] ?? ZERO) > ZERO) ? ONE : ZERO;
+  }
+  if (unit === "token") {
+    let sum = ZERO;
+    for (const m of METERS) if (m.endsWith("_token")) sum += quantities[m] ?? ZERO;
+    return sum;
+  }
+  if (isMeter(unit)) return quantities[unit] ?? ZERO;
+  return null;
+}
+
+/** Prompt and completion tokens of `quantities`: `input_*`/`cached_*` are prompt, `output_*` completion. */
+export function tokensOf(quantities: Quantities): { prompt: number; completion: number } {
+  let prompt = ZERO;
+  let completion = ZERO;
+  for (const m of METERS) {
+    if (!m.endsWith("_token")) continue;
+    if (m.startsWith("output_")) completion += quantities[m] ?? ZERO;
+    else prompt += quantities[m] ?? ZERO;
+  }
+  return { prompt: Number(prompt / ONE), completion: Number(completion / ONE) };
+}

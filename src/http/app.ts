@@ -8,8 +8,11 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from "fastify";
+import { UPSTREAM_SECRETS } from "../config.ts";
 import { registerDashboard } from "../dashboard/register-dashboard.ts";
 import { BODY_LIMIT } from "../domain/constants.ts";
+import { coreGatewayDeps } from "../gateway/core-deps.ts";
+import { registerGateway } from "../gateway/register-gateway.ts";
 import type { Services } from "../services.ts";
 import { RETRY_AFTER_SECONDS, sendNativeError } from "./errors.ts";
 import { guardedJsonParser, serializeJson } from "./json.ts";
@@ -25,6 +28,8 @@ export interface AppOptions {
   loggerInstance?: FastifyBaseLogger;
   /** a bearer token that may read `GET /metrics` besides the root key (TALLY_METRICS_TOKEN) */
   metricsToken?: string | null;
+  /** where upstreams' secrets are read from by `api_key_env` name (default: the process environment) */
+  upstreamSecrets?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Never log a secret: keys travel in these headers. */
@@ -147,6 +152,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
 
   await app.register(nativeRoutes(services));
   for (const surface of SURFACES) await app.register(surface.plugin(services), { prefix: surface.prefix });
+  await registerGateway(app, coreGatewayDeps(services, { env: options.upstreamSecrets ?? UPSTREAM_SECRETS }));
 
   await app.ready();
   return app;

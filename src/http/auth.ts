@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from "node:http";
 import type { FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import type { Principal } from "../auth/principal.ts";
 import { principalFromSession } from "../dashboard/session-auth.ts";
@@ -5,7 +6,7 @@ import { DomainError } from "../domain/errors.ts";
 import type { Services } from "../services.ts";
 
 /** The key a request presents: `Authorization: Bearer <key>`, `Authorization: Key <key>` or `x-key: <key>`. */
-export function presentedSecret(request: FastifyRequest): string | null {
+export function presentedSecret(request: { headers: IncomingHttpHeaders }): string | null {
   const header = request.headers.authorization;
   if (typeof header === "string") {
     const m = /^(Bearer|Key)\s+(\S+)\s*$/i.exec(header);

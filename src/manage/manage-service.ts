@@ -3,6 +3,7 @@ import { authorize } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
 import { type PlanBillingInput, parsePlanBilling } from "../billing/charge-schema.ts";
 import { planBillingText } from "../billing/plan-billing.ts";
+import { type Budget, parseBudgetInput } from "../domain/budget.ts";
 import { UNLIMITED } from "../domain/constants.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
@@ -23,6 +24,7 @@ import type {
   Subscription,
   User,
 } from "../store/store.ts";
+import { entitlementAt, readAccountPlan } from "./account-plan.ts";
 
 export interface CreateAccountInput {
   name: string;
@@ -43,6 +45,9 @@ export interface UpsertModelInput {
   currency?: string;
   reporting_enabled?: boolean;
   effective_from?: string | number;
+  /** the gateway's route: an upstream's id, and the model name sent there (default: the model's id) */
+  upstream_id?: string | null;
+  upstream_model?: string | null;
 }
 export interface CreateLicenseInput {
   model_id: string;
@@ -204,6 +209,9 @@ export class ManageService {
     const effectiveFrom =
       input.effective_from === undefined ? at : readInstant(input.effective_from, ["body", "effective_from"]);
     const existing = await this.store.getModel(input.id);
+    const upstreamId = input.upstream_id === undefined ? (existing?.upstreamId ?? null) : input.upstream_id;
+    if (input.upstream_id && !(await this.store.getUpstream(input.upstream_id)))
+      throw DomainError.validation(["body", "upstream_id"], `unknown upstream ${input.upstream_id}`);
     const model: Model = {
       id: input.id,
       unit: input.unit,
@@ -211,6 +219,9 @@ export class ManageService {
       reportingEnabled: input.reporting_enabled ?? existing?.reportingEnabled ?? true,
       createdAt: existing?.createdAt ?? at,
       updatedAt: at,
+      upstreamId,
+      upstreamModel:
+        input.upstream_model === undefined ? (existing?.upstreamModel ?? null) : input.upstream_model,
     };
     const currency = input.currency ?? "USD";
     const prices = existing ? await this.store.listPrices(input.id) : [];
@@ -231,10 +242,22 @@ export class ManageService {
     };
   }
 
-  /** Every model with its price versions, oldest first: any key may read the catalog. */
+  /**
+   * Every model with its price versions, oldest first; an account's key sees only the models its
+   * account may use now (a license in force, allowed by its plan: the rule the gateway admits by).
+   */
   async listModels(p: Principal): Promise<{ model: Model; prices: PriceVersion[] }[]> {
     authorize(p, "read", "model");
-    const [models, prices] = await Promise.all([this.store.listModels(), this.store.listPrices()]);
+    const [all, prices] = await Promise.all([this.store.listModels(), this.store.listPrices()]);
+    let models = all;
+    if (p.kind === "user") {
+      const { plan } = await readAccountPlan(this.store, p.accountId);
+      const at = this.now();
+      const usable = await Promise.all(
+        all.map(async (m) => (await entitlementAt(this.store, p.accountId, plan, m.id, at)).allowed),
+      );
+      models = all.filter((_, i) => usable[i]);
+    }
     return models.map((model) => ({ model, prices: prices.filter((v) => v.modelId === model.id) }));
   }
 
@@ -330,6 +353,15 @@ export class ManageService {
     };
     await this.store.createPayment(payment);
     return payment;
+  }
+
+  /** `PUT /v1/accounts/{id}/budget` (root): the monthly budget the gateway admits against; null removes it. */
+  async setBudget(p: Principal, accountId: string, input: unknown): Promise<Budget | null> {
+    authorize(p, "change", "account", { accountId });
+    const budget = parseBudgetInput(input);
+    if (!(await this.store.getAccount(accountId))) throw DomainError.notFound("account");
+    await this.store.setAccountBudget(accountId, budget);
+    return budget;
   }
 }
 

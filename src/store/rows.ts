@@ -1,3 +1,4 @@
+import type { BudgetMode } from "../domain/budget.ts";
 import { formatDec, fromMicro, fromPico, joinCost, splitCost, toMicro, toPico } from "../domain/decimal.ts";
 import { unitPriceOfCost } from "../domain/pricing.ts";
 import type { Tables } from "./shared/tables.ts";
@@ -15,6 +16,7 @@ import type {
   Plan,
   PriceVersion,
   Subscription,
+  Upstream,
   UsageEvent,
   User,
 } from "./store.ts";
@@ -41,6 +43,15 @@ export const toAccount = (r: Row): Account => ({
   createdAt: num(r.created_at),
   billingTimezone: String(r.billing_timezone ?? "UTC"),
   billingMode: (r.billing_mode ?? "postpaid") as BillingMode,
+  // no budget: the field stays absent
+  ...(r.budget_mode == null
+    ? {}
+    : {
+        budget: {
+          monthlyUsd: joinCost(big(r.budget_nano), big(r.budget_atto)),
+          mode: r.budget_mode as BudgetMode,
+        },
+      }),
 });
 
 export const toUser = (r: Row): User => ({
@@ -74,6 +85,25 @@ export const toModel = (r: Row): Model => ({
   reportingEnabled: bool(r.reporting_enabled),
   createdAt: num(r.created_at),
   updatedAt: num(r.updated_at),
+  // a model routed nowhere has no route fields
+  ...(r.upstream_id == null ? {} : { upstreamId: String(r.upstream_id) }),
+  ...(r.upstream_model == null ? {} : { upstreamModel: String(r.upstream_model) }),
+});
+
+export const toUpstream = (r: Row): Upstream => ({
+  id: String(r.id),
+  baseUrl: String(r.base_url),
+  apiKeyEnv: r.api_key_env == null ? null : String(r.api_key_env),
+  timeoutMs: num(r.timeout_ms),
+  createdAt: num(r.created_at),
+});
+
+export const upstreamRow = (u: Upstream): Tables["upstreams"] => ({
+  id: u.id,
+  base_url: u.baseUrl,
+  api_key_env: u.apiKeyEnv,
+  timeout_ms: u.timeoutMs,
+  created_at: u.createdAt,
 });
 
 export const toPrice = (r: Row): PriceVersion => ({
@@ -196,6 +226,8 @@ export const modelRow = (m: Model): Tables["models"] => ({
   reporting_enabled: m.reportingEnabled ? 1 : 0,
   created_at: m.createdAt,
   updated_at: m.updatedAt,
+  upstream_id: m.upstreamId ?? null,
+  upstream_model: m.upstreamModel ?? null,
 });
 
 export const priceRow = (p: PriceVersion): Tables["model_prices"] => ({

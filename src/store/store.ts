@@ -1,3 +1,4 @@
+import type { BillingMode, Budget } from "../domain/budget.ts";
 import type { Dec } from "../domain/decimal.ts";
 import type { RollupLevel } from "../domain/time.ts";
 
@@ -17,10 +18,13 @@ export interface Account {
   createdAt: number;
   /** IANA zone billing periods are counted in (default UTC) */
   billingTimezone?: string;
+  /** the monthly budget (`PUT /v1/accounts/{id}/budget`); null or absent: none */
+  budget?: Budget | null;
+  /** "prepaid" spends the account's payments; absent: postpaid */
   billingMode?: BillingMode;
 }
 
-export type BillingMode = "postpaid" | "prepaid";
+export type { BillingMode };
 
 export interface User {
   id: string;
@@ -54,6 +58,19 @@ export interface Model {
   reportingEnabled: boolean;
   createdAt: number;
   updatedAt: number;
+  /** the upstream the gateway forwards this model to (null: not routed) */
+  upstreamId?: string | null;
+  /** the model name sent upstream (null: the model's own id) */
+  upstreamModel?: string | null;
+}
+
+/** An OpenAI-compatible server the gateway forwards to; its secret lives in `apiKeyEnv`, never here. */
+export interface Upstream {
+  id: string;
+  baseUrl: string;
+  apiKeyEnv: string | null;
+  timeoutMs: number;
+  createdAt: number;
 }
 
 export interface PriceVersion {
@@ -262,6 +279,7 @@ export interface Store {
   createAccount(a: Account): Promise<void>;
   getAccount(id: string): Promise<Account | null>;
   setAccountPlan(accountId: string, planId: string | null): Promise<void>;
+  setAccountBudget(accountId: string, budget: Budget | null): Promise<void>;
 
   createUser(u: User): Promise<void>;
   getUser(id: string): Promise<User | null>;
@@ -305,6 +323,10 @@ export interface Store {
   upsertModel(m: Model, price: PriceVersion | null): Promise<"created" | "updated">;
   getModel(id: string): Promise<Model | null>;
   listModels(): Promise<Model[]>;
+  /** CONFLICT when the id exists */
+  createUpstream(u: Upstream): Promise<void>;
+  getUpstream(id: string): Promise<Upstream | null>;
+  listUpstreams(): Promise<Upstream[]>;
   listPrices(modelId?: string): Promise<PriceVersion[]>;
 
   createLicense(l: License): Promise<void>;

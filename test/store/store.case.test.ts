@@ -548,6 +548,56 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
     });
   });
 
+  describe("gateway: upstreams, routes, budgets", () => {
+    it("creates upstreams once, lists them in creation order, routes models to them", async () => {
+      const dev = {
+        id: "dev",
+        baseUrl: "http://127.0.0.1:8790/v1",
+        apiKeyEnv: "DEV_KEY",
+        timeoutMs: 30_000,
+        createdAt: T,
+      };
+      const other = {
+        id: "a-other",
+        baseUrl: "https://example.test/v1",
+        apiKeyEnv: null,
+        timeoutMs: 5,
+        createdAt: T + 1,
+      };
+      await store.createUpstream(dev);
+      await store.createUpstream(other);
+      await expect(store.createUpstream({ ...dev, baseUrl: "http://x" })).rejects.toMatchObject({
+        code: "CONFLICT",
+      });
+      expect(await store.getUpstream("dev")).toEqual(dev);
+      expect(await store.getUpstream("missing")).toBeNull();
+      expect(await store.listUpstreams()).toEqual([dev, other]);
+      const m = {
+        id: "chat",
+        unit: "token",
+        kind: "chat",
+        reportingEnabled: true,
+        createdAt: T,
+        updatedAt: T,
+      };
+      await store.upsertModel({ ...m, upstreamId: "dev", upstreamModel: "dev-chat" }, null);
+      expect(await store.getModel("chat")).toEqual({ ...m, upstreamId: "dev", upstreamModel: "dev-chat" });
+      await store.upsertModel({ ...m, upstreamId: null, upstreamModel: null }, null);
+      expect(await store.getModel("chat")).toEqual(m);
+    });
+
+    it("sets and clears an account's budget exactly", async () => {
+      const id = await newAccount(store, "Acme");
+      await store.setAccountBudget(id, { monthlyUsd: parseDec("12.000000000123456789"), mode: "soft" });
+      expect((await store.getAccount(id))?.budget).toEqual({
+        monthlyUsd: parseDec("12.000000000123456789"),
+        mode: "soft",
+      });
+      await store.setAccountBudget(id, null);
+      expect((await store.getAccount(id))?.budget).toBeUndefined();
+    });
+  });
+
   describe("appendEvents idempotency", () => {
     it("stores an id once within one batch; the duplicate names the stored usage_id", async () => {
       const a = await newAccount(store);

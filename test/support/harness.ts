@@ -1,7 +1,7 @@
 import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import { expect } from "vitest";
 import { buildApp } from "../../src/http/app.ts";
-import { createServices, type Services } from "../../src/services.ts";
+import { createServices, type ServiceOptions, type Services } from "../../src/services.ts";
 import type { StoreKind, TestStore } from "./stores.ts";
 
 export const ROOT_KEY = "test-root-key-0123456789";
@@ -30,11 +30,16 @@ export interface Harness {
 
 export async function createHarness(
   kind: StoreKind,
-  options: { clock?: TestClock; realClock?: boolean } = {},
+  options: {
+    clock?: TestClock;
+    realClock?: boolean;
+    services?: Omit<ServiceOptions, "rootKey" | "now">;
+  } = {},
 ): Promise<Harness> {
   const testStore = await kind.create();
   const clock = options.clock ?? new TestClock();
   const services = createServices(testStore.store, {
+    ...options.services,
     rootKey: ROOT_KEY,
     now: options.realClock ? Date.now : clock.now,
   });

@@ -24,6 +24,12 @@ export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
               currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$" })),
               reporting_enabled: Type.Optional(Type.Boolean()),
               effective_from: Type.Optional(Instant),
+              upstream_id: Type.Optional(
+                Type.Union([Type.String({ minLength: 1, maxLength: 100 }), Type.Null()]),
+              ),
+              upstream_model: Type.Optional(
+                Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()]),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -39,6 +45,10 @@ export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
           currency: r.currency,
           reporting_enabled: r.model.reportingEnabled,
           effective_from: formatUtc(r.effectiveFrom),
+          // a routed model names its upstream; an unrouted one answers as it did before the gateway
+          ...(r.model.upstreamId
+            ? { upstream_id: r.model.upstreamId, upstream_model: r.model.upstreamModel ?? r.model.id }
+            : {}),
           created_at: formatUtc(r.model.createdAt),
           updated_at: formatUtc(r.model.updatedAt),
         });
@@ -74,19 +84,32 @@ export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
 
     app.get(
       "/v1/models",
-      { schema: { tags: ["operator"], summary: "List models with their price versions" } },
-      async (request) =>
-        (await services.manage.listModels(principalOf(request))).map(({ model, prices }) => ({
+      {
+        schema: {
+          tags: ["operator"],
+          summary:
+            "List models in OpenAI's list shape, with their price versions; an account's key sees the models it may use",
+        },
+      },
+      async (request) => ({
+        object: "list",
+        data: (await services.manage.listModels(principalOf(request))).map(({ model, prices }) => ({
           id: model.id,
+          object: "model",
+          created: Math.floor(model.createdAt / 1000),
+          owned_by: "tally",
           unit: model.unit,
           kind: model.kind,
           reporting_enabled: model.reportingEnabled,
+          upstream_id: model.upstreamId ?? null,
+          upstream_model: model.upstreamId ? (model.upstreamModel ?? model.id) : null,
           prices: prices.map((p) => ({
             unit_price: dec(p.unitPrice),
             currency: p.currency,
             effective_from: formatUtc(p.effectiveFrom),
           })),
         })),
+      }),
     );
   };
 }

@@ -3,6 +3,7 @@ import type { Services } from "../../services.ts";
 import { requireKey } from "../auth.ts";
 import { accountRoutes } from "./accounts.ts";
 import { auditRoutes } from "./audit.ts";
+import { budgetRoutes } from "./budgets.ts";
 import { eventRoutes } from "./events.ts";
 import { invoiceRoutes } from "./invoices.ts";
 import { keyRoutes } from "./keys.ts";
@@ -12,6 +13,7 @@ import { modelRoutes } from "./models.ts";
 import { paymentRoutes } from "./payments.ts";
 import { planRoutes } from "./plans.ts";
 import { subscriptionRoutes } from "./subscriptions.ts";
+import { upstreamRoutes } from "./upstreams.ts";
 import { userRoutes } from "./users.ts";
 
 /** One file per resource; adding a resource is one more line here. */
@@ -29,6 +31,8 @@ const RESOURCES = [
   limitsCheckRoutes,
   // billing (issue 16)
   invoiceRoutes,
+  upstreamRoutes,
+  budgetRoutes,
 ];
 
 /** The native API (DESIGN.md, "Native API"): every route behind the key check, native error format. */

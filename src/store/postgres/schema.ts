@@ -3,6 +3,7 @@ import {
   type ColumnTypes,
   coreTables,
   fillSeriesFrom,
+  gatewayTables,
   operatorApiTables,
   seriesTables,
 } from "../shared/schema.ts";
@@ -76,4 +77,6 @@ DROP TABLE usage_rollups_wide;
   operatorApiTables(TYPES),
   // Billing: plan charges, invoices and their numbers (issue 16).
   billingTables(TYPES),
+  // The gateway's upstreams and model routes (issue 15).
+  gatewayTables(TYPES),
 ];

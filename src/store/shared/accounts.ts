@@ -22,6 +22,15 @@ export const accountById = query((db, p: { id: string }) =>
   db.selectFrom("accounts").selectAll().where("id", "=", p.id),
 );
 
+/** The monthly budget; null clears it. */
+export const setAccountBudget = query(
+  (db, p: { accountId: string; nano: bigint | null; atto: bigint | null; mode: string | null }) =>
+    db
+      .updateTable("accounts")
+      .set({ budget_nano: p.nano, budget_atto: p.atto, budget_mode: p.mode })
+      .where("id", "=", p.accountId),
+);
+
 export const setAccountPlan = query((db, p: { accountId: string; planId: string | null }) =>
   db.updateTable("accounts").set({ plan_id: p.planId }).where("id", "=", p.accountId),
 );

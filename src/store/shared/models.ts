@@ -4,7 +4,16 @@ import type { Tables } from "./tables.ts";
 /** Models and their price versions. */
 
 type ModelRow = Tables["models"];
-const MODEL_COLUMNS = ["id", "unit", "kind", "reporting_enabled", "created_at", "updated_at"] as const;
+const MODEL_COLUMNS = [
+  "id",
+  "unit",
+  "kind",
+  "reporting_enabled",
+  "created_at",
+  "updated_at",
+  "upstream_id",
+  "upstream_model",
+] as const;
 
 export const modelById = query((db, p: { id: string }) =>
   db.selectFrom("models").selectAll().where("id", "=", p.id),
@@ -21,6 +30,8 @@ export const upsertModel = query((db, r: ModelRow) =>
         kind: eb.ref("excluded.kind"),
         reporting_enabled: eb.ref("excluded.reporting_enabled"),
         updated_at: eb.ref("excluded.updated_at"),
+        upstream_id: eb.ref("excluded.upstream_id"),
+        upstream_model: eb.ref("excluded.upstream_model"),
       })),
     ),
 );

@@ -265,3 +265,23 @@ CREATE TABLE invoice_numbers (
   last ${t.int} NOT NULL
 );
 `;
+
+/**
+ * The gateway (issue 15): upstreams, and the route of a model to one of them (an upstream's secret
+ * is never stored, only the name of the environment variable that holds it); an account's monthly
+ * budget (null: none); its billing mode came with the operator API.
+ */
+export const gatewayTables = (t: ColumnTypes): string => `
+CREATE TABLE upstreams (
+  id TEXT PRIMARY KEY,
+  base_url TEXT NOT NULL,
+  api_key_env TEXT,
+  timeout_ms ${t.int} NOT NULL,
+  created_at ${t.int} NOT NULL
+);
+ALTER TABLE models ADD COLUMN upstream_id TEXT;
+ALTER TABLE models ADD COLUMN upstream_model TEXT;
+ALTER TABLE accounts ADD COLUMN budget_nano ${t.int};
+ALTER TABLE accounts ADD COLUMN budget_atto ${t.int};
+ALTER TABLE accounts ADD COLUMN budget_mode TEXT;
+`;

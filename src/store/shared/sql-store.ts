@@ -1,3 +1,5 @@
+import type { Budget } from "../../domain/budget.ts";
+import { splitCost } from "../../domain/decimal.ts";
 import {
   accountRow,
   auditRow,
@@ -20,7 +22,9 @@ import {
   toPlan,
   toPrice,
   toSubscription,
+  toUpstream,
   toUser,
+  upstreamRow,
   userRow,
 } from "../rows.ts";
 import type {
@@ -43,6 +47,7 @@ import type {
   PriceVersion,
   Store,
   Subscription,
+  Upstream,
   UsageEvent,
   User,
   VerifyDifference,
@@ -52,6 +57,7 @@ import {
   allAccountIds,
   insertAccount,
   insertUser,
+  setAccountBudget,
   setAccountPlan,
   setBillingTimezone,
   userById,
@@ -95,6 +101,7 @@ import {
 } from "./pages.ts";
 import { planById, upsertPlan } from "./plans.ts";
 import { type Row, type SqlExecutor, type Step, step } from "./sql.ts";
+import { allUpstreams, insertUpstream, upstreamById } from "./upstreams.ts";
 import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
 
 /**
@@ -161,6 +168,18 @@ export abstract class SqlStore implements Store {
     });
   }
 
+  async setAccountBudget(accountId: string, budget: Budget | null): Promise<void> {
+    const cost = budget ? splitCost(budget.monthlyUsd) : null;
+    await this.changing(
+      this.x.run(setAccountBudget, {
+        accountId,
+        nano: cost?.nano ?? null,
+        atto: cost?.atto ?? null,
+        mode: budget?.mode ?? null,
+      }),
+    );
+  }
+
   async setAccountPlan(accountId: string, planId: string | null): Promise<void> {
     await this.changing(this.x.run(setAccountPlan, { accountId, planId }));
   }
@@ -220,6 +239,19 @@ export abstract class SqlStore implements Store {
 
   async listModels(): Promise<Model[]> {
     return (await this.x.all(allModels, {})).map(toModel);
+  }
+
+  async createUpstream(u: Upstream): Promise<void> {
+    await this.x.run(insertUpstream, upstreamRow(u));
+  }
+
+  async getUpstream(id: string): Promise<Upstream | null> {
+    const r = await this.x.first(upstreamById, { id });
+    return r ? toUpstream(r) : null;
+  }
+
+  async listUpstreams(): Promise<Upstream[]> {
+    return (await this.x.all(allUpstreams, {})).map(toUpstream);
   }
 
   async listPrices(modelId?: string): Promise<PriceVersion[]> {

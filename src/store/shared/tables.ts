@@ -15,6 +15,9 @@ export interface Tables {
     created_at: Int;
     billing_timezone: string;
     billing_mode: string;
+    budget_nano?: IntOrNull;
+    budget_atto?: IntOrNull;
+    budget_mode?: string | null;
   };
   users: {
     id: string;
@@ -45,7 +48,10 @@ export interface Tables {
     reporting_enabled: Int;
     created_at: Int;
     updated_at: Int;
+    upstream_id: string | null;
+    upstream_model: string | null;
   };
+  upstreams: { id: string; base_url: string; api_key_env: string | null; timeout_ms: Int; created_at: Int };
   model_prices: { model_id: string; effective_from: Int; unit_price: Int; currency: string };
   licenses: {
     id: string;

@@ -3,6 +3,7 @@ import {
   type ColumnTypes,
   coreTables,
   fillSeriesFrom,
+  gatewayTables,
   operatorApiTables,
   seriesTables,
 } from "../shared/schema.ts";
@@ -43,4 +44,6 @@ INSERT INTO usage_rollups (account_id, family, level, bucket_start, series_id, r
   operatorApiTables(TYPES),
   // Billing: plan charges, invoices and their numbers (issue 16).
   billingTables(TYPES),
+  // The gateway's upstreams and model routes (issue 15).
+  gatewayTables(TYPES),
 ];

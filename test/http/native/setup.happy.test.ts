@@ -213,25 +213,31 @@ describe.each(storeKinds())("native setup routes, happy paths ($name)", (kind) =
       reporting_enabled: false,
     });
 
-    const list = await call("GET", "/v1/models", undefined, w.member.key);
+    // the operator sees every model, in OpenAI's list shape with Tally's fields
+    const list = await call("GET", "/v1/models");
     expectStatus(list, 200);
-    expect(list.json().find((m: { id: string }) => m.id === "sdxl")).toEqual({
+    expect(list.json().object).toBe("list");
+    const models = list.json().data as { id: string }[];
+    expect(models.find((m) => m.id === "sdxl")).toEqual({
       id: "sdxl",
+      object: "model",
+      created: Math.floor(Date.parse(NOW) / 1000),
+      owned_by: "tally",
       unit: "image",
       kind: "image",
       reporting_enabled: false,
+      upstream_id: null,
+      upstream_model: null,
       prices: [
         { unit_price: 0.00000015, currency: "USD", effective_from: NOW },
         { unit_price: 0.04, currency: "EUR", effective_from: "2025-07-01T00:00:00.000Z" },
       ],
     });
-    expect(list.json().map((m: { id: string }) => m.id)).toEqual([
-      "embed-small",
-      "flux-1-dev",
-      "gpt-mini",
-      "sdxl",
-      "tts-1",
-    ]);
+    expect(models.map((m) => m.id)).toEqual(["embed-small", "flux-1-dev", "gpt-mini", "sdxl", "tts-1"]);
+    // an account's key sees only the models its account may use (sdxl was never licensed to it)
+    const own = await call("GET", "/v1/models", undefined, w.member.key);
+    expectStatus(own, 200);
+    expect((own.json().data as { id: string }[]).map((m) => m.id)).not.toContain("sdxl");
   });
 
   it("POST /v1/plans creates (201) then updates (200) with exact included quantities", async () => {

@@ -1,0 +1,262 @@
+import type { UserPrincipal } from "../auth/principal.ts";
+import { type BudgetAccount, type BudgetHold, hasSpendLimit } from "../budget/budget-service.ts";
+import { reservationOf } from "../domain/budget.ts";
+import { type Dec, formatDec, mulDec, ZERO } from "../domain/decimal.ts";
+import type { Quantities } from "../domain/meters.ts";
+import { quantityInUnit, tokensOf } from "../domain/meters.ts";
+import { priceAt } from "../domain/pricing.ts";
+import type { LimitStatus } from "../domain/rate-limits.ts";
+import { presentedSecret } from "../http/auth.ts";
+import { readAccountPlan } from "../manage/account-plan.ts";
+import type { Services } from "../services.ts";
+import type { Account, Upstream } from "../store/store.ts";
+import type {
+  AdmissionContext,
+  Admitted,
+  Authenticated,
+  GatewayDeps,
+  GatewayRefusal,
+  GatewayRequest,
+  SettleContext,
+  Settlement,
+} from "./gateway-deps.ts";
+
+/** What admission hands back to itself through the gateway. */
+interface Caller {
+  principal: UserPrincipal;
+  account: Account;
+}
+
+/** What admission keeps for settling: the budget hold, if the account has a limit. */
+interface Hold {
+  budget: BudgetHold | null;
+}
+
+export interface CoreGatewayOptions {
+  /** where an upstream's secret is read from, at request time (default: process.env via config) */
+  env: Readonly<Record<string, string | undefined>>;
+  /** how long a remembered upstream record is trusted */
+  upstreamTtlMs?: number;
+}
+
+/**
+ * The core behind the gateway (gateway-deps.ts): keys through services.auth, models and prices
+ * through the catalog, licenses, plan lists and rate limits through the same LimitService check as
+ * `POST /v1/limits/check` (one rule in one place), and each answered request recorded through
+ * IngestService as one event, marked admitted so the rate windows count it once.
+ */
+export function coreGatewayDeps(services: Services, options: CoreGatewayOptions): GatewayDeps {
+  const upstreams = new Map<string, { upstream: Upstream | null; until: number }>();
+  const upstreamTtlMs = options.upstreamTtlMs ?? 1000;
+
+  async function upstreamOf(id: string): Promise<Upstream | null> {
+    const at = Date.now();
+    const hit = upstreams.get(id);
+    if (hit && hit.until > at) return hit.upstream;
+    const upstream = await services.store.getUpstream(id);
+    upstreams.set(id, { upstream, until: at + upstreamTtlMs });
+    return upstream;
+  }
+
+  return {
+    async authenticate(request: GatewayRequest): Promise<Authenticated | GatewayRefusal> {
+      const secret = presentedSecret(request);
+      if (!secret) return refusal(401, "invalid_api_key", "Missing API key.");
+      const principal = await services.auth.authenticate(secret);
+      if (!principal) return refusal(401, "invalid_api_key", "Invalid or revoked API key.");
+      if (principal.kind !== "user")
+        return refusal(
+          403,
+          "account_key_required",
+          "The gateway meters an account's use: call it with an account's key.",
+        );
+      const { account, plan } = await readAccountPlan(services.store, principal.accountId);
+      if (!account?.isEnabled) return refusal(401, "account_disabled", "The key's account is disabled.");
+      const caller: Caller = { principal, account };
+      return {
+        ok: true,
+        caller,
+        headers: rateHeaders(await services.limits.status(account.id, plan), services.now()),
+      };
+    },
+
+    async admit(ctx: AdmissionContext): Promise<Admitted | GatewayRefusal> {
+      const { principal, account } = ctx.caller as Caller;
+      const entry = await services.catalog.get(ctx.model);
+      const upstream = entry?.model.upstreamId ? await upstreamOf(entry.model.upstreamId) : null;
+      if (!entry || !upstream)
+        return refusal(
+          404,
+          "model_not_found",
+          `The model \`${ctx.model}\` does not exist or is not served here.`,
+          "model",
+        );
+      const at = services.now();
+      const price = priceAt(entry.prices, at);
+      if (!price)
+        return refusal(400, "model_not_priced", `The model \`${ctx.model}\` has no price in force.`, "model");
+      if (quantityInUnit(entry.model.unit, {}) === null)
+        return refusal(
+          400,
+          "model_not_priced",
+          `The model \`${ctx.model}\` is priced per ${entry.model.unit}, which the gateway cannot measure.`,
+          "model",
+        );
+      const check = await services.limits.check(principal, { model_id: ctx.model });
+      const headers = rateHeaders(check.status, at);
+      switch (check.reason) {
+        case null:
+          break;
+        case "rate_limited": {
+          const waitMs = (check.status.binding?.resetAt ?? at + 1000) - at;
+          return {
+            ...refusal(
+              429,
+              "rate_limit_exceeded",
+              "Rate limit reached for requests; retry after the window resets.",
+            ),
+            headers: { ...headers, "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))) },
+          };
+        }
+        case "not_licensed":
+          return {
+            ...refusal(
+              403,
+              "model_not_licensed",
+              `The account holds no license in force for \`${ctx.model}\`.`,
+              "model",
+            ),
+            headers,
+          };
+        case "plan_blocked":
+          return {
+            ...refusal(
+              403,
+              "model_not_allowed",
+              `The account's plan does not allow \`${ctx.model}\`.`,
+              "model",
+            ),
+            headers,
+          };
+        case "account_disabled":
+          return { ...refusal(401, "account_disabled", "The key's account is disabled."), headers };
+        case "unknown_model":
+          return {
+            ...refusal(404, "model_not_found", `The model \`${ctx.model}\` does not exist.`, "model"),
+            headers,
+          };
+      }
+      const budgetAccount = budgetAccountOf(account);
+      let budget: BudgetHold | null = null;
+      if (hasSpendLimit(budgetAccount)) {
+        const amount = await reservationFor(ctx, entry.model.unit, price.unitPrice);
+        const reserved = await services.budget.reserve(budgetAccount, amount);
+        if (!reserved.ok)
+          return { ...refusal(402, reserved.refusal.code, reserved.refusal.message), headers };
+        budget = reserved.hold;
+      }
+      const hold: Hold = { budget };
+      return {
+        ok: true,
+        headers,
+        hold,
+        route: {
+          baseUrl: upstream.baseUrl,
+          apiKey: upstream.apiKeyEnv ? (options.env[upstream.apiKeyEnv] ?? null) : null,
+          upstreamModel: entry.model.upstreamModel ?? entry.model.id,
+          timeoutMs: upstream.timeoutMs,
+        },
+      };
+    },
+
+    async settle(ctx: SettleContext, settlement: Settlement): Promise<void> {
+      const { principal } = ctx.caller as Caller;
+      const entry = await services.catalog.get(ctx.model);
+      const unit = entry?.model.unit ?? "token";
+      const quantity = quantityInUnit(unit, settlement.quantities);
+      const tokens = tokensOf(settlement.quantities);
+      const hold = ctx.admission.hold as Hold;
+      const event = await services.ingest.price(
+        {
+          eventId: ctx.requestId,
+          accountId: principal.accountId,
+          ts: services.now(),
+          userId: principal.userId,
+          keyId: principal.keyId,
+          modelId: ctx.model,
+          apiName: ctx.model,
+          endpoint: ctx.endpoint,
+          quantity: quantity ?? 0n,
+          tokensPrompt: tokens.prompt,
+          tokensCompletion: tokens.completion,
+          metadata: {
+            ...settlement.metadata,
+            usage_source: settlement.usageSource,
+            status: settlement.status,
+            quantities: quantitiesJson(settlement.quantities),
+          },
+          apiKeyUsed: principal.keyPrefix,
+          admitted: true,
+        },
+        ["body"],
+      );
+      // the hold shrinks to the real cost, the event commits, then the hold is released
+      await services.budget.finish(hold.budget, event.cost, async () => {
+        await services.ingest.append([event]);
+      });
+    },
+  };
+}
+
+/** The x-ratelimit-* trio of the tighter window (none while the account is unlimited). */
+function rateHeaders(status: LimitStatus, at: number): Record<string, string> {
+  const w = status.binding;
+  if (!w || w.limit === null) return {};
+  return {
+    "x-ratelimit-limit-requests": String(w.limit),
+    "x-ratelimit-remaining-requests": String(w.remaining ?? 0),
+    "x-ratelimit-reset-requests": String(Math.max(0, Math.ceil((w.resetAt - at) / 1000))),
+  };
+}
+
+/**
+ * The budget view of an account. Budget months are calendar months in UTC until accounts carry a
+ * billing_timezone (the billing work adds it).
+ */
+function budgetAccountOf(account: Account): BudgetAccount {
+  return {
+    id: account.id,
+    billingTimezone: account.billingTimezone ?? "UTC",
+    billingMode: account.billingMode ?? "postpaid",
+    budget: account.budget ?? null,
+  };
+}
+
+/**
+ * The largest cost the request can have (DESIGN "Budgets"): for a token-priced model a tokenizer
+ * count of its text plus its `max_tokens`, both at the model's price (an embedding produces no
+ * output); a quantity known before forwarding (speech characters, images) at its exact cost; one
+ * request for a per-request model.
+ */
+async function reservationFor(ctx: AdmissionContext, unit: string, unitPrice: Dec): Promise<Dec> {
+  const known = ctx.knownQuantities ? quantityInUnit(unit, ctx.knownQuantities) : null;
+  const knownCost =
+    known !== null && known > ZERO ? mulDec(known, unitPrice) : unit === "request" ? unitPrice : null;
+  const tokens = unit === "token";
+  return reservationOf({
+    inputTokens: tokens && knownCost === null ? await ctx.countInputTokens() : 0,
+    maxOutputTokens: ctx.maxOutputTokens,
+    inputTokenPrice: tokens ? unitPrice : null,
+    outputTokenPrice: tokens && ctx.kind === "chat" ? unitPrice : null,
+    knownCost,
+    defaultReservation: null,
+  }).amount;
+}
+
+function refusal(status: number, code: string, message: string, param: string | null = null): GatewayRefusal {
+  return { ok: false, status, code, message, param };
+}
+
+function quantitiesJson(q: Quantities): Record<string, string> {
+  return Object.fromEntries(Object.entries(q).map(([m, v]) => [m, formatDec(v)]));
+}
