@@ -51,7 +51,9 @@ export class MemoryRateLimiter implements RateLimiter {
     }
     for (const [accountId, list] of byAccount) {
       // the first sight of an account reads its counts from the store, which already holds these
-      // events: only hits outside the windows that reading covered are added
+      // events: only hits outside the windows that reading covered are added. Known gap: an event
+      // committed while that read is in flight may be in it and still be added by its own
+      // record() call, so a seed can over-count (never under-count) by the commits it overlaps.
       const fresh = this.seed !== undefined && !this.seeded.has(accountId);
       const covered = await this.ensureSeeded(accountId, at);
       for (const hit of list) {

@@ -120,7 +120,12 @@ describe.runIf(REDIS_URL && hasRedisServer).each(storeKinds())("Redis lost and b
     });
     expectStatus(res, 200);
     await services.committer.idle();
-    return performance.now() - started;
+    const ms = performance.now() - started;
+    // the limiter hears of a commit after it is answered; requests here follow one another, so
+    // each is counted before the next is sent (a seed read racing a later commit can count that
+    // commit twice: a known over-count while a fallback starts, see the closing note of issue 14)
+    await new Promise((r) => setTimeout(r, 20));
+    return ms;
   };
   const check = async () => {
     const started = performance.now();

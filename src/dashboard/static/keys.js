@@ -107,6 +107,8 @@ export async function renderKeys(body, ctx) {
   });
   const created = el("div", { id: "new-key-result", "aria-live": "polite" });
   const session = keyTable("Keys created on this page", "created-keys");
+  const listTable = keyTable("Keys of this account", "account-keys");
+  const noKeys = el("p", { class: "empty", text: "This account has no keys yet." });
   session.table.hidden = true;
   const createForm = el(
     "form",
@@ -157,15 +159,21 @@ export async function renderKeys(body, ctx) {
             ),
           );
           label.value = "";
-          session.table.hidden = false;
-          session.tbody.prepend(
-            keyRow(
-              ctx,
-              { id: k.id, label: k.label, prefix: k.prefix, created_at: k.created_at, revoked_at: null },
-              status,
-            ),
-          );
-          if (listed) listTable.tbody.append(keyRow(ctx, k, status));
+          if (listed) {
+            // the account's list is on the page: the new key joins it, listed once
+            listTable.table.hidden = false;
+            noKeys.remove();
+            listTable.tbody.append(keyRow(ctx, k, status));
+          } else {
+            session.table.hidden = false;
+            session.tbody.prepend(
+              keyRow(
+                ctx,
+                { id: k.id, label: k.label, prefix: k.prefix, created_at: k.created_at, revoked_at: null },
+                status,
+              ),
+            );
+          }
         } catch (err) {
           created.replaceChildren(
             el("p", { class: "error", role: "alert", text: `No key created: ${err.message}` }),
@@ -180,13 +188,16 @@ export async function renderKeys(body, ctx) {
     created,
   );
 
-  const listTable = keyTable("Keys of this account", "account-keys");
   let listPart;
   if (listed) {
     for (const k of listed) listTable.tbody.append(keyRow(ctx, k, status));
-    listPart = listed.length
-      ? el("div", { class: "table-wrap" }, listTable.table)
-      : el("p", { class: "empty", text: "This account has no keys yet." });
+    listTable.table.hidden = listed.length === 0;
+    listPart = el(
+      "div",
+      {},
+      ...(listed.length ? [] : [noKeys]),
+      el("div", { class: "table-wrap" }, listTable.table),
+    );
   } else {
     const keyId = el("input", {
       id: "revoke-key-id",
