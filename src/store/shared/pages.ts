@@ -18,6 +18,23 @@ export interface PageArgs {
 /** The row-value comparison both dialects index: rows strictly after the cursor. */
 const after = (p: PageArgs) => sql<boolean>`(created_at, id) > (${p.afterCreatedAt}, ${p.afterId})`;
 
+/**
+ * One list in creation order: rows of `table` whose columns equal the named arguments
+ * (`{account_id: "accountId"}`), strictly after the cursor. Every list but accounts' is one.
+ */
+function pageOf<F extends Record<string, string>>(
+  table: "users" | "api_keys" | "plans" | "licenses" | "subscriptions" | "payments",
+  equal: Readonly<Record<string, keyof F & string>>,
+) {
+  return query((db, p: PageArgs & F) => {
+    let q = db.selectFrom(table).selectAll();
+    for (const [column, arg] of Object.entries(equal)) {
+      q = q.where(sql<boolean>`${sql.ref(column)} = ${p[arg]}`);
+    }
+    return q.where(after(p)).orderBy("created_at").orderBy("id").limit(p.limit);
+  });
+}
+
 export const accountsPage = query((db, p: PageArgs & { prefix: string; prefixLength: number }) =>
   db
     .selectFrom("accounts")
@@ -28,88 +45,17 @@ export const accountsPage = query((db, p: PageArgs & { prefix: string; prefixLen
     .orderBy("id")
     .limit(p.limit),
 );
-
-export const usersPage = query((db, p: PageArgs & { accountId: string }) =>
-  db
-    .selectFrom("users")
-    .selectAll()
-    .where("account_id", "=", p.accountId)
-    .where(after(p))
-    .orderBy("created_at")
-    .orderBy("id")
-    .limit(p.limit),
-);
-
-export const keysOfUserPage = query((db, p: PageArgs & { userId: string }) =>
-  db
-    .selectFrom("api_keys")
-    .selectAll()
-    .where("user_id", "=", p.userId)
-    .where(after(p))
-    .orderBy("created_at")
-    .orderBy("id")
-    .limit(p.limit),
-);
-
-export const keysOfAccountPage = query((db, p: PageArgs & { accountId: string }) =>
-  db
-    .selectFrom("api_keys")
-    .selectAll()
-    .where("account_id", "=", p.accountId)
-    .where(after(p))
-    .orderBy("created_at")
-    .orderBy("id")
-    .limit(p.limit),
-);
-
-export const plansPage = query((db, p: PageArgs) =>
-  db.selectFrom("plans").selectAll().where(after(p)).orderBy("created_at").orderBy("id").limit(p.limit),
-);
-
-export const licensesPage = query((db, p: PageArgs & { accountId: string }) =>
-  db
-    .selectFrom("licenses")
-    .selectAll()
-    .where("account_id", "=", p.accountId)
-    .where(after(p))
-    .orderBy("created_at")
-    .orderBy("id")
-    .limit(p.limit),
-);
-
-export const licensesOfModelPage = query((db, p: PageArgs & { accountId: string; modelId: string }) =>
-  db
-    .selectFrom("licenses")
-    .selectAll()
-    .where("account_id", "=", p.accountId)
-    .where("model_id", "=", p.modelId)
-    .where(after(p))
-    .orderBy("created_at")
-    .orderBy("id")
-    .limit(p.limit),
-);
-
-export const subscriptionsPage = query((db, p: PageArgs & { accountId: string }) =>
-  db
-    .selectFrom("subscriptions")
-    .selectAll()
-    .where("account_id", "=", p.accountId)
-    .where(after(p))
-    .orderBy("created_at")
-    .orderBy("id")
-    .limit(p.limit),
-);
-
-export const paymentsPage = query((db, p: PageArgs & { accountId: string }) =>
-  db
-    .selectFrom("payments")
-    .selectAll()
-    .where("account_id", "=", p.accountId)
-    .where(after(p))
-    .orderBy("created_at")
-    .orderBy("id")
-    .limit(p.limit),
-);
+export const usersPage = pageOf<{ accountId: string }>("users", { account_id: "accountId" });
+export const keysOfUserPage = pageOf<{ userId: string }>("api_keys", { user_id: "userId" });
+export const keysOfAccountPage = pageOf<{ accountId: string }>("api_keys", { account_id: "accountId" });
+export const plansPage = pageOf<Record<never, string>>("plans", {});
+export const licensesPage = pageOf<{ accountId: string }>("licenses", { account_id: "accountId" });
+export const licensesOfModelPage = pageOf<{ accountId: string; modelId: string }>("licenses", {
+  account_id: "accountId",
+  model_id: "modelId",
+});
+export const subscriptionsPage = pageOf<{ accountId: string }>("subscriptions", { account_id: "accountId" });
+export const paymentsPage = pageOf<{ accountId: string }>("payments", { account_id: "accountId" });
 
 export const licenseById = query((db, p: { id: string }) =>
   db.selectFrom("licenses").selectAll().where("id", "=", p.id),
