@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks";
 import { Redis, type RedisOptions } from "ioredis";
 import { type Dec, joinCost, splitCost } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
+import { REDIS_FAIL_FAST } from "../limits/redis-fail-fast.ts";
 import {
   accountOfHold,
   type BudgetReserver,
@@ -141,17 +142,6 @@ export interface RedisBudgetReserverOptions {
   redisOptions?: RedisOptions;
 }
 
-/**
- * A command fails rather than waits (not retried after a reconnect, half a second at most), so a lost Redis costs a request at most that; FallbackBudgetReserver then answers from
- * this process's holds.
- */
-const FAIL_FAST: RedisOptions = {
-  maxRetriesPerRequest: 0,
-  connectTimeout: 1000,
-  commandTimeout: 500,
-  retryStrategy: (times) => Math.min(times * 100, 2000),
-};
-
 /** Redis's clock is read from replies; past this age a sample is refreshed before trusting it. */
 const SAMPLE_MAX_AGE_MS = 10_000;
 /** `mark` stays below Redis's clock by this much: TIME is truncated to ms, and clocks drift a little. */
@@ -169,7 +159,7 @@ export class RedisBudgetReserver implements BudgetReserver {
   private sample: { redisMs: number; localMs: number } | null = null;
 
   constructor(url: string, options: RedisBudgetReserverOptions = {}) {
-    this.redis = new Redis(url, { ...FAIL_FAST, ...options.redisOptions }) as ScriptRedis;
+    this.redis = new Redis(url, { ...REDIS_FAIL_FAST, ...options.redisOptions }) as ScriptRedis;
     this.redis.defineCommand("tallyBudgetReserve", { numberOfKeys: 3, lua: RESERVE });
     this.redis.defineCommand("tallyBudgetSettle", { numberOfKeys: 3, lua: SETTLE });
     this.redis.defineCommand("tallyBudgetRenew", { numberOfKeys: 3, lua: RENEW });

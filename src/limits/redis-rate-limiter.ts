@@ -9,6 +9,7 @@ import {
   windowStart,
 } from "../domain/rate-limits.ts";
 import type { RateLimiter, RequestHit } from "./rate-limiter.ts";
+import { REDIS_FAIL_FAST } from "./redis-fail-fast.ts";
 
 /**
  * Checks both windows and increments both only when both are under their limits, in one atomic
@@ -55,18 +56,6 @@ export interface RedisRateLimiterOptions {
   redisOptions?: RedisOptions;
 }
 
-/**
- * A command fails rather than waits: in-flight commands are not retried after a reconnect and
- * time out after half a second, so a lost Redis costs a request at most that (the fallback in
- * fallback-rate-limiter.ts then answers from per-instance counters without asking Redis).
- */
-const FAIL_FAST: RedisOptions = {
-  maxRetriesPerRequest: 0,
-  connectTimeout: 1000,
-  commandTimeout: 500,
-  retryStrategy: (times) => Math.min(times * 100, 2000),
-};
-
 type ConsumeRedis = Redis & {
   tallyConsume(k1: string, k2: string, ml: number, dl: number, t1: number, t2: number): Promise<number[]>;
   tallyRaise(k1: string, k2: string, m: number, d: number, t1: number, t2: number): Promise<number>;
@@ -84,7 +73,7 @@ export class RedisRateLimiter implements RateLimiter {
   private lastError: Error | null = null;
 
   constructor(url: string, options: RedisRateLimiterOptions = {}) {
-    this.redis = new Redis(url, { ...FAIL_FAST, ...options.redisOptions }) as ConsumeRedis;
+    this.redis = new Redis(url, { ...REDIS_FAIL_FAST, ...options.redisOptions }) as ConsumeRedis;
     this.redis.defineCommand("tallyConsume", { numberOfKeys: 2, lua: CONSUME });
     this.redis.defineCommand("tallyRaise", { numberOfKeys: 2, lua: RAISE });
     // ioredis reconnects by itself; without a listener an unreachable server would crash the process
