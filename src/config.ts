@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { DEFAULT_MAX_FUTURE_MS } from "./ingest/event-input.ts";
+import { parseSecretsKey } from "./notify/secret-box.ts";
 
 /** Configuration, read once from the environment; the only reader of process.env. */
 export interface Config {
@@ -25,6 +26,12 @@ export interface Config {
   invoiceGraceMs: number;
   /** who issues invoices, printed on their PDF (TALLY_OPERATOR_NAME, TALLY_OPERATOR_ADDRESS lines split by "|") */
   invoiceOperator: { name: string; address: string[] };
+  /** seals webhook signing secrets at rest (TALLY_SECRETS_KEY, 32 bytes base64); null: stored plain */
+  secretsKey: Buffer | null;
+  /** webhooks to loopback and private addresses: allowed unless TALLY_WEBHOOK_PRIVATE=deny */
+  webhookPrivate: "allow" | "deny";
+  /** how often every alert rule is evaluated again, and forecasts planned (TALLY_ALERT_SWEEP_MS, default 60 s) */
+  alertSweepMs: number;
 }
 
 function hoursFrom(name: string, value: string | undefined, fallback: number): number {
@@ -111,7 +118,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         .map((l) => l.trim())
         .filter(Boolean),
     },
+    secretsKey: env.TALLY_SECRETS_KEY?.trim() ? parseSecretsKey(env.TALLY_SECRETS_KEY.trim()) : null,
+    webhookPrivate: webhookPrivateFrom(env.TALLY_WEBHOOK_PRIVATE),
+    alertSweepMs: msFrom("TALLY_ALERT_SWEEP_MS", env.TALLY_ALERT_SWEEP_MS, 60_000),
   };
+}
+
+function webhookPrivateFrom(raw: string | undefined): "allow" | "deny" {
+  const v = raw?.trim().toLowerCase() || "allow";
+  if (v !== "allow" && v !== "deny") throw new Error("TALLY_WEBHOOK_PRIVATE must be allow or deny");
+  return v;
 }
 
 /** Why a root key is easy to guess (short, or a placeholder left in), or null when it is not. */

@@ -4,6 +4,9 @@ import { RedisBudgetReserver } from "./budget/redis-budget-reserver.ts";
 import { type Config, loadConfig, redactUrl, weakRootKey } from "./config.ts";
 import { buildApp, REDACT } from "./http/app.ts";
 import { RedisRateLimiter } from "./limits/redis-rate-limiter.ts";
+import { DeliveryWorker } from "./notify/delivery.ts";
+import { httpWebhookSender } from "./notify/send-webhook.ts";
+import { StoreOutbox } from "./notify/store-outbox.ts";
 import { createLog, type Log } from "./ops/log.ts";
 import { createServices } from "./services.ts";
 import { openStore } from "./store/open-store.ts";
@@ -46,6 +49,8 @@ async function main(): Promise<void> {
     log,
     maxFutureMs: config.maxFutureMs,
     invoiceOperator: config.invoiceOperator,
+    secretsKey: config.secretsKey,
+    webhookPrivate: config.webhookPrivate,
   });
   const app = await buildApp(services, { loggerInstance: log, metricsToken: config.metricsToken });
   if (config.adminKey) {
@@ -58,6 +63,16 @@ async function main(): Promise<void> {
 
   // periods close by themselves TALLY_INVOICE_GRACE_HOURS after they end (idempotent across instances)
   const invoiceClosing = startInvoiceClosing(services.invoices, config.invoiceGraceMs, log);
+  // webhooks: every instance delivers from the one outbox (leases keep a message to one sender)
+  const sender = httpWebhookSender(config.webhookPrivate);
+  const delivery = new DeliveryWorker({
+    outbox: new StoreOutbox(store, config.secretsKey),
+    send: sender.send,
+    onError: (err) => log.error({ err }, "webhooks: a delivery could not be recorded"),
+  });
+  delivery.start();
+  // alert rules: evaluated after commits, and all of them again (with forecasts) every sweep
+  services.alerts.start(config.alertSweepMs);
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -74,6 +89,9 @@ async function main(): Promise<void> {
       await app.close();
       clearTimeout(cutOff);
       await invoiceClosing.stop();
+      // the round in flight finishes and records its attempts; what is left stays in the outbox
+      await delivery.stop();
+      await sender.close();
       // commits what is buffered (group commit, key uses), then closes the limiter and the store
       await services.close();
       log.info("stopped");

@@ -18,6 +18,9 @@ import { storeCounts } from "./limits/store-counts.ts";
 import { ManageService } from "./manage/manage-service.ts";
 import { OperatorService } from "./manage/operator-service.ts";
 import { UpstreamService } from "./manage/upstream-service.ts";
+import { AlertService } from "./notify/alert-service.ts";
+import type { PrivateAddressPolicy, ResolveHost } from "./notify/url-policy.ts";
+import { WebhookService } from "./notify/webhook-service.ts";
 import { type Log, SILENT_LOG } from "./ops/log.ts";
 import { Metrics } from "./ops/metrics.ts";
 import { UsageLogQuery } from "./query/usage-log-query.ts";
@@ -42,6 +45,12 @@ export interface ServiceOptions {
   maxFutureMs?: number;
   /** who issues invoices (printed on their PDF); default "Tally" */
   invoiceOperator?: InvoiceOperator;
+  /** seals webhook signing secrets at rest (TALLY_SECRETS_KEY); default none: stored marked plain */
+  secretsKey?: Buffer | null;
+  /** webhook URLs resolving to private addresses (TALLY_WEBHOOK_PRIVATE); default allow */
+  webhookPrivate?: PrivateAddressPolicy;
+  /** how webhook hosts are resolved when checked (tests) */
+  resolveHost?: ResolveHost;
 }
 
 export interface Health {
@@ -76,6 +85,10 @@ export interface Services {
   workspaceUsage: WorkspaceUsageService;
   /** monthly invoices: upcoming, close, void, list, read */
   invoices: InvoiceService;
+  /** webhook endpoints, their delivery log, and the outbox rows of events */
+  webhooks: WebhookService;
+  /** alert rules, their evaluation after commits and in a periodic sweep */
+  alerts: AlertService;
   /** `/healthz`: whether the store answers, and which one it is */
   health(): Promise<Health>;
   log: Log;
@@ -125,6 +138,13 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     }
   });
   const limits = new LimitService(store, catalog, limiter, now);
+  const webhooks = new WebhookService(store, now, {
+    secretsKey: options.secretsKey ?? null,
+    privateAddresses: options.webhookPrivate ?? "allow",
+    resolve: options.resolveHost,
+  });
+  const alerts = new AlertService(store, query, webhooks, now, log);
+  committer.onCommitted(alerts.committed);
   const budgetReserver = options.budgetReserver ?? new MemoryBudgetReserver(now);
   const budget = new BudgetService(budgetReserver, new QuerySpendReader(query, store), now, {
     onError: (err) => log.error({ err }, "budget: settling or releasing a hold failed"),
@@ -136,7 +156,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     catalog,
     committer,
     auth,
-    manage: new ManageService(store, catalog, now),
+    manage: new ManageService(store, catalog, now, webhooks.announce),
     operator: new OperatorService(store, now),
     upstreams: new UpstreamService(store, now),
     ingest,
@@ -152,7 +172,10 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       new RollupPeriodUsage(query),
       now,
       options.invoiceOperator ?? { name: "Tally", address: [] },
+      webhooks.announce,
     ),
+    webhooks,
+    alerts,
     async health() {
       try {
         await store.ping();
@@ -165,6 +188,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     metrics,
     async close() {
       await committer.idle();
+      // thresholds the last commits reached are recorded (with their outbox rows) before the store closes
+      await alerts.stop();
       await keyUses.flush();
       await limiter.close();
       await budgetReserver.close();

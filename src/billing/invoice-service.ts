@@ -10,6 +10,9 @@ import {
 } from "../domain/billing-period.ts";
 import { type Dec, formatDec, parseDec, ZERO } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
+import { formatUtc } from "../domain/time.ts";
+import type { InvoiceEventData } from "../notify/messages.ts";
+import { ANNOUNCE_NOTHING, type Announce } from "../notify/webhook-service.ts";
 import type { Account, InvoiceRecord, Store } from "../store/store.ts";
 import type { PlanBilling } from "./charge-schema.ts";
 import {
@@ -62,6 +65,8 @@ export class InvoiceService {
     private readonly usage: PeriodUsage,
     private readonly now: () => number,
     private readonly operator: InvoiceOperator,
+    /** invoice.finalized / invoice.voided for webhook subscribers, written with the invoice */
+    private readonly announce: Announce = ANNOUNCE_NOTHING,
   ) {}
 
   /** The open period's invoice, live, `status: "draft"` (late usage of closed periods included). */
@@ -130,7 +135,15 @@ export class InvoiceService {
     const invoice = invoiceOf(record);
     if (invoice.status === "void") return invoice;
     const voided = voidInvoice(invoice);
-    if (!(await this.store.voidInvoice(id))) {
+    const at = this.now();
+    const announced = await this.announce(
+      "invoice.voided",
+      invoice.accountId,
+      invoiceEventData(voided),
+      `invoice.voided:${id}`,
+      at,
+    );
+    if (!(await this.store.voidInvoice(id, announced))) {
       // voided by another request meanwhile: the same answer
       return invoiceOf((await this.store.getInvoice(id)) ?? record);
     }
@@ -186,6 +199,13 @@ export class InvoiceService {
             issuedAt,
           },
           sequence === null ? null : { year, sequence },
+          await this.announce(
+            "invoice.finalized",
+            account.id,
+            invoiceEventData(invoice),
+            `invoice.finalized:${invoice.id}`,
+            issuedAt,
+          ),
         );
         return invoice;
       } catch (err) {
@@ -317,3 +337,22 @@ function invoiceOf(r: InvoiceRecord): Invoice {
 
 /** The local command and the timer close as the operator. */
 export const OPERATOR: Principal = { kind: "root", keyId: null };
+
+/** What an invoice event says: enough to act on without fetching, the document a GET away. */
+function invoiceEventData(inv: Invoice): InvoiceEventData {
+  return {
+    account_id: inv.accountId,
+    invoice_id: inv.id,
+    number: inv.number,
+    status: inv.status as InvoiceEventData["status"],
+    period: {
+      start: formatUtc(inv.period.start),
+      end: formatUtc(inv.period.end),
+      timezone: inv.period.timezone,
+    },
+    currency: inv.currency,
+    subtotal: inv.subtotal,
+    total: inv.total,
+    issued_at: inv.issuedAt === null ? null : formatUtc(inv.issuedAt),
+  };
+}

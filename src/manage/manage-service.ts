@@ -9,8 +9,10 @@ import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { AMOUNT_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal, readInstant } from "../domain/fields.ts";
 import { displayPrefix, generateSecret, hashSecret } from "../domain/keys.ts";
-import { isValidZone } from "../domain/time.ts";
+import { formatUtc, isValidZone } from "../domain/time.ts";
 import type { ModelCatalog } from "../ingest/model-catalog.ts";
+import type { KeyEventData } from "../notify/messages.ts";
+import { ANNOUNCE_NOTHING, type Announce } from "../notify/webhook-service.ts";
 import type {
   Account,
   ApiKey,
@@ -82,6 +84,8 @@ export class ManageService {
     private readonly store: Store,
     private readonly catalog: ModelCatalog,
     private readonly now: () => number,
+    /** key.created / key.revoked for webhook subscribers, written with the key */
+    private readonly announce: Announce = ANNOUNCE_NOTHING,
   ) {}
 
   async createAccount(p: Principal, input: CreateAccountInput): Promise<Account> {
@@ -169,7 +173,14 @@ export class ManageService {
       lastUsedAt: null,
       revokedAt: null,
     };
-    await this.store.createKey(key);
+    const announced = await this.announce(
+      "key.created",
+      key.accountId,
+      keyEventData(key),
+      `key.created:${key.id}`,
+      key.createdAt,
+    );
+    await this.store.createKey(key, announced);
     return { ...key, secret };
   }
 
@@ -177,7 +188,19 @@ export class ManageService {
     const key = await this.store.getKey(keyId);
     if (!key || key.isRoot) throw DomainError.notFound("key");
     authorize(p, "change", "key", { accountId: key.accountId });
-    await this.store.revokeKey(keyId, this.now());
+    const at = this.now();
+    // revoking a revoked key changes nothing and says nothing
+    const announced =
+      key.revokedAt === null
+        ? await this.announce(
+            "key.revoked",
+            key.accountId,
+            keyEventData({ ...key, revokedAt: at }),
+            `key.revoked:${key.id}`,
+            at,
+          )
+        : [];
+    await this.store.revokeKey(keyId, at, announced);
   }
 
   /** `tally init`: a root key when none exists (the secret is returned once), else null. */
@@ -373,4 +396,17 @@ function checkBillingTimezone(zone: string): string {
     );
   }
   return zone;
+}
+
+/** What a key event says of the key: never its secret or digest. */
+function keyEventData(k: ApiKey): KeyEventData {
+  return {
+    account_id: k.accountId ?? "",
+    user_id: k.userId ?? "",
+    key_id: k.id,
+    label: k.label,
+    prefix: k.prefix,
+    created_at: formatUtc(k.createdAt),
+    revoked_at: k.revokedAt === null ? null : formatUtc(k.revokedAt),
+  };
 }

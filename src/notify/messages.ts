@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 import type { ThresholdData, ThresholdForecastData } from "../domain/alerts.ts";
 import type { Dec } from "../domain/decimal.ts";
@@ -100,4 +101,18 @@ export function buildMessage<T extends EventType>(
 ): MessageBody {
   const text = serializeJson({ type, timestamp: formatUtc(createdAt), data: toWire(data) });
   return { id, type, createdAt, body: new TextEncoder().encode(text) };
+}
+
+/**
+ * The id of a message caused by something that happens once (a key created, an invoice voided, a
+ * threshold crossed in a period), for one endpoint: derived from the cause, so two instances that
+ * both write it write the same row, which the outbox keeps once. Formatted as a UUID (version 8,
+ * "custom"): the first 122 bits of SHA-256 over the cause and the endpoint.
+ */
+export function causedMessageId(cause: string, endpointId: string): string {
+  const h = createHash("sha256").update(cause).update("\u0000").update(endpointId).digest();
+  h[6] = (h[6] & 0x0f) | 0x80;
+  h[8] = (h[8] & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString("hex");
+  return `msg_${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }

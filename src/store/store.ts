@@ -1,6 +1,7 @@
 import type { BillingMode, Budget } from "../domain/budget.ts";
 import type { Dec } from "../domain/decimal.ts";
 import type { RollupLevel } from "../domain/time.ts";
+import type { NewOutboxMessage, NotifyStore } from "./notify-store.ts";
 
 /**
  * The one storage interface. SqliteStore and PostgresStore implement it with the same behaviour;
@@ -270,7 +271,7 @@ export interface VerifyDifference {
   actual: string;
 }
 
-export interface Store {
+export interface Store extends NotifyStore {
   readonly dialect: "sqlite" | "postgres";
   migrate(): Promise<void>;
   ping(): Promise<void>;
@@ -310,11 +311,13 @@ export interface Store {
   createRefund(p: Payment, audit: AuditEntry): Promise<void>;
   findAudit(filter: AuditFilter): Promise<AuditEntry[]>;
 
-  createKey(k: ApiKey): Promise<void>;
+  /** with the key.created outbox rows, in one transaction */
+  createKey(k: ApiKey, messages?: NewOutboxMessage[]): Promise<void>;
   getKey(id: string): Promise<ApiKey | null>;
   listKeys(userId: string): Promise<ApiKey[]>;
   findKeyByHash(hash: string): Promise<ApiKey | null>;
-  revokeKey(id: string, at: number): Promise<void>;
+  /** with the key.revoked outbox rows, in one transaction */
+  revokeKey(id: string, at: number, messages?: NewOutboxMessage[]): Promise<void>;
   hasRootKey(): Promise<boolean>;
   /** Records last use of keys, batched by the caller. */
   touchKeys(uses: Map<string, number>): Promise<void>;
@@ -377,13 +380,18 @@ export interface Store {
    * transaction (it must be the last + 1). CONFLICT when the account's period has an invoice or
    * the number was taken meanwhile: nothing is written.
    */
-  insertInvoice(inv: InvoiceRecord, numbered: { year: number; sequence: number } | null): Promise<void>;
+  /** with the invoice.finalized outbox rows, in one transaction */
+  insertInvoice(
+    inv: InvoiceRecord,
+    numbered: { year: number; sequence: number } | null,
+    messages?: NewOutboxMessage[],
+  ): Promise<void>;
   getInvoice(id: string): Promise<InvoiceRecord | null>;
   getInvoiceOfPeriod(accountId: string, period: string): Promise<InvoiceRecord | null>;
   /** the account's invoices, oldest period first */
   listInvoices(accountId: string): Promise<InvoiceRecord[]>;
   /** finalized or no_charge -> void; false when it was not one of those */
-  voidInvoice(id: string): Promise<boolean>;
+  voidInvoice(id: string, messages?: NewOutboxMessage[]): Promise<boolean>;
 
   /** Recomputes every rollup from the raw events and lists the rows that differ. */
   verifyRollups(): Promise<VerifyDifference[]>;

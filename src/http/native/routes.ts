@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Services } from "../../services.ts";
 import { requireKey } from "../auth.ts";
 import { accountRoutes } from "./accounts.ts";
+import { alertRoutes } from "./alerts.ts";
 import { auditRoutes } from "./audit.ts";
 import { budgetRoutes } from "./budgets.ts";
 import { eventRoutes } from "./events.ts";
@@ -15,6 +16,7 @@ import { planRoutes } from "./plans.ts";
 import { subscriptionRoutes } from "./subscriptions.ts";
 import { upstreamRoutes } from "./upstreams.ts";
 import { userRoutes } from "./users.ts";
+import { webhookRoutes } from "./webhooks.ts";
 
 /** One file per resource; adding a resource is one more line here. */
 const RESOURCES = [
@@ -33,6 +35,9 @@ const RESOURCES = [
   invoiceRoutes,
   upstreamRoutes,
   budgetRoutes,
+  // webhooks and alerts (issue 17)
+  webhookRoutes,
+  alertRoutes,
 ];
 
 /** The native API (DESIGN.md, "Native API"): every route behind the key check, native error format. */

@@ -4,6 +4,7 @@ import {
   coreTables,
   fillSeriesFrom,
   gatewayTables,
+  notifyTables,
   operatorApiTables,
   seriesTables,
 } from "../shared/schema.ts";
@@ -79,4 +80,6 @@ DROP TABLE usage_rollups_wide;
   billingTables(TYPES),
   // The gateway's upstreams and model routes (issue 15).
   gatewayTables(TYPES),
+  // Webhooks, their outbox and delivery log; alert rules and firings (issue 17).
+  notifyTables(TYPES),
 ];

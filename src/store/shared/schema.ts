@@ -285,3 +285,79 @@ ALTER TABLE accounts ADD COLUMN budget_nano ${t.int};
 ALTER TABLE accounts ADD COLUMN budget_atto ${t.int};
 ALTER TABLE accounts ADD COLUMN budget_mode TEXT;
 `;
+
+/**
+ * Webhooks and alerts (issue 17, docs/decisions/0014): endpoints with their sealed signing
+ * secrets, the outbox (one row per message per endpoint, written in the transaction of its
+ * cause), the delivery log, alert rules and their firings. A firing's primary key is what makes a
+ * threshold fire once per period across instances.
+ */
+export const notifyTables = (t: ColumnTypes): string => `
+CREATE TABLE webhook_endpoints (
+  id TEXT PRIMARY KEY,
+  account_id TEXT REFERENCES accounts(id),
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  previous_secret TEXT,
+  previous_secret_expires_at ${t.int},
+  disabled_at ${t.int},
+  disabled_reason TEXT,
+  failing_since ${t.int},
+  created_at ${t.int} NOT NULL
+);
+CREATE INDEX webhook_endpoints_account_created ON webhook_endpoints(account_id, created_at, id);
+CREATE TABLE webhook_messages (
+  id TEXT PRIMARY KEY,
+  endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  account_id TEXT,
+  type TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created_at ${t.int} NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+  next_attempt_at ${t.int} NOT NULL,
+  schedule_step ${t.int} NOT NULL DEFAULT 0,
+  attempt_count ${t.int} NOT NULL DEFAULT 0,
+  lease_token TEXT,
+  lease_until ${t.int},
+  last_attempt_at ${t.int}
+);
+CREATE INDEX webhook_messages_due ON webhook_messages(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_messages_endpoint ON webhook_messages(endpoint_id, created_at, id);
+CREATE TABLE webhook_attempts (
+  id ${t.identity},
+  message_id TEXT NOT NULL REFERENCES webhook_messages(id) ON DELETE CASCADE,
+  endpoint_id TEXT NOT NULL,
+  attempt_number ${t.int} NOT NULL,
+  attempted_at ${t.int} NOT NULL,
+  status_code ${t.int},
+  latency_ms ${t.int} NOT NULL,
+  response_excerpt TEXT NOT NULL,
+  error TEXT,
+  succeeded ${t.int} NOT NULL
+);
+CREATE INDEX webhook_attempts_message ON webhook_attempts(message_id, attempt_number);
+CREATE TABLE alert_rules (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  metric TEXT NOT NULL,
+  model_id TEXT,
+  period TEXT NOT NULL,
+  thresholds TEXT NOT NULL,
+  basis TEXT NOT NULL,
+  value TEXT,
+  created_at ${t.int} NOT NULL
+);
+CREATE INDEX alert_rules_account_created ON alert_rules(account_id, created_at, id);
+CREATE TABLE alert_firings (
+  rule_id TEXT NOT NULL REFERENCES alert_rules(id) ON DELETE CASCADE,
+  period_start ${t.int} NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('crossed', 'forecast')),
+  threshold TEXT NOT NULL,
+  fired_at ${t.int} NOT NULL,
+  value TEXT NOT NULL,
+  "limit" TEXT NOT NULL,
+  forecast_at ${t.int},
+  PRIMARY KEY (rule_id, period_start, kind, threshold)
+);
+`;

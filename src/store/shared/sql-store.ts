@@ -1,6 +1,28 @@
 import type { Budget } from "../../domain/budget.ts";
 import { splitCost } from "../../domain/decimal.ts";
 import {
+  attemptRow,
+  endpointRow,
+  firingRow,
+  messageRow,
+  ruleRow,
+  toAttempt,
+  toEndpoint,
+  toFiring,
+  toMessage,
+  toRule,
+} from "../notify-rows.ts";
+import type {
+  AlertFiringRecord,
+  AlertRuleRecord,
+  DeliveryAttemptRecord,
+  DeliveryCompletion,
+  NewOutboxMessage,
+  OutboxMessageRecord,
+  OutboxStatus,
+  WebhookEndpointRecord,
+} from "../notify-store.ts";
+import {
   accountRow,
   auditRow,
   invoiceRow,
@@ -103,6 +125,38 @@ import { planById, upsertPlan } from "./plans.ts";
 import { type Row, type SqlExecutor, type Step, step } from "./sql.ts";
 import { allUpstreams, insertUpstream, upstreamById } from "./upstreams.ts";
 import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
+import {
+  accountsWithRules,
+  allEndpoints,
+  attemptsOfEndpointPage,
+  attemptsOfMessage,
+  claimMessages,
+  completeMessage,
+  deleteAttemptsOfEndpoint,
+  deleteEndpoint,
+  deleteFiringsOfRule,
+  deleteMessagesOfEndpoint,
+  deleteRule,
+  enableEndpointOfMessage,
+  endpointById,
+  endpointDisabled,
+  endpointFailed,
+  endpointSucceeded,
+  endpointsOfAccountPage,
+  endpointsPage,
+  firingsOf,
+  insertAttempt,
+  insertEndpoint,
+  insertFiring,
+  insertMessage,
+  insertRule,
+  messageById,
+  messagesOfEndpointPage,
+  retryMessage,
+  ruleById,
+  rulesOfAccount,
+  setEndpointSecrets,
+} from "./webhooks.ts";
 
 /**
  * Reference rows (keys by digest, users, accounts, plans, licenses) as every request reads them,
@@ -195,8 +249,8 @@ export abstract class SqlStore implements Store {
     });
   }
 
-  async createKey(k: ApiKey): Promise<void> {
-    await this.changing(this.x.run(insertKey, keyRow(k)));
+  async createKey(k: ApiKey, messages: NewOutboxMessage[] = []): Promise<void> {
+    await this.changing(this.x.atomically([step(insertKey, keyRow(k)), ...messageSteps(messages)]));
   }
 
   async getKey(id: string): Promise<ApiKey | null> {
@@ -217,8 +271,8 @@ export abstract class SqlStore implements Store {
     });
   }
 
-  async revokeKey(id: string, at: number): Promise<void> {
-    await this.changing(this.x.run(revokeKey, { id, at }));
+  async revokeKey(id: string, at: number, messages: NewOutboxMessage[] = []): Promise<void> {
+    await this.changing(this.x.atomically([step(revokeKey, { id, at }), ...messageSteps(messages)]));
   }
 
   async hasRootKey(): Promise<boolean> {
@@ -315,6 +369,7 @@ export abstract class SqlStore implements Store {
   async insertInvoice(
     inv: InvoiceRecord,
     numbered: { year: number; sequence: number } | null,
+    messages: NewOutboxMessage[] = [],
   ): Promise<void> {
     // the number and the invoice commit together or not at all: numbers stay gapless
     const steps: Step[] = [];
@@ -322,7 +377,7 @@ export abstract class SqlStore implements Store {
       const { year, sequence } = numbered;
       steps.push(step(takeInvoiceNumber, { year, last: sequence, previous: sequence - 1 }));
     }
-    steps.push(step(insertInvoice, invoiceRow(inv)));
+    steps.push(step(insertInvoice, invoiceRow(inv)), ...messageSteps(messages));
     await this.x.atomically(steps);
   }
 
@@ -340,8 +395,9 @@ export abstract class SqlStore implements Store {
     return (await this.x.all(invoicesOfAccount, { accountId })).map(toInvoice);
   }
 
-  async voidInvoice(id: string): Promise<boolean> {
-    return (await this.x.all(voidInvoice, { id })).length > 0;
+  async voidInvoice(id: string, messages: NewOutboxMessage[] = []): Promise<boolean> {
+    const [voided] = await this.x.atomically([step(voidInvoice, { id }), ...messageSteps(messages)]);
+    return voided.length > 0;
   }
 
   async createPayment(p: Payment): Promise<void> {
@@ -376,7 +432,7 @@ export abstract class SqlStore implements Store {
 
   // The operator API: each list reads one row past the page to know whether more follow.
 
-  private async page<T>(
+  protected async page<T>(
     read: (a: PageArgs) => Promise<Row[]>,
     q: PageQuery,
     to: (r: Row) => T,
@@ -494,8 +550,169 @@ export abstract class SqlStore implements Store {
     return compareRollups(expected, stored);
   }
 
+  // Webhooks and alerts (issue 17): endpoints, the outbox and its log, rules and firings.
+
+  async createWebhookEndpoint(e: WebhookEndpointRecord): Promise<void> {
+    await this.x.run(insertEndpoint, endpointRow(e));
+  }
+
+  async getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null> {
+    const r = await this.x.first(endpointById, { id });
+    return r ? toEndpoint(r) : null;
+  }
+
+  async listAllWebhookEndpoints(): Promise<WebhookEndpointRecord[]> {
+    return (await this.x.all(allEndpoints, {})).map(toEndpoint);
+  }
+
+  listWebhookEndpointPage(accountId: string | null, q: PageQuery): Promise<Page<WebhookEndpointRecord>> {
+    return accountId === null
+      ? this.page((a) => this.x.all(endpointsPage, a), q, toEndpoint)
+      : this.page((a) => this.x.all(endpointsOfAccountPage, { ...a, accountId }), q, toEndpoint);
+  }
+
+  async setWebhookSecrets(
+    id: string,
+    secret: string,
+    previous: string | null,
+    previousExpiresAt: number | null,
+  ): Promise<void> {
+    await this.x.run(setEndpointSecrets, { id, secret, previous, previousExpiresAt });
+  }
+
+  async deleteWebhookEndpoint(id: string): Promise<boolean> {
+    const [, , deleted] = await this.x.atomically([
+      step(deleteAttemptsOfEndpoint, { id }),
+      step(deleteMessagesOfEndpoint, { id }),
+      step(deleteEndpoint, { id }),
+    ]);
+    return deleted.length > 0;
+  }
+
+  async enqueueMessages(messages: NewOutboxMessage[]): Promise<void> {
+    if (messages.length > 0) await this.x.atomically(messageSteps(messages));
+  }
+
+  async claimDueMessages(
+    now: number,
+    limit: number,
+    leaseMs: number,
+    token: string,
+  ): Promise<OutboxMessageRecord[]> {
+    const rows = await this.x.all(claimMessages, { now, limit, token, leaseUntil: now + leaseMs });
+    return rows.map(toMessage).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1));
+  }
+
+  async completeDelivery(c: DeliveryCompletion): Promise<boolean> {
+    const lease = { endpointId: c.endpointId, messageId: c.messageId, token: c.leaseToken };
+    const endpoint =
+      c.endpoint.kind === "succeeded"
+        ? step(endpointSucceeded, lease)
+        : c.endpoint.kind === "failed"
+          ? step(endpointFailed, { ...lease, at: c.endpoint.at })
+          : step(endpointDisabled, { ...lease, at: c.endpoint.at, reason: c.endpoint.reason });
+    const pending = c.message.status === "pending" ? c.message : null;
+    // the endpoint first: its condition reads the lease the message update then releases
+    const [, , completed] = await this.x.atomically([
+      step(insertAttempt, attemptRow(c.attempt)),
+      endpoint,
+      step(completeMessage, {
+        messageId: c.messageId,
+        token: c.leaseToken,
+        status: c.message.status,
+        nextAttemptAt: pending?.nextAttemptAt ?? null,
+        scheduleStep: pending?.scheduleStep ?? null,
+        attemptNumber: c.attempt.attemptNumber,
+        attemptedAt: c.attempt.attemptedAt,
+      }),
+    ]);
+    return completed.length > 0;
+  }
+
+  async retryDelivery(
+    messageId: string,
+    now: number,
+    lastStep: number,
+  ): Promise<{ id: string; status: OutboxStatus; nextAttemptAt: number } | null> {
+    const [retried] = await this.x.atomically([
+      step(retryMessage, { id: messageId, now, lastStep }),
+      step(enableEndpointOfMessage, { id: messageId }),
+    ]);
+    const r = retried[0];
+    return r
+      ? {
+          id: String(r.id),
+          status: String(r.status) as OutboxStatus,
+          nextAttemptAt: Number(r.next_attempt_at),
+        }
+      : null;
+  }
+
+  async getOutboxMessage(id: string): Promise<OutboxMessageRecord | null> {
+    const r = await this.x.first(messageById, { id });
+    return r ? toMessage(r) : null;
+  }
+
+  async listDeliveries(
+    endpointId: string,
+    q: { limit: number; before: { createdAt: number; id: string } | null },
+  ): Promise<{ messages: OutboxMessageRecord[]; attempts: DeliveryAttemptRecord[] }> {
+    const args = {
+      endpointId,
+      beforeCreatedAt: q.before?.createdAt ?? Number.MAX_SAFE_INTEGER,
+      beforeId: q.before?.id ?? "",
+      limit: q.limit,
+    };
+    const [messages, attempts] = await this.x.atomically([
+      step(messagesOfEndpointPage, args),
+      step(attemptsOfEndpointPage, args),
+    ]);
+    return { messages: messages.map(toMessage), attempts: attempts.map(toAttempt) };
+  }
+
+  async attemptsOf(messageId: string): Promise<DeliveryAttemptRecord[]> {
+    return (await this.x.all(attemptsOfMessage, { id: messageId })).map(toAttempt);
+  }
+
+  async createAlertRule(r: AlertRuleRecord): Promise<void> {
+    await this.x.run(insertRule, ruleRow(r));
+  }
+
+  async getAlertRule(id: string): Promise<AlertRuleRecord | null> {
+    const r = await this.x.first(ruleById, { id });
+    return r ? toRule(r) : null;
+  }
+
+  async listAlertRules(accountId: string): Promise<AlertRuleRecord[]> {
+    return (await this.x.all(rulesOfAccount, { accountId })).map(toRule);
+  }
+
+  async deleteAlertRule(id: string): Promise<boolean> {
+    const [, deleted] = await this.x.atomically([
+      step(deleteFiringsOfRule, { id }),
+      step(deleteRule, { id }),
+    ]);
+    return deleted.length > 0;
+  }
+
+  async listAlertAccounts(): Promise<string[]> {
+    return (await this.x.all(accountsWithRules, {})).map((r) => String(r.account_id));
+  }
+
+  async listAlertFirings(ruleId: string, periodStart: number): Promise<AlertFiringRecord[]> {
+    return (await this.x.all(firingsOf, { ruleId, periodStart })).map(toFiring);
+  }
+
+  async recordAlertFiring(f: AlertFiringRecord, messages: NewOutboxMessage[]): Promise<void> {
+    await this.x.atomically([step(insertFiring, firingRow(f)), ...messageSteps(messages)]);
+  }
+
   /** Writes an audit entry (inside the correction's transaction): its statement and arguments. */
   protected auditStep(entry: AuditEntry): Step {
     return step(insertAudit, auditRow(entry));
   }
 }
+
+/** Outbox rows as statements of the transaction that causes them. */
+const messageSteps = (messages: NewOutboxMessage[]): Step[] =>
+  messages.map((m) => step(insertMessage, messageRow(m)));

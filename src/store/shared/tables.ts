@@ -1,3 +1,5 @@
+import type { Generated } from "kysely";
+
 /**
  * The tables as Kysely sees them, for the shared statements. int64 columns read back as number,
  * bigint (SQLite with safe integers) or string (pg); rows.ts converts every one of them.
@@ -172,4 +174,65 @@ export interface Tables {
     issued_at: Int;
   };
   invoice_numbers: { year: Int; last: Int };
+  webhook_endpoints: {
+    id: string;
+    account_id: string | null;
+    url: string;
+    events: string;
+    secret: string;
+    previous_secret: string | null;
+    previous_secret_expires_at: IntOrNull;
+    disabled_at: IntOrNull;
+    disabled_reason: string | null;
+    failing_since: IntOrNull;
+    created_at: Int;
+  };
+  webhook_messages: {
+    id: string;
+    endpoint_id: string;
+    account_id: string | null;
+    type: string;
+    body: string;
+    created_at: Int;
+    status: string;
+    next_attempt_at: Int;
+    schedule_step: Generated<Int>;
+    attempt_count: Generated<Int>;
+    lease_token: string | null;
+    lease_until: IntOrNull;
+    last_attempt_at: IntOrNull;
+  };
+  webhook_attempts: {
+    id: Generated<Int>;
+    message_id: string;
+    endpoint_id: string;
+    attempt_number: Int;
+    attempted_at: Int;
+    status_code: IntOrNull;
+    latency_ms: Int;
+    response_excerpt: string;
+    error: string | null;
+    succeeded: Int;
+  };
+  alert_rules: {
+    id: string;
+    account_id: string;
+    metric: string;
+    model_id: string | null;
+    period: string;
+    thresholds: string;
+    basis: string;
+    value: string | null;
+    created_at: Int;
+  };
+  alert_firings: {
+    rule_id: string;
+    period_start: Int;
+    kind: string;
+    threshold: string;
+    fired_at: Int;
+    value: string;
+    limit: string;
+    forecast_at: IntOrNull;
+  };
 }

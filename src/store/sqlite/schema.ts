@@ -4,6 +4,7 @@ import {
   coreTables,
   fillSeriesFrom,
   gatewayTables,
+  notifyTables,
   operatorApiTables,
   seriesTables,
 } from "../shared/schema.ts";
@@ -46,4 +47,6 @@ INSERT INTO usage_rollups (account_id, family, level, bucket_start, series_id, r
   billingTables(TYPES),
   // The gateway's upstreams and model routes (issue 15).
   gatewayTables(TYPES),
+  // Webhooks, their outbox and delivery log; alert rules and firings (issue 17).
+  notifyTables(TYPES),
 ];

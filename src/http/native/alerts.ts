@@ -1,0 +1,88 @@
+import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import { formatUtc } from "../../domain/time.ts";
+import type { AlertRuleRecord, RuleView } from "../../notify/alert-service.ts";
+import type { Services } from "../../services.ts";
+import { principalOf } from "../auth.ts";
+import { dec } from "../json.ts";
+import { Id } from "./schemas.ts";
+
+/** A rule on the wire; thresholds and value as exact JSON numbers. */
+const ruleJson = (r: AlertRuleRecord) => ({
+  id: r.id,
+  account_id: r.accountId,
+  metric: r.metric,
+  model_id: r.modelId,
+  period: r.period,
+  thresholds: r.thresholds.map(dec),
+  basis: r.basis,
+  value: r.value === null ? null : dec(r.value),
+  created_at: formatUtc(r.createdAt),
+});
+
+/** A rule with where its period stands now and when the trend reaches each threshold. */
+const viewJson = (v: RuleView) => ({
+  ...ruleJson(v.rule),
+  current_period: { start: formatUtc(v.period.start), end: formatUtc(v.period.end) },
+  total: dec(v.total),
+  limit: v.limit === null ? null : dec(v.limit),
+  outlook: v.outlook,
+});
+
+const Rule = Type.Object(
+  {
+    metric: Type.String({ description: "quantity | cost | requests" }),
+    model_id: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()])),
+    period: Type.String({ description: "day | month (in the account's billing timezone)" }),
+    thresholds: Type.Array(Type.Unknown(), { description: "percentages of the limit, e.g. [50, 80, 100]" }),
+    basis: Type.String({ description: "included | budget | absolute" }),
+    value: Type.Optional(Type.Unknown({ description: "the limit of an absolute rule" })),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * Alert rules (DESIGN.md "Webhooks and alerts"): each threshold fires once per period when
+ * crossed, by live traffic or a backfill, across instances; the list shows each rule's forecast.
+ */
+export function alertRoutes(services: Services): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.post(
+      "/v1/accounts/:id/alerts",
+      { schema: { tags: ["webhooks"], summary: "Create an alert rule", params: Id, body: Rule } },
+      async (request, reply) => {
+        const rule = await services.alerts.create(principalOf(request), request.params.id, request.body);
+        return reply.status(201).send(ruleJson(rule));
+      },
+    );
+
+    app.get(
+      "/v1/accounts/:id/alerts",
+      {
+        schema: {
+          tags: ["webhooks"],
+          summary: "An account's alert rules with this period's total and each threshold's forecast",
+          params: Id,
+        },
+      },
+      async (request) => {
+        const views = await services.alerts.list(principalOf(request), request.params.id);
+        return { data: views.map(viewJson), has_more: false };
+      },
+    );
+
+    app.get(
+      "/v1/alerts/:id",
+      { schema: { tags: ["webhooks"], summary: "Read an alert rule", params: Id } },
+      async (request) => ruleJson(await services.alerts.get(principalOf(request), request.params.id)),
+    );
+
+    app.delete(
+      "/v1/alerts/:id",
+      { schema: { tags: ["webhooks"], summary: "Delete an alert rule and its firings", params: Id } },
+      async (request, reply) => {
+        await services.alerts.delete(principalOf(request), request.params.id);
+        return reply.status(204).send();
+      },
+    );
+  };
+}
