@@ -18,13 +18,7 @@ import type { Log } from "../ops/log.ts";
 import type { QueryService, UsageLine } from "../query/usage-query.ts";
 import type { AlertRuleRecord } from "../store/notify-store.ts";
 import type { Account, Store, UsageEvent } from "../store/store.ts";
-import {
-  outlookJson,
-  type PlannedFiring,
-  planCrossings,
-  planForecasts,
-  ruleOutlook,
-} from "./alert-evaluation.ts";
+import { type PlannedFiring, planCrossings, planForecasts, ruleOutlook } from "./alert-evaluation.ts";
 import type { WebhookService } from "./webhook-service.ts";
 
 export type { AlertRuleRecord };
@@ -35,7 +29,7 @@ export interface RuleView {
   period: AlertPeriodRange;
   total: Dec;
   limit: Dec | null;
-  outlook: ReturnType<typeof outlookJson>[];
+  outlook: ThresholdOutlook[];
 }
 
 /** How long after a commit the touched accounts are evaluated: one evaluation per burst. */
@@ -98,7 +92,7 @@ export class AlertService {
         period: t.period,
         total: t.total,
         limit: t.limit,
-        outlook: outlook.map(outlookJson),
+        outlook,
       });
     }
     return views;

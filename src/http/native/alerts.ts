@@ -25,7 +25,11 @@ const viewJson = (v: RuleView) => ({
   current_period: { start: formatUtc(v.period.start), end: formatUtc(v.period.end) },
   total: dec(v.total),
   limit: v.limit === null ? null : dec(v.limit),
-  outlook: v.outlook,
+  outlook: v.outlook.map((o) => ({
+    threshold: dec(o.threshold),
+    status: o.status,
+    forecast_at: o.status === "projected" ? formatUtc(o.at) : null,
+  })),
 });
 
 const Rule = Type.Object(
