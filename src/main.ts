@@ -69,6 +69,10 @@ async function main(): Promise<void> {
     outbox: new StoreOutbox(store, config.secretsKey),
     send: sender.send,
     onError: (err) => log.error({ err }, "webhooks: a delivery could not be recorded"),
+    onAttempt: (a) => {
+      services.metrics.webhookAttempts.inc({ outcome: a.succeeded ? "succeeded" : "failed" });
+      services.metrics.webhookSeconds.observe(a.latencyMs / 1000);
+    },
   });
   delivery.start();
   // alert rules: evaluated after commits, and all of them again (with forecasts) every sweep

@@ -21,6 +21,8 @@ export interface DeliveryWorkerOptions {
   timeoutMs?: number;
   /** called with errors of the outbox itself (a send failure is an attempt, not an error) */
   onError?: (err: unknown) => void;
+  /** called with every attempt made (metrics) */
+  onAttempt?: (attempt: AttemptRecord) => void;
 }
 
 export class DeliveryWorker {
@@ -31,6 +33,7 @@ export class DeliveryWorker {
   private readonly leaseMs: number;
   private readonly timeoutMs: number;
   private readonly onError: (err: unknown) => void;
+  private readonly onAttempt: (attempt: AttemptRecord) => void;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
   private stopped = true;
@@ -43,6 +46,7 @@ export class DeliveryWorker {
     this.timeoutMs = options.timeoutMs ?? SEND_TIMEOUT_MS;
     this.leaseMs = options.leaseMs ?? 60_000;
     this.onError = options.onError ?? (() => {});
+    this.onAttempt = options.onAttempt ?? (() => {});
     // a lease that can run out mid-send would let a second instance send the same message
     if (this.leaseMs < 2 * this.timeoutMs) throw new Error("leaseMs must be at least twice timeoutMs");
   }
@@ -83,6 +87,7 @@ export class DeliveryWorker {
       error: result.error,
       succeeded: statusCode !== null && statusCode >= 200 && statusCode < 300,
     };
+    this.onAttempt(attempt);
     const plan = planAfterAttempt(claim, attempt, Math.max(this.clock(), attemptedAt));
     // if this throws, the lease runs out and the message is attempted again, same webhook-id
     await this.outbox.completeAttempt(claim, { attempt, ...plan });

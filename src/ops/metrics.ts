@@ -60,12 +60,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly webhookAttempts = new Counter({
+    name: "tally_webhook_attempts_total",
+    help: "Webhook delivery attempts, by outcome (succeeded, failed)",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookSeconds = new Histogram({
+    name: "tally_webhook_attempt_seconds",
+    help: "Time a receiver took to answer a webhook delivery (or to fail)",
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+    registers: [this.registry],
+  });
+
   private processMetrics = false;
 
   constructor() {
     this.setLimiterBackend("memory");
     for (const outcome of ["accepted", "duplicate", "rejected"]) this.events.inc({ outcome }, 0);
     this.limiterFallbacks.inc(0);
+    for (const outcome of ["succeeded", "failed"]) this.webhookAttempts.inc({ outcome }, 0);
   }
 
   setLimiterBackend(backend: LimiterBackend): void {
