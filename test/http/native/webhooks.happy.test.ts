@@ -353,6 +353,47 @@ for (const kind of storeKinds()) {
       });
     });
 
+    it("forecast: a week's trend that reaches thresholds within 3 days sends usage.threshold_forecast once each", async () => {
+      const ep = await endpoint(["usage.threshold_forecast", "usage.threshold_crossed"]);
+      const rule = await post(`/v1/accounts/${w.account.id}/alerts`, {
+        metric: "quantity",
+        model_id: "flux-1-dev",
+        period: "month",
+        thresholds: [80, 100, 150],
+        basis: "absolute",
+        value: 100,
+      });
+      expectStatus(rule, 201);
+      // 10 images on each of the 7 days before today (Nov 13-19): 70 so far, 10 a day
+      const history = Array.from({ length: 7 }, (_, i) => ({
+        id: `day-${i}`,
+        model_id: "flux-1-dev",
+        quantity: 10,
+        timestamp: new Date(Date.UTC(2026, 10, 13 + i, 9)).toISOString(),
+      }));
+      await events(w.member.key, history);
+      await h.services.alerts.sweep();
+      await h.services.alerts.sweep();
+      await deliver();
+      const sent = received.map((r) => verify(r, ep.secret));
+      expect(sent.map((m) => m.type)).toEqual(["usage.threshold_forecast", "usage.threshold_forecast"]);
+      // 80 is 10 images away (one day at 10 a day), 100 three days; 150 is 8 days out: not yet
+      expect(sent.map((m) => [m.data.threshold, m.data.forecast_at]).sort()).toEqual([
+        [100, "2026-11-23T12:00:00.000Z"],
+        [80, "2026-11-21T12:00:00.000Z"],
+      ]);
+      const list = await h.request({
+        method: "GET",
+        url: `/v1/accounts/${w.account.id}/alerts`,
+        key: ROOT_KEY,
+      });
+      expect(list.json().data[0].outlook).toEqual([
+        { threshold: 80, status: "projected", forecast_at: "2026-11-21T12:00:00.000Z" },
+        { threshold: 100, status: "projected", forecast_at: "2026-11-23T12:00:00.000Z" },
+        { threshold: 150, status: "projected", forecast_at: "2026-11-28T12:00:00.000Z" },
+      ]);
+    });
+
     it("closing a month announces invoice.finalized; voiding announces invoice.voided, once", async () => {
       const ep = await endpoint(["invoice.finalized", "invoice.voided"]);
       await events(w.member.key, [
