@@ -5,6 +5,7 @@ import type { BudgetReserver } from "./budget/budget-reserver.ts";
 import { BudgetService } from "./budget/budget-service.ts";
 import { MemoryBudgetReserver } from "./budget/memory-budget-reserver.ts";
 import { QuerySpendReader } from "./budget/query-spend-reader.ts";
+import { type SessionStore, StoreSessionStore } from "./dashboard/session-store.ts";
 import { GroupCommitter } from "./ingest/group-committer.ts";
 import { IngestService } from "./ingest/ingest-service.ts";
 import { ModelCatalog } from "./ingest/model-catalog.ts";
@@ -17,6 +18,7 @@ import type { RedisRateLimiter } from "./limits/redis-rate-limiter.ts";
 import { storeCounts } from "./limits/store-counts.ts";
 import { ManageService } from "./manage/manage-service.ts";
 import { OperatorService } from "./manage/operator-service.ts";
+import { PortalService } from "./manage/portal-service.ts";
 import { UpstreamService } from "./manage/upstream-service.ts";
 import { AlertService } from "./notify/alert-service.ts";
 import type { PrivateAddressPolicy, ResolveHost } from "./notify/url-policy.ts";
@@ -89,6 +91,10 @@ export interface Services {
   webhooks: WebhookService;
   /** alert rules, their evaluation after commits and in a periodic sweep */
   alerts: AlertService;
+  /** dashboard sessions, kept in the store (they survive restarts and span instances) */
+  sessions: SessionStore;
+  /** one-time dashboard sign-in links for an operator's own site */
+  portal: PortalService;
   /** `/healthz`: whether the store answers, and which one it is */
   health(): Promise<Health>;
   log: Log;
@@ -176,6 +182,8 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     ),
     webhooks,
     alerts,
+    sessions: new StoreSessionStore(store),
+    portal: new PortalService(store, now),
     async health() {
       try {
         await store.ping();

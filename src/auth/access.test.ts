@@ -80,7 +80,7 @@ const EXPECTED: [Resource, Action, TargetName[], TargetName[], TargetName[]][] =
   ["alert", "create", ALL, ACC, NONE],
   ["budget", "read", ALL, ACC, ACC],
   ["budget", "change", ALL, ACC, NONE],
-  ["portal_session", "create", ALL, ACC, NONE],
+  ["portal_session", "create", ALL, NONE, NONE],
 ];
 
 describe("access policy", () => {

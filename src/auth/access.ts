@@ -135,12 +135,13 @@ export const POLICY = {
     change: ADMINS,
     refusal: { create: NEEDS_ADMIN, change: NEEDS_ADMIN },
   },
+  /** a one-time dashboard link that signs someone in as an account or user: the operator's to give */
   portal_session: {
     label: "portal session",
-    read: ADMINS,
-    create: ADMINS,
-    change: ADMINS,
-    refusal: { read: NEEDS_ADMIN, create: NEEDS_ADMIN, change: NEEDS_ADMIN },
+    read: ROOT_ONLY,
+    create: ROOT_ONLY,
+    change: ROOT_ONLY,
+    refusal: { read: NEEDS_ROOT, ...operator },
   },
 } satisfies Record<string, Row>;
 

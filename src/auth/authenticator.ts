@@ -69,6 +69,35 @@ export class Authenticator {
     return this.principalOf(key);
   }
 
+  /**
+   * A portal session's principal: one user of the account (its role), or the account itself seen
+   * as an admin would (the dashboard lets such a session read only). No key: the session stands
+   * in for one, labelled so. Null when the account or user is gone; a disabled account is refused.
+   */
+  async principalOfPortal(
+    accountId: string,
+    userId: string | null,
+    openedAt: number,
+  ): Promise<Principal | null> {
+    const account = await this.store.getAccount(accountId);
+    if (!account) return null;
+    if (!account.isEnabled) throw new DomainError("FORBIDDEN", ACCOUNT_DISABLED);
+    const user = userId === null ? null : await this.store.getUser(userId);
+    if (userId !== null && (!user || user.accountId !== accountId)) return null;
+    return {
+      kind: "user",
+      accountId,
+      userId: user?.id ?? "",
+      username: user?.username ?? "portal",
+      role: user?.role ?? "admin",
+      nodeId: user?.nodeId ?? null,
+      keyId: "portal",
+      keyLabel: "Portal session",
+      keyPrefix: "",
+      keyCreatedAt: openedAt,
+    };
+  }
+
   /** A live key's principal: root, or its user's (null when the user is gone). */
   private async principalOf(key: ApiKey): Promise<Principal | null> {
     if (key.isRoot) return { kind: "root", keyId: key.id };

@@ -25,6 +25,11 @@ export interface DashboardDeps {
   /** a presented API key -> its principal, or null (unknown, revoked) */
   authenticate(secret: string): Promise<Principal | null>;
   principalOfKey(keyId: string): Promise<Principal | null>;
+  principalOfPortal(accountId: string, userId: string | null, openedAt: number): Promise<Principal | null>;
+  /** a portal link's token -> its account, user and session length, taken once; null otherwise */
+  consumePortalLink(
+    token: string,
+  ): Promise<{ accountId: string; userId: string | null; sessionTtlMs: number } | null>;
   now: () => number;
   /** default: in this process's memory (lost on restart, not shared between instances) */
   sessions?: SessionStore;
@@ -90,6 +95,11 @@ function loadAssets(): Map<string, { body: Buffer; type: string }> {
   return assets;
 }
 
+const PORTAL_ENTER = `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/dashboard/">
+<title>Tally</title><p><a href="/dashboard/">Open the dashboard</a></p>`;
+const PORTAL_GONE = `<!doctype html><meta charset="utf-8"><title>Tally</title>
+<p>This sign-in link has been used already or has expired. Ask for a new one where you found it.</p>`;
+
 function sessionJson(p: Principal, expiresAt: number) {
   const base = { expires_at: formatUtc(expiresAt) };
   if (p.kind === "root") return { ...base, kind: "root", role: "root" };
@@ -127,7 +137,12 @@ function readSecret(body: unknown): string {
 export async function registerDashboard(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
   const sessions = deps.sessions ?? new MemorySessionStore();
   const ttlMs = deps.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
-  const sessionDeps: SessionDeps = { sessions, principalOfKey: deps.principalOfKey, now: deps.now };
+  const sessionDeps: SessionDeps = {
+    sessions,
+    principalOfKey: deps.principalOfKey,
+    principalOfPortal: deps.principalOfPortal,
+    now: deps.now,
+  };
   installSessionAuth(app, sessionDeps);
   const assets = loadAssets();
   const index = readFileSync(join(STATIC_DIR, "index.html"));
@@ -172,6 +187,8 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
             tokenHash: hashToken(token),
             keyId: principal.keyId,
             isRoot: principal.kind === "root",
+            accountId: null,
+            userId: null,
             createdAt: now,
             expiresAt,
           });
@@ -182,6 +199,31 @@ export async function registerDashboard(app: FastifyInstance, deps: DashboardDep
             .send(sessionJson(principal, expiresAt));
         },
       );
+
+      // A portal link (POST /v1/portal/sessions) opens a session once. It is followed from the
+      // operator's own site, so no same-origin check: the one-time token is the credential. The
+      // answer is a page that moves on to the dashboard itself, so that the SameSite=Strict cookie
+      // is sent (a redirect would still count as the cross-site navigation that began it).
+      dash.get("/portal/:token", { schema: { hide: true } }, async (request, reply) => {
+        const token = (request.params as { token: string }).token;
+        const link = /^[A-Za-z0-9_-]{43}$/.test(token) ? await deps.consumePortalLink(token) : null;
+        if (!link) {
+          return reply.status(410).header("cache-control", "no-store").type(TYPES[".html"]).send(PORTAL_GONE);
+        }
+        const sessionToken = newSessionToken();
+        const now = deps.now();
+        await sessions.create({
+          tokenHash: hashToken(sessionToken),
+          keyId: null,
+          isRoot: false,
+          accountId: link.accountId,
+          userId: link.userId,
+          createdAt: now,
+          expiresAt: now + link.sessionTtlMs,
+        });
+        setSessionCookie(reply, request, sessionToken, Math.floor(link.sessionTtlMs / 1000));
+        return reply.header("cache-control", "no-store").type(TYPES[".html"]).send(PORTAL_ENTER);
+      });
 
       dash.get(
         "/api/session",

@@ -10,6 +10,8 @@ export interface SessionDeps {
   sessions: SessionStore;
   /** the live principal of a stored key by id; null when revoked or gone */
   principalOfKey(keyId: string): Promise<Principal | null>;
+  /** a portal session's principal (its account, and its user if it names one) */
+  principalOfPortal(accountId: string, userId: string | null, openedAt: number): Promise<Principal | null>;
   now: () => number;
 }
 
@@ -85,6 +87,8 @@ async function resolve(request: FastifyRequest): Promise<Principal | null> {
   if (!token || !isSameOrigin(request)) return null;
   const session = await deps.sessions.find(hashToken(token), deps.now());
   if (!session) return null;
+  // a portal session for a whole account (no user) reads only
+  if (session.accountId !== null && session.userId === null && !SAFE_METHODS.has(request.method)) return null;
   return principalOfSession(session, deps);
 }
 
@@ -92,6 +96,9 @@ export async function principalOfSession(
   session: DashboardSession,
   deps: SessionDeps,
 ): Promise<Principal | null> {
+  if (session.keyId === null && session.accountId !== null) {
+    return deps.principalOfPortal(session.accountId, session.userId, session.createdAt);
+  }
   if (session.keyId === null) return session.isRoot ? { kind: "root", keyId: null } : null;
   return deps.principalOfKey(session.keyId);
 }

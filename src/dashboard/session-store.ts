@@ -1,19 +1,22 @@
+import type { SessionStoreVerbs } from "../store/session-store.ts";
+
 /**
  * Dashboard sessions. A browser holds a random 256-bit token in an HttpOnly cookie; the store keeps
  * only the token's SHA-256 digest, so a leaked store does not leak sessions. A session names the key
  * it was opened with (null for the TALLY_ADMIN_KEY root), and that key is checked again on every
  * request: revoking the key ends its sessions.
  *
- * MemorySessionStore lives in one process: sessions are lost on restart and not shared between
- * instances. A store-backed implementation needs one table (see docs/decisions, dashboard record):
- * `dashboard_sessions(token_hash text primary key, key_id text null, is_root boolean,
- * created_at bigint, expires_at bigint)` with an index on `expires_at` for the sweep.
+ * StoreSessionStore keeps them in the store's `dashboard_sessions` table (they survive restarts and
+ * span instances); MemorySessionStore, in one process, serves tests of the dashboard alone.
  */
 export interface DashboardSession {
   tokenHash: string;
   /** the API key the session was opened with; null for the environment's root key */
   keyId: string | null;
   isRoot: boolean;
+  /** a portal session's account, and its user (null: the whole account, read only) */
+  accountId: string | null;
+  userId: string | null;
   createdAt: number;
   expiresAt: number;
 }
@@ -50,5 +53,22 @@ export class MemorySessionStore implements SessionStore {
   /** expired sessions go when a new one is made, so the map never outgrows the live sessions */
   private sweep(now: number): void {
     for (const [hash, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(hash);
+  }
+}
+
+/** Sessions in the store (both dialects): what `Store` offers for them, nothing else. */
+export class StoreSessionStore implements SessionStore {
+  constructor(private readonly store: SessionStoreVerbs) {}
+
+  create(session: DashboardSession): Promise<void> {
+    return this.store.createSession(session);
+  }
+
+  find(tokenHash: string, now: number): Promise<DashboardSession | null> {
+    return this.store.findSession(tokenHash, now);
+  }
+
+  delete(tokenHash: string): Promise<void> {
+    return this.store.deleteSession(tokenHash);
   }
 }

@@ -146,6 +146,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await registerDashboard(app as unknown as FastifyInstance, {
     authenticate: (secret) => services.auth.authenticate(secret),
     principalOfKey: (keyId) => services.auth.principalOfKey(keyId),
+    principalOfPortal: (accountId, userId, openedAt) =>
+      services.auth.principalOfPortal(accountId, userId, openedAt),
+    consumePortalLink: (token) => services.portal.consume(token),
+    sessions: services.sessions,
     now: services.now,
   });
   // ---- end dashboard ----

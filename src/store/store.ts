@@ -2,6 +2,7 @@ import type { BillingMode, Budget } from "../domain/budget.ts";
 import type { Dec } from "../domain/decimal.ts";
 import type { RollupLevel } from "../domain/time.ts";
 import type { NewOutboxMessage, NotifyStore } from "./notify-store.ts";
+import type { SessionStoreVerbs } from "./session-store.ts";
 
 /**
  * The one storage interface. SqliteStore and PostgresStore implement it with the same behaviour;
@@ -271,7 +272,7 @@ export interface VerifyDifference {
   actual: string;
 }
 
-export interface Store extends NotifyStore {
+export interface Store extends NotifyStore, SessionStoreVerbs {
   readonly dialect: "sqlite" | "postgres";
   migrate(): Promise<void>;
   ping(): Promise<void>;

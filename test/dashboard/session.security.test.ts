@@ -31,6 +31,8 @@ describe("dashboard sessions, alone", () => {
     await registerDashboard(app, {
       authenticate: async (secret) => (secret === "good" ? principal : null),
       principalOfKey: async () => null,
+      principalOfPortal: async () => null,
+      consumePortalLink: async () => null,
       now: () => 1_000,
       sessions,
     });
@@ -75,6 +77,8 @@ describe("dashboard sessions, alone", () => {
     await registerDashboard(app, {
       authenticate: async () => null,
       principalOfKey: async () => null,
+      principalOfPortal: async () => null,
+      consumePortalLink: async () => null,
       now: Date.now,
     });
     await app.ready();

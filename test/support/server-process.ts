@@ -52,6 +52,8 @@ export interface StartOptions {
   adminKey?: string;
   /** reuse an existing SQLite file (restart after a crash); default: a fresh temp file */
   dbPath?: string;
+  /** listen on this port (a restart at the same address); default: a free one */
+  port?: number;
   timeoutMs?: number;
 }
 
@@ -61,7 +63,7 @@ const INHERITED_OUT = ["DATABASE_URL", "REDIS_URL", "TALLY_DB", "TALLY_ADMIN_KEY
 /** Starts `src/main.ts` on a free port and resolves once `GET /healthz` answers 200. */
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
   const dir = mkdtempSync(join(tmpdir(), "tally-server-"));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const adminKey = options.adminKey ?? `test-admin-${randomBytes(12).toString("hex")}`;
   const usesPostgres = Boolean(options.env?.DATABASE_URL);
   const dbPath = usesPostgres ? null : (options.dbPath ?? join(dir, "tally.db"));

@@ -13,6 +13,7 @@ import { limitsCheckRoutes } from "./limits-check.ts";
 import { modelRoutes } from "./models.ts";
 import { paymentRoutes } from "./payments.ts";
 import { planRoutes } from "./plans.ts";
+import { portalRoutes } from "./portal.ts";
 import { subscriptionRoutes } from "./subscriptions.ts";
 import { upstreamRoutes } from "./upstreams.ts";
 import { userRoutes } from "./users.ts";
@@ -38,6 +39,8 @@ const RESOURCES = [
   // webhooks and alerts (issue 17)
   webhookRoutes,
   alertRoutes,
+  // dashboard sign-in links (issue 18)
+  portalRoutes,
 ];
 
 /** The native API (DESIGN.md, "Native API"): every route behind the key check, native error format. */

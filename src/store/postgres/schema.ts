@@ -7,6 +7,7 @@ import {
   notifyTables,
   operatorApiTables,
   seriesTables,
+  sessionTables,
 } from "../shared/schema.ts";
 
 /** PostgreSQL's column types for the shared table definitions (shared/schema.ts). */
@@ -82,4 +83,6 @@ DROP TABLE usage_rollups_wide;
   gatewayTables(TYPES),
   // Webhooks, their outbox and delivery log; alert rules and firings (issue 17).
   notifyTables(TYPES),
+  // Dashboard sessions and one-time portal links (issue 18).
+  sessionTables(TYPES),
 ];

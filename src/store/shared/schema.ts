@@ -361,3 +361,31 @@ CREATE TABLE alert_firings (
   PRIMARY KEY (rule_id, period_start, kind, threshold)
 );
 `;
+
+/**
+ * Dashboard sessions (issue 18, docs/decisions/0017): only the SHA-256 of a session's cookie token
+ * is stored, so sessions survive restarts and span instances without the table holding a usable
+ * secret. A session opened with a key names it (re-checked on every request); a portal session
+ * names its account and user instead. Portal links are one-time: consumed by the first visit.
+ */
+export const sessionTables = (t: ColumnTypes): string => `
+CREATE TABLE dashboard_sessions (
+  token_hash TEXT PRIMARY KEY,
+  key_id TEXT,
+  is_root ${t.int} NOT NULL,
+  account_id TEXT,
+  user_id TEXT,
+  created_at ${t.int} NOT NULL,
+  expires_at ${t.int} NOT NULL
+);
+CREATE INDEX dashboard_sessions_expires ON dashboard_sessions(expires_at);
+CREATE TABLE portal_links (
+  link_hash TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id),
+  user_id TEXT,
+  session_ttl_ms ${t.int} NOT NULL,
+  created_at ${t.int} NOT NULL,
+  expires_at ${t.int} NOT NULL,
+  used_at ${t.int}
+);
+`;

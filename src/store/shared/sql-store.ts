@@ -49,6 +49,7 @@ import {
   upstreamRow,
   userRow,
 } from "../rows.ts";
+import type { PortalLinkRecord, SessionRecord } from "../session-store.ts";
 import type {
   Account,
   AggregateQuery,
@@ -122,6 +123,15 @@ import {
   usersPage,
 } from "./pages.ts";
 import { planById, upsertPlan } from "./plans.ts";
+import {
+  consumePortalLink,
+  deleteExpiredPortalLinks,
+  deleteExpiredSessions,
+  deleteSession,
+  insertPortalLink,
+  insertSession,
+  liveSession,
+} from "./sessions.ts";
 import { type Row, type SqlExecutor, type Step, step } from "./sql.ts";
 import { allUpstreams, insertUpstream, upstreamById } from "./upstreams.ts";
 import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
@@ -705,6 +715,66 @@ export abstract class SqlStore implements Store {
 
   async recordAlertFiring(f: AlertFiringRecord, messages: NewOutboxMessage[]): Promise<void> {
     await this.x.atomically([step(insertFiring, firingRow(f)), ...messageSteps(messages)]);
+  }
+
+  // Dashboard sessions and portal links (issue 18)
+
+  async createSession(r: SessionRecord): Promise<void> {
+    await this.x.atomically([
+      step(deleteExpiredSessions, { now: r.createdAt }),
+      step(deleteExpiredPortalLinks, { now: r.createdAt }),
+      step(insertSession, {
+        token_hash: r.tokenHash,
+        key_id: r.keyId,
+        is_root: r.isRoot ? 1 : 0,
+        account_id: r.accountId,
+        user_id: r.userId,
+        created_at: r.createdAt,
+        expires_at: r.expiresAt,
+      }),
+    ]);
+  }
+
+  async findSession(tokenHash: string, now: number): Promise<SessionRecord | null> {
+    const r = await this.x.first(liveSession, { hash: tokenHash, now });
+    if (!r) return null;
+    return {
+      tokenHash: String(r.token_hash),
+      keyId: r.key_id === null ? null : String(r.key_id),
+      isRoot: r.is_root === true || Number(r.is_root) === 1,
+      accountId: r.account_id === null ? null : String(r.account_id),
+      userId: r.user_id === null ? null : String(r.user_id),
+      createdAt: Number(r.created_at),
+      expiresAt: Number(r.expires_at),
+    };
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.x.run(deleteSession, { hash: tokenHash });
+  }
+
+  async createPortalLink(l: PortalLinkRecord): Promise<void> {
+    await this.x.run(insertPortalLink, {
+      link_hash: l.linkHash,
+      account_id: l.accountId,
+      user_id: l.userId,
+      session_ttl_ms: l.sessionTtlMs,
+      created_at: l.createdAt,
+      expires_at: l.expiresAt,
+    });
+  }
+
+  async consumePortalLink(linkHash: string, now: number): Promise<PortalLinkRecord | null> {
+    const [r] = await this.x.all(consumePortalLink, { hash: linkHash, now });
+    if (!r) return null;
+    return {
+      linkHash: String(r.link_hash),
+      accountId: String(r.account_id),
+      userId: r.user_id === null ? null : String(r.user_id),
+      sessionTtlMs: Number(r.session_ttl_ms),
+      createdAt: Number(r.created_at),
+      expiresAt: Number(r.expires_at),
+    };
   }
 
   /** Writes an audit entry (inside the correction's transaction): its statement and arguments. */

@@ -235,4 +235,22 @@ export interface Tables {
     limit: string;
     forecast_at: IntOrNull;
   };
+  dashboard_sessions: {
+    token_hash: string;
+    key_id: string | null;
+    is_root: Int;
+    account_id: string | null;
+    user_id: string | null;
+    created_at: Int;
+    expires_at: Int;
+  };
+  portal_links: {
+    link_hash: string;
+    account_id: string;
+    user_id: string | null;
+    session_ttl_ms: Int;
+    created_at: Int;
+    expires_at: Int;
+    used_at: IntOrNull;
+  };
 }

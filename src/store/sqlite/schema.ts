@@ -7,6 +7,7 @@ import {
   notifyTables,
   operatorApiTables,
   seriesTables,
+  sessionTables,
 } from "../shared/schema.ts";
 
 /** SQLite's column types for the shared table definitions (shared/schema.ts). */
@@ -49,4 +50,6 @@ INSERT INTO usage_rollups (account_id, family, level, bucket_start, series_id, r
   gatewayTables(TYPES),
   // Webhooks, their outbox and delivery log; alert rules and firings (issue 17).
   notifyTables(TYPES),
+  // Dashboard sessions and one-time portal links (issue 18).
+  sessionTables(TYPES),
 ];
