@@ -513,7 +513,16 @@ export class OperatorService {
       amount_usd: formatDec(refund.amountUsd),
       reference: refund.reference,
     });
-    await this.store.createRefund(refund, entry);
+    // checked again with the payment locked: a refund written meanwhile may have left less
+    const outcome = await this.store.createRefund(refund, entry);
+    if (!outcome.written) {
+      throw new DomainError(
+        "CONFLICT",
+        outcome.left <= ZERO
+          ? "This payment is refunded in full already"
+          : `Another refund of this payment was written meanwhile: at most ${formatDec(outcome.left)} is left to refund`,
+      );
+    }
     return refund;
   }
 }

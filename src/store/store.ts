@@ -124,6 +124,9 @@ export interface Payment {
   refundOf?: string | null;
 }
 
+/** A refund written, or refused as more than what is left of its payment (`left`, before it). */
+export type RefundOutcome = { written: true } | { written: false; left: Dec };
+
 export type StoredInvoiceStatus = "finalized" | "no_charge" | "void";
 
 /** A finalized invoice as stored: the document (JSON, exact decimals as strings) and PDF never change. */
@@ -307,7 +310,12 @@ export interface Store {
   endSubscription(id: string, endsAt: number | null, audit: AuditEntry): Promise<void>;
   /** the refunds already written against a payment */
   refundsOf(paymentId: string): Promise<Payment[]>;
-  createRefund(p: Payment, audit: AuditEntry): Promise<void>;
+  /**
+   * Writes a refund (a payment with `refundOf`) and its audit entry unless, with the refunds
+   * already written, it would exceed the payment: checked and written in one transaction, so
+   * concurrent refunds never exceed it together.
+   */
+  createRefund(p: Payment, audit: AuditEntry): Promise<RefundOutcome>;
   findAudit(filter: AuditFilter): Promise<AuditEntry[]>;
 
   createKey(k: ApiKey): Promise<void>;

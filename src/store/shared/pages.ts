@@ -69,6 +69,15 @@ export const paymentById = query((db, p: { id: string }) =>
   db.selectFrom("payments").selectAll().where("id", "=", p.id),
 );
 
+/**
+ * A payment read to refund it: on PostgreSQL its row stays locked until the refund commits, so
+ * refunds of one payment are checked one after another (SQLite's IMMEDIATE transaction does that).
+ */
+export const lockPayment = query((db, p: { id: string }, dialect) => {
+  const q = db.selectFrom("payments").selectAll().where("id", "=", p.id);
+  return dialect === "postgres" ? q.forUpdate() : q;
+});
+
 export const refundsOfPayment = query((db, p: { paymentId: string }) =>
   db
     .selectFrom("payments")

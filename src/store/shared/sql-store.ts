@@ -1,5 +1,5 @@
 import type { Budget } from "../../domain/budget.ts";
-import { splitCost } from "../../domain/decimal.ts";
+import { splitCost, ZERO } from "../../domain/decimal.ts";
 import {
   accountRow,
   auditRow,
@@ -45,6 +45,7 @@ import type {
   Payment,
   Plan,
   PriceVersion,
+  RefundOutcome,
   Store,
   Subscription,
   Upstream,
@@ -87,6 +88,7 @@ import {
   licenseById,
   licensesOfModelPage,
   licensesPage,
+  lockPayment,
   type PageArgs,
   paymentById,
   paymentsPage,
@@ -471,8 +473,24 @@ export abstract class SqlStore implements Store {
     return (await this.x.all(refundsOfPayment, { paymentId })).map(toPayment);
   }
 
-  async createRefund(p: Payment, audit: AuditEntry): Promise<void> {
-    await this.x.atomically([step(insertPayment, paymentRow(p)), this.auditStep(audit)]);
+  async createRefund(p: Payment, audit: AuditEntry): Promise<RefundOutcome> {
+    const paymentId = p.refundOf ?? "";
+    let outcome: RefundOutcome = { written: false, left: ZERO };
+    await this.x.decideAtomically(
+      [step(lockPayment, { id: paymentId }), step(refundsOfPayment, { paymentId })],
+      ([[payment], refunds]) => {
+        // refunds are negative: what is left is the payment plus them
+        const paid = payment ? toPayment(payment).amountUsd : ZERO;
+        const left = refunds.reduce((sum, r) => sum + toPayment(r).amountUsd, paid);
+        if (-p.amountUsd > left) {
+          outcome = { written: false, left };
+          return [];
+        }
+        outcome = { written: true };
+        return [step(insertPayment, paymentRow(p)), this.auditStep(audit)];
+      },
+    );
+    return outcome;
   }
 
   async findAudit(filter: AuditFilter): Promise<AuditEntry[]> {
