@@ -264,6 +264,8 @@ export interface AuditFilter {
   resourceId?: string;
   usageId?: string;
   limit: number;
+  /** newest first: the page holds entries older than this one's (at, id); absent: the first page */
+  before?: { at: number; id: string } | null;
 }
 
 export interface VerifyDifference {
@@ -316,7 +318,9 @@ export interface Store {
    * concurrent refunds never exceed it together.
    */
   createRefund(p: Payment, audit: AuditEntry): Promise<RefundOutcome>;
-  findAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+  /** a page of an account's audit entries, newest first */
+  findAudit(filter: AuditFilter): Promise<Page<AuditEntry>>;
+  getAuditEntry(id: string): Promise<AuditEntry | null>;
 
   createKey(k: ApiKey): Promise<void>;
   getKey(id: string): Promise<ApiKey | null>;

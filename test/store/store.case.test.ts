@@ -494,7 +494,7 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       expect(await store.createRefund(tooMuch, refusedAudit)).toEqual({ written: false, left: d("7.5") });
       expect((await store.refundsOf(pay.id)).map((x) => x.id)).toEqual([refund.id]);
       expect(
-        (await store.findAudit({ accountId: a, limit: 10 })).map((e) => e.id),
+        (await store.findAudit({ accountId: a, limit: 10 })).data.map((e) => e.id),
       ).not.toContain(refusedAudit.id);
     });
 
@@ -567,13 +567,26 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         audit({ accountId: a, resourceType: "account", resourceId: a }),
       );
       expect(await store.getAccount(a)).toMatchObject({ isEnabled: false, billingTimezone: "Asia/Tokyo" });
-      const entries = await store.findAudit({ accountId: a, limit: 10 });
+      const entries = (await store.findAudit({ accountId: a, limit: 10 })).data;
       expect(entries).toHaveLength(3);
-      expect(await store.findAudit({ accountId: a, resourceType: "key", limit: 10 })).toHaveLength(2);
+      expect((await store.findAudit({ accountId: a, resourceType: "key", limit: 10 })).data).toHaveLength(2);
       expect(
-        (await store.findAudit({ accountId: a, resourceId: a, limit: 10 })).map((e) => e.resourceType),
+        (await store.findAudit({ accountId: a, resourceId: a, limit: 10 })).data.map((e) => e.resourceType),
       ).toEqual(["account"]);
-      expect(await store.findAudit({ accountId: b(a), limit: 10 })).toEqual([]);
+      expect(await store.findAudit({ accountId: b(a), limit: 10 })).toEqual({ data: [], hasMore: false });
+      // paged newest first, (at, id) descending: entries at one instant are ordered by id
+      const walked: string[] = [];
+      let before: { at: number; id: string } | null = null;
+      for (;;) {
+        const page = await store.findAudit({ accountId: a, limit: 1, before });
+        walked.push(...page.data.map((e) => e.id));
+        if (!page.hasMore) break;
+        const last = page.data[0];
+        before = { at: last.at, id: last.id };
+      }
+      expect(walked).toEqual(entries.map((e) => e.id));
+      expect((await store.getAuditEntry(walked[0]))?.id).toBe(walked[0]);
+      expect(await store.getAuditEntry("nope")).toBeNull();
     });
   });
 

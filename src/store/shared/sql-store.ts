@@ -80,6 +80,7 @@ import { ping } from "./meta.ts";
 import { allModels, allPrices, modelById, pricesOfModel, upsertModel, upsertPrice } from "./models.ts";
 import {
   accountsPage,
+  auditById,
   auditFiltered,
   endLicense,
   endSubscription,
@@ -372,8 +373,8 @@ export abstract class SqlStore implements Store {
     return rows.map(toEvent);
   }
 
-  listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
-    return this.findAudit({ ...filter, accountId });
+  async listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
+    return (await this.findAudit({ ...filter, accountId })).data;
   }
 
   // The operator API: each list reads one row past the page to know whether more follow.
@@ -493,15 +494,22 @@ export abstract class SqlStore implements Store {
     return outcome;
   }
 
-  async findAudit(filter: AuditFilter): Promise<AuditEntry[]> {
+  async findAudit(filter: AuditFilter): Promise<Page<AuditEntry>> {
     const rows = await this.x.all(auditFiltered, {
       accountId: filter.accountId,
       resourceType: filter.resourceType ?? "",
       resourceId: filter.resourceId ?? "",
       usageId: filter.usageId ?? "",
-      limit: filter.limit,
+      beforeAt: filter.before?.at ?? Number.MAX_SAFE_INTEGER,
+      beforeId: filter.before?.id ?? "",
+      limit: filter.limit + 1,
     });
-    return rows.map(toAudit);
+    return { data: rows.slice(0, filter.limit).map(toAudit), hasMore: rows.length > filter.limit };
+  }
+
+  async getAuditEntry(id: string): Promise<AuditEntry | null> {
+    const r = await this.x.first(auditById, { id });
+    return r ? toAudit(r) : null;
   }
 
   async verifyRollups(): Promise<VerifyDifference[]> {
