@@ -251,8 +251,8 @@ export class ManageService {
     const [all, prices] = await Promise.all([this.store.listModels(), this.store.listPrices()]);
     let models = all;
     if (p.kind === "user") {
-      const { plan } = await readAccountPlan(this.store, p.accountId);
       const at = this.now();
+      const { plan } = await readAccountPlan(this.store, p.accountId, at);
       const usable = await Promise.all(
         all.map(async (m) => (await entitlementAt(this.store, p.accountId, plan, m.id, at)).allowed),
       );

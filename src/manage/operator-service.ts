@@ -23,6 +23,7 @@ import type {
   Subscription,
   User,
 } from "../store/store.ts";
+import { readAccountPlan } from "./account-plan.ts";
 
 /** The records these verbs answer with, as the surfaces see them. */
 export type { ApiKey, BillingMode, Page };
@@ -335,13 +336,17 @@ export class OperatorService {
     return { model, prices: await this.store.listPrices(modelId) };
   }
 
-  /** The root lists every plan; an account key sees its account's current plan. */
+  /** The plan in force now for the account (none when no subscription is). */
+  private async planInForce(accountId: string): Promise<Plan | null> {
+    const { account, plan } = await readAccountPlan(this.store, accountId, this.now());
+    if (!account) throw DomainError.notFound("account");
+    return plan;
+  }
+
+  /** The root lists every plan; an account key sees the plan in force for its account. */
   async listPlans(p: Principal, input: ListInput): Promise<Page<Plan>> {
     authorize(p, "read", "plan");
-    if (p.kind !== "root") {
-      const { planId } = await this.account(p.accountId);
-      return this.single(planId ? await this.store.getPlan(planId) : null, input);
-    }
+    if (p.kind !== "root") return this.single(await this.planInForce(p.accountId), input);
     const q = await this.cursor(
       input,
       (id) => this.store.getPlan(id),
@@ -353,7 +358,7 @@ export class OperatorService {
   async getPlan(p: Principal, planId: string): Promise<Plan> {
     authorize(p, "read", "plan");
     const plan = await this.store.getPlan(planId);
-    const visible = plan && (p.kind === "root" || (await this.account(p.accountId)).planId === plan.id);
+    const visible = plan && (p.kind === "root" || (await this.planInForce(p.accountId))?.id === plan.id);
     if (!plan || !visible) throw DomainError.notFound("plan");
     return plan;
   }

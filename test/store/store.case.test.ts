@@ -490,17 +490,29 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       expect((await store.listPaymentPage(b2, first)).data).toEqual([]);
       // more than is left (7.5) is refused and writes nothing, neither refund nor audit entry
       const tooMuch = { ...pay, id: randomUUID(), amountUsd: d("-7.6"), createdAt: T + 2, refundOf: pay.id };
-      const refusedAudit = audit({ accountId: a, action: "refund", resourceType: "payment", resourceId: pay.id });
+      const refusedAudit = audit({
+        accountId: a,
+        action: "refund",
+        resourceType: "payment",
+        resourceId: pay.id,
+      });
       expect(await store.createRefund(tooMuch, refusedAudit)).toEqual({ written: false, left: d("7.5") });
       expect((await store.refundsOf(pay.id)).map((x) => x.id)).toEqual([refund.id]);
-      expect(
-        (await store.findAudit({ accountId: a, limit: 10 })).data.map((e) => e.id),
-      ).not.toContain(refusedAudit.id);
+      expect((await store.findAudit({ accountId: a, limit: 10 })).data.map((e) => e.id)).not.toContain(
+        refusedAudit.id,
+      );
     });
 
     it("concurrent refunds of one payment never exceed it together", async () => {
       const a = await newAccount(store);
-      const pay = { id: randomUUID(), accountId: a, amountUsd: d("10"), paidAt: T, reference: null, createdAt: T };
+      const pay = {
+        id: randomUUID(),
+        accountId: a,
+        amountUsd: d("10"),
+        paidAt: T,
+        reference: null,
+        createdAt: T,
+      };
       await store.createPayment(pay);
       const outcomes = await Promise.all(
         Array.from({ length: 12 }, (_, i) =>

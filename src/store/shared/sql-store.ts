@@ -108,7 +108,7 @@ import { allUpstreams, insertUpstream, upstreamById } from "./upstreams.ts";
 import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
 
 /**
- * Reference rows (keys by digest, users, accounts, plans, licenses) as every request reads them,
+ * Reference rows (keys by digest, users, accounts, plans, licenses, subscriptions) as every request reads them,
  * remembered per dialect (sqlite/reference-cache.ts, postgres/reference-cache.ts).
  */
 export interface ReferenceCache {
@@ -298,8 +298,11 @@ export abstract class SqlStore implements Store {
     );
   }
 
-  async listSubscriptions(accountId: string): Promise<Subscription[]> {
-    return (await this.x.all(subscriptionsOf, { accountId })).map(toSubscription);
+  /** remembered: the plan in force is read from them on every limit check (manage/account-plan.ts) */
+  listSubscriptions(accountId: string): Promise<Subscription[]> {
+    return this.refs.remember(`subscriptions:${accountId}`, async () =>
+      (await this.x.all(subscriptionsOf, { accountId })).map(toSubscription),
+    );
   }
 
   async setBillingTimezone(accountId: string, timezone: string): Promise<void> {

@@ -14,7 +14,12 @@ describe.each(storeKinds())("refunds sent at once ($name)", (kind) => {
 
   it("together never exceed the payment; the others are refused with what is left", async () => {
     const base = `/v1/accounts/${w.account.id}`;
-    const pay = await h.request({ method: "POST", url: `${base}/payments`, payload: { amount_usd: "10" }, key: ROOT_KEY });
+    const pay = await h.request({
+      method: "POST",
+      url: `${base}/payments`,
+      payload: { amount_usd: "10" },
+      key: ROOT_KEY,
+    });
     expectStatus(pay, 201);
     const paymentId = pay.json().id;
     // 20 refunds of 1.5 (30 in all) against 10: at most 6 fit
@@ -36,7 +41,9 @@ describe.each(storeKinds())("refunds sent at once ($name)", (kind) => {
     }
     expect(accepted).toHaveLength(6);
 
-    const payments = (await h.request({ method: "GET", url: `${base}/payments?limit=100`, key: ROOT_KEY })).json();
+    const payments = (
+      await h.request({ method: "GET", url: `${base}/payments?limit=100`, key: ROOT_KEY })
+    ).json();
     const refunds = payments.data.filter((p: { refund_of: string | null }) => p.refund_of === paymentId);
     expect(refunds).toHaveLength(accepted.length);
     expect(refunds.reduce((s: number, p: { amount_usd: number }) => s + p.amount_usd, 0)).toBeCloseTo(-9, 9);

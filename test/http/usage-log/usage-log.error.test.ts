@@ -225,7 +225,11 @@ describe.each(storeKinds())("usage log, bad input ($name)", (kind) => {
       const rec = await logUsage(h, w.admin.key);
       await h.request({ method: "DELETE", url: `/usage/${rec.usage_id}`, key: w.admin.key });
       const entry = (await h.request({ method: "GET", url: "/v1/audit", key: w.admin.key })).json().data[0];
-      const ok = await h.request({ method: "GET", url: `/v1/audit?starting_after=${entry.id}`, key: w.admin.key });
+      const ok = await h.request({
+        method: "GET",
+        url: `/v1/audit?starting_after=${entry.id}`,
+        key: w.admin.key,
+      });
       expect(ok.json()).toEqual({ data: [], has_more: false });
       for (const url of [
         `/v1/audit?starting_after=${rec.usage_id}`,
@@ -234,7 +238,11 @@ describe.each(storeKinds())("usage log, bad input ($name)", (kind) => {
         `/v1/audit?usage_id=other&starting_after=${entry.id}`,
         `/v1/audit?account_id=${w.other.accountId}&starting_after=${entry.id}`,
       ]) {
-        const res = await h.request({ method: "GET", url, key: url.includes("account_id") ? ROOT_KEY : w.admin.key });
+        const res = await h.request({
+          method: "GET",
+          url,
+          key: url.includes("account_id") ? ROOT_KEY : w.admin.key,
+        });
         expectStatus(res, 400);
         expect(res.json().error.issues[0].loc, url).toEqual(["query", "starting_after"]);
       }

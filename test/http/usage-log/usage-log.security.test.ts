@@ -191,7 +191,9 @@ describe.each(storeKinds())("usage log, security ($name)", (kind) => {
         url: `/v1/audit?account_id=${w.account.id}`,
         key: ROOT_KEY,
       });
-      expect(audit.json().data).toMatchObject([{ action: "update", actor_key_id: null, actor_user_id: null }]);
+      expect(audit.json().data).toMatchObject([
+        { action: "update", actor_key_id: null, actor_user_id: null },
+      ]);
     });
   });
 
