@@ -448,7 +448,7 @@ describe.each(storeKinds())("operator route contract ($name)", (kind) => {
   });
 
   describe.each(operatorRoutes.map((op) => ({ op, name: label(op) })))("$name", ({ op }) => {
-    it("refuses a role without the right with 403 (nothing written), and answers reads of its own account", async () => {
+    it("refuses a role without the right with 403, and answers reads of its own account", async () => {
       const row = ROLES[label(op)];
       for (const [role, key] of [
         ["member", memberKey],
