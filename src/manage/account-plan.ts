@@ -22,6 +22,15 @@ export async function readAccountPlan(
   return { account, plan, subscription };
 }
 
+/**
+ * The account as an answer shows it: `planId` is the plan in force at `at` (the stored one only
+ * records the last subscription made, which may have ended or not begun).
+ */
+export async function withPlanInForce(store: Store, account: Account, at: number): Promise<Account> {
+  const subscription = activationInForce(await store.listSubscriptions(account.id), at);
+  return { ...account, planId: subscription?.planId ?? null };
+}
+
 /** May the account use `modelId` at `at`: its licenses for the model, under its current plan. */
 export async function entitlementAt(
   store: Store,

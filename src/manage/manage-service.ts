@@ -24,7 +24,7 @@ import type {
   Subscription,
   User,
 } from "../store/store.ts";
-import { entitlementAt, readAccountPlan } from "./account-plan.ts";
+import { entitlementAt, readAccountPlan, withPlanInForce } from "./account-plan.ts";
 
 export interface CreateAccountInput {
   name: string;
@@ -117,7 +117,7 @@ export class ManageService {
     authorize(p, "read", "account", { accountId });
     const account = await this.store.getAccount(accountId);
     if (!account) throw DomainError.notFound("account");
-    return account;
+    return withPlanInForce(this.store, account, this.now());
   }
 
   async createUser(p: Principal, accountId: string, input: CreateUserInput): Promise<User> {

@@ -23,7 +23,7 @@ import type {
   Subscription,
   User,
 } from "../store/store.ts";
-import { readAccountPlan } from "./account-plan.ts";
+import { readAccountPlan, withPlanInForce } from "./account-plan.ts";
 
 /** The records these verbs answer with, as the surfaces see them. */
 export type { ApiKey, BillingMode, Page };
@@ -126,16 +126,21 @@ export class OperatorService {
   async listAccounts(p: Principal, input: ListInput & { name_prefix?: string }): Promise<Page<Account>> {
     authorize(p, "read", "account");
     const prefix = input.name_prefix ?? "";
+    let page: Page<Account>;
     if (p.kind !== "root") {
       const own = await this.store.getAccount(p.accountId);
-      return this.single(own?.name.startsWith(prefix) ? own : null, input);
+      page = await this.single(own?.name.startsWith(prefix) ? own : null, input);
+    } else {
+      const q = await this.cursor(
+        input,
+        (id) => this.store.getAccount(id),
+        (a) => a.name.startsWith(prefix),
+      );
+      page = await this.store.listAccounts({ ...q, namePrefix: prefix });
     }
-    const q = await this.cursor(
-      input,
-      (id) => this.store.getAccount(id),
-      (a) => a.name.startsWith(prefix),
-    );
-    return this.store.listAccounts({ ...q, namePrefix: prefix });
+    const at = this.now();
+    const data = await Promise.all(page.data.map((a) => withPlanInForce(this.store, a, at)));
+    return { data, hasMore: page.hasMore };
   }
 
   async updateAccount(p: Principal, accountId: string, patch: AccountPatch): Promise<Account> {
@@ -161,7 +166,7 @@ export class OperatorService {
       accountSnapshot(after),
     );
     await this.store.updateAccount(after, entry);
-    return after;
+    return withPlanInForce(this.store, after, this.now());
   }
 
   // Users

@@ -49,16 +49,38 @@ describe.each(storeKinds())("the plan in force ($name)", (kind) => {
     const model = await limitsCheck(h, w.member.key, { model_id: "gpt-mini" });
     const stats = await getUsage(h, w.member.key);
     const plans = (await h.request({ method: "GET", url: "/v1/plans", key: w.admin.key })).json();
+    const account = (await h.request({ method: "GET", url: base, key: ROOT_KEY })).json();
+    const listed = (await h.request({ method: "GET", url: "/v1/accounts", key: ROOT_KEY })).json();
+    expect(listed.data.find((a: { id: string }) => a.id === account.id).plan_id).toBe(account.plan_id);
     return {
+      accountPlan: account.plan_id,
       minuteLimit: plain.windows.minute.limit,
       gptMini: model.allowed ? "allowed" : model.reason,
       currentPlan: stats.account_information.current_plan,
       visiblePlans: plans.data.map((p: { id: string }) => p.id),
     };
   };
-  const TIGHT = { minuteLimit: 3, gptMini: "plan_blocked", currentPlan: "tight", visiblePlans: ["tight"] };
-  const NONE = { minuteLimit: null, gptMini: "allowed", currentPlan: "none", visiblePlans: [] };
-  const ROOMY = { minuteLimit: 100, gptMini: "allowed", currentPlan: "roomy", visiblePlans: ["roomy"] };
+  const TIGHT = {
+    accountPlan: "tight",
+    minuteLimit: 3,
+    gptMini: "plan_blocked",
+    currentPlan: "tight",
+    visiblePlans: ["tight"],
+  };
+  const NONE = {
+    accountPlan: null,
+    minuteLimit: null,
+    gptMini: "allowed",
+    currentPlan: "none",
+    visiblePlans: [],
+  };
+  const ROOMY = {
+    accountPlan: "roomy",
+    minuteLimit: 100,
+    gptMini: "allowed",
+    currentPlan: "roomy",
+    visiblePlans: ["roomy"],
+  };
 
   it("a subscription ended in the past stops its plan applying; reopened (ends_at null) it applies again", async () => {
     expect(await state()).toEqual(NONE);
