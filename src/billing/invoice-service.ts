@@ -227,6 +227,7 @@ export class InvoiceService {
     const activations: PlanActivation[] = subscriptions.map((s) => ({
       planId: s.planId,
       activatedAt: s.activatedAt,
+      endsAt: s.endsAt ?? null,
     }));
     const billings = new Map<string, PlanBilling | null>();
     for (const s of subscriptions) {

@@ -74,6 +74,28 @@ describe("subscriptionSegments", () => {
     ]);
   });
 
+  it("an ended subscription stops at its end: an earlier one still running, or none, is in force after", () => {
+    const t1 = at("2026-11-05T00:00:00Z");
+    const t2 = at("2026-11-20T00:00:00Z");
+    expect(
+      subscriptionSegments(nov, [
+        { planId: "a", activatedAt: at("2026-10-01T00:00:00Z") },
+        { planId: "b", activatedAt: t1, endsAt: t2 },
+      ]),
+    ).toEqual([
+      { start: nov.start, end: t1, planId: "a" },
+      { start: t1, end: t2, planId: "b" },
+      { start: t2, end: nov.end, planId: "a" },
+    ]);
+    expect(subscriptionSegments(nov, [{ planId: "a", activatedAt: 0, endsAt: t1 }])).toEqual([
+      { start: nov.start, end: t1, planId: "a" },
+      { start: t1, end: nov.end, planId: null },
+    ]);
+    expect(subscriptionSegments(nov, [{ planId: "a", activatedAt: 0, endsAt: nov.start }])).toEqual([
+      { start: nov.start, end: nov.end, planId: null },
+    ]);
+  });
+
   it("segments tile the period", () => {
     fc.assert(
       fc.property(
@@ -81,6 +103,7 @@ describe("subscriptionSegments", () => {
           fc.record({
             planId: fc.constantFrom("a", "b", "c"),
             activatedAt: fc.integer({ min: nov.start - 10 * MIN, max: nov.end + 10 * MIN }),
+            endsAt: fc.option(fc.integer({ min: nov.start - 10 * MIN, max: nov.end + 10 * MIN })),
           }),
         ),
         (activations) => {

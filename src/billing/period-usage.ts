@@ -1,4 +1,5 @@
 import type { BillingPeriod } from "../domain/billing-period.ts";
+import { activationInForce } from "../domain/plan-in-force.ts";
 import type { PlanBilling } from "./charge-schema.ts";
 import {
   type Adjustment,
@@ -26,6 +27,8 @@ export interface PeriodUsage {
 export interface PlanActivation {
   planId: string;
   activatedAt: number;
+  /** when the subscription was ended (exclusive); null or absent: it runs on */
+  endsAt?: number | null;
 }
 
 export interface SubscriptionSegment {
@@ -36,8 +39,10 @@ export interface SubscriptionSegment {
 
 /**
  * The period cut at each plan change: in each segment one plan is in force, the latest
- * activation at or before its start (of two at the same instant, the later created). Before the
- * first activation no plan is in force. Adjacent segments of the same plan are one.
+ * activation at or before its start that has not ended by then (of two at the same instant, the
+ * later created; `activationInForce`, the rule limits use too). Before the first activation, and
+ * once every activation begun has ended, no plan is in force. Adjacent segments of the same plan
+ * are one.
  */
 export function subscriptionSegments(
   period: BillingPeriod,
@@ -45,14 +50,9 @@ export function subscriptionSegments(
 ): SubscriptionSegment[] {
   // stable sort: activations at the same instant keep creation order, the later one wins
   const sorted = [...activations].sort((a, b) => a.activatedAt - b.activatedAt);
-  const planAt = (at: number): string | null => {
-    let found: string | null = null;
-    for (const a of sorted) if (a.activatedAt <= at) found = a.planId;
-    return found;
-  };
-  const cuts = [
-    ...new Set(sorted.map((a) => a.activatedAt).filter((t) => t > period.start && t < period.end)),
-  ];
+  const planAt = (at: number): string | null => activationInForce(sorted, at)?.planId ?? null;
+  const changes = sorted.flatMap((a) => (a.endsAt == null ? [a.activatedAt] : [a.activatedAt, a.endsAt]));
+  const cuts = [...new Set(changes.filter((t) => t > period.start && t < period.end))].sort((x, y) => x - y);
   const bounds = [period.start, ...cuts, period.end];
   const out: SubscriptionSegment[] = [];
   for (let i = 0; i < bounds.length - 1; i++) {

@@ -70,7 +70,7 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
           "account_key_required",
           "The gateway meters an account's use: call it with an account's key.",
         );
-      const { account, plan } = await readAccountPlan(services.store, principal.accountId);
+      const { account, plan } = await readAccountPlan(services.store, principal.accountId, services.now());
       if (!account?.isEnabled) return refusal(401, "account_disabled", "The key's account is disabled.");
       const caller: Caller = { principal, account };
       return {

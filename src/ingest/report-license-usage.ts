@@ -96,7 +96,7 @@ export async function reportLicenseUsage(
   if (principal.kind !== "user") return { status: "not_licensed" };
 
   const at = deps.now();
-  const { plan } = await readAccountPlan(deps.store, principal.accountId);
+  const { plan } = await readAccountPlan(deps.store, principal.accountId, at);
   const entitlement = await entitlementAt(deps.store, principal.accountId, plan, entry.model.id, at);
   if (!entitlement.allowed) return { status: entitlement.reason };
 

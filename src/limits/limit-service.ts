@@ -55,7 +55,8 @@ export class LimitService {
    */
   async check(p: Principal, input: CheckInput): Promise<CheckResult> {
     const accountId = this.accountOf(p, input.account_id);
-    const { account, plan } = await readAccountPlan(this.store, accountId);
+    const at = this.now();
+    const { account, plan } = await readAccountPlan(this.store, accountId, at);
     if (!account) throw DomainError.notFound("account");
     const refuse = async (reason: CheckReason): Promise<CheckResult> => ({
       accountId,
@@ -66,7 +67,7 @@ export class LimitService {
     if (!account.isEnabled) return refuse("account_disabled");
     if (input.model_id !== undefined) {
       if (!(await this.catalog.get(input.model_id))) return refuse("unknown_model");
-      const entitlement = await entitlementAt(this.store, accountId, plan, input.model_id, this.now());
+      const entitlement = await entitlementAt(this.store, accountId, plan, input.model_id, at);
       if (!entitlement.allowed) return refuse(entitlement.reason);
     }
     const limits = limitsOfPlan(plan);

@@ -26,7 +26,7 @@ import type {
   Subscription,
   User,
 } from "../store/store.ts";
-import { entitlementAt, readAccountPlan } from "./account-plan.ts";
+import { entitlementAt, readAccountPlan, withPlanInForce } from "./account-plan.ts";
 
 export interface CreateAccountInput {
   name: string;
@@ -121,7 +121,7 @@ export class ManageService {
     authorize(p, "read", "account", { accountId });
     const account = await this.store.getAccount(accountId);
     if (!account) throw DomainError.notFound("account");
-    return account;
+    return withPlanInForce(this.store, account, this.now());
   }
 
   async createUser(p: Principal, accountId: string, input: CreateUserInput): Promise<User> {
@@ -274,8 +274,8 @@ export class ManageService {
     const [all, prices] = await Promise.all([this.store.listModels(), this.store.listPrices()]);
     let models = all;
     if (p.kind === "user") {
-      const { plan } = await readAccountPlan(this.store, p.accountId);
       const at = this.now();
+      const { plan } = await readAccountPlan(this.store, p.accountId, at);
       const usable = await Promise.all(
         all.map(async (m) => (await entitlementAt(this.store, p.accountId, plan, m.id, at)).allowed),
       );

@@ -23,6 +23,7 @@ import type {
   Subscription,
   User,
 } from "../store/store.ts";
+import { readAccountPlan, withPlanInForce } from "./account-plan.ts";
 
 /** The records these verbs answer with, as the surfaces see them. */
 export type { ApiKey, BillingMode, Page };
@@ -125,16 +126,21 @@ export class OperatorService {
   async listAccounts(p: Principal, input: ListInput & { name_prefix?: string }): Promise<Page<Account>> {
     authorize(p, "read", "account");
     const prefix = input.name_prefix ?? "";
+    let page: Page<Account>;
     if (p.kind !== "root") {
       const own = await this.store.getAccount(p.accountId);
-      return this.single(own?.name.startsWith(prefix) ? own : null, input);
+      page = await this.single(own?.name.startsWith(prefix) ? own : null, input);
+    } else {
+      const q = await this.cursor(
+        input,
+        (id) => this.store.getAccount(id),
+        (a) => a.name.startsWith(prefix),
+      );
+      page = await this.store.listAccounts({ ...q, namePrefix: prefix });
     }
-    const q = await this.cursor(
-      input,
-      (id) => this.store.getAccount(id),
-      (a) => a.name.startsWith(prefix),
-    );
-    return this.store.listAccounts({ ...q, namePrefix: prefix });
+    const at = this.now();
+    const data = await Promise.all(page.data.map((a) => withPlanInForce(this.store, a, at)));
+    return { data, hasMore: page.hasMore };
   }
 
   async updateAccount(p: Principal, accountId: string, patch: AccountPatch): Promise<Account> {
@@ -160,7 +166,7 @@ export class OperatorService {
       accountSnapshot(after),
     );
     await this.store.updateAccount(after, entry);
-    return after;
+    return withPlanInForce(this.store, after, this.now());
   }
 
   // Users
@@ -335,13 +341,17 @@ export class OperatorService {
     return { model, prices: await this.store.listPrices(modelId) };
   }
 
-  /** The root lists every plan; an account key sees its account's current plan. */
+  /** The plan in force now for the account (none when no subscription is). */
+  private async planInForce(accountId: string): Promise<Plan | null> {
+    const { account, plan } = await readAccountPlan(this.store, accountId, this.now());
+    if (!account) throw DomainError.notFound("account");
+    return plan;
+  }
+
+  /** The root lists every plan; an account key sees the plan in force for its account. */
   async listPlans(p: Principal, input: ListInput): Promise<Page<Plan>> {
     authorize(p, "read", "plan");
-    if (p.kind !== "root") {
-      const { planId } = await this.account(p.accountId);
-      return this.single(planId ? await this.store.getPlan(planId) : null, input);
-    }
+    if (p.kind !== "root") return this.single(await this.planInForce(p.accountId), input);
     const q = await this.cursor(
       input,
       (id) => this.store.getPlan(id),
@@ -353,7 +363,7 @@ export class OperatorService {
   async getPlan(p: Principal, planId: string): Promise<Plan> {
     authorize(p, "read", "plan");
     const plan = await this.store.getPlan(planId);
-    const visible = plan && (p.kind === "root" || (await this.account(p.accountId)).planId === plan.id);
+    const visible = plan && (p.kind === "root" || (await this.planInForce(p.accountId))?.id === plan.id);
     if (!plan || !visible) throw DomainError.notFound("plan");
     return plan;
   }
@@ -513,7 +523,16 @@ export class OperatorService {
       amount_usd: formatDec(refund.amountUsd),
       reference: refund.reference,
     });
-    await this.store.createRefund(refund, entry);
+    // checked again with the payment locked: a refund written meanwhile may have left less
+    const outcome = await this.store.createRefund(refund, entry);
+    if (!outcome.written) {
+      throw new DomainError(
+        "CONFLICT",
+        outcome.left <= ZERO
+          ? "This payment is refunded in full already"
+          : `Another refund of this payment was written meanwhile: at most ${formatDec(outcome.left)} is left to refund`,
+      );
+    }
     return refund;
   }
 }

@@ -79,17 +79,18 @@ export async function queryKeyStats(
   // the policy refused the root key above; this only narrows the type
   if (p.kind !== "user") throw new DomainError("FORBIDDEN", "Key usage statistics need an account key");
   const want = new Set(sections);
-  const { account, plan } = await readAccountPlan(deps.store, p.accountId);
+  const now = deps.now();
+  const { account, plan, subscription } = await readAccountPlan(deps.store, p.accountId, now);
   if (!account) throw DomainError.notFound("account");
   const out: KeyStats = {};
   const needsUsage =
     want.has("billing_information") || want.has("usage_statistics") || want.has("model_specific_usage");
   const lines = needsUsage ? await deps.query.totals({ accountId: account.id, family: "account" }) : [];
 
-  if (want.has("account_information")) out.account = accountSection(p, account);
+  if (want.has("account_information")) out.account = accountSection(p, account, plan);
   if (want.has("subscription_details")) {
     const subs = await deps.store.listSubscriptions(account.id);
-    out.subscription = subscriptionSection(p, account, plan, subs, deps.now());
+    out.subscription = subscriptionSection(p, plan, subscription, subs, now);
   }
   if (want.has("billing_information")) {
     const payments = (await deps.store.listPayments(account.id)).map((x) => x.amountUsd);
@@ -111,31 +112,32 @@ export async function queryKeyStats(
   return out;
 }
 
-function accountSection(p: UserPrincipal, account: Account): NonNullable<KeyStats["account"]> {
+function accountSection(
+  p: UserPrincipal,
+  account: Account,
+  plan: Plan | null,
+): NonNullable<KeyStats["account"]> {
   return {
     username: p.username,
-    planId: account.planId,
+    // the plan in force now, not the last one subscribed to (it may have ended)
+    planId: plan?.id ?? null,
     isEnabled: account.isEnabled,
     nodeId: p.nodeId,
   };
 }
 
 /**
- * Validity counts from the activation of the current subscription (the latest one made, which set
- * the current plan): whole days left of activation + validity days, rounded down, never below 0.
+ * Validity counts from the activation of the subscription in force: whole days left of
+ * activation + validity days, rounded down, never below 0.
  */
 function subscriptionSection(
   p: UserPrincipal,
-  account: Account,
   plan: Plan | null,
-  subs: Subscription[],
+  current: Subscription | null,
+  subs: readonly Subscription[],
   now: number,
 ): NonNullable<KeyStats["subscription"]> {
   const history = subs.map((s) => ({ planId: s.planId, activatedAt: s.activatedAt }));
-  let current: Subscription | null = null;
-  for (const s of subs) {
-    if (s.planId === account.planId && (current === null || s.createdAt >= current.createdAt)) current = s;
-  }
   let daysRemaining = 0;
   if (plan?.validityDays === UNLIMITED_DAYS) daysRemaining = UNLIMITED_DAYS;
   else if (plan && current) {

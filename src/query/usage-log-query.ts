@@ -1,7 +1,7 @@
 import { authorize, listScope } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
 import { DomainError } from "../domain/errors.ts";
-import type { AuditEntry, Store, UsageEvent } from "../store/store.ts";
+import type { AuditEntry, Page, Store, UsageEvent } from "../store/store.ts";
 
 export type { AuditEntry, UsageEvent };
 
@@ -18,6 +18,8 @@ export interface AuditFilter {
   resourceType?: string;
   resourceId?: string;
   limit: number;
+  /** the last id of the previous page (an entry of this very list) */
+  startingAfter?: string;
 }
 
 const recordNotFound = () => new DomainError("NOT_FOUND", "Usage record not found");
@@ -69,8 +71,11 @@ export class UsageLogQuery {
     return event;
   }
 
-  /** Every change to an account's records and resources, newest first: admins and the root key. */
-  async listAudit(p: Principal, filter: AuditFilter): Promise<AuditEntry[]> {
+  /**
+   * Every change to an account's records and resources, newest first, a page at a time: admins
+   * and the root key. The cursor must be an entry of this very list (same account and filters).
+   */
+  async listAudit(p: Principal, filter: AuditFilter): Promise<Page<AuditEntry>> {
     let accountId: string;
     if (p.kind === "root") {
       if (filter.accountId === undefined) {
@@ -81,6 +86,20 @@ export class UsageLogQuery {
       accountId = filter.accountId ?? p.accountId;
     }
     authorize(p, "read", "audit", { accountId }, { notFound: () => DomainError.notFound("account") });
-    return this.store.findAudit({ ...filter, accountId });
+    const { startingAfter, ...rest } = filter;
+    let before: { at: number; id: string } | null = null;
+    if (startingAfter !== undefined) {
+      const e = await this.store.getAuditEntry(startingAfter);
+      const inList =
+        e !== null &&
+        e.accountId === accountId &&
+        (filter.resourceType === undefined || e.resourceType === filter.resourceType) &&
+        (filter.resourceId === undefined || e.resourceId === filter.resourceId) &&
+        (filter.usageId === undefined || e.usageId === filter.usageId);
+      if (!e || !inList)
+        throw DomainError.validation(["query", "starting_after"], "is not an id in this list");
+      before = { at: e.at, id: e.id };
+    }
+    return this.store.findAudit({ ...rest, accountId, before });
   }
 }

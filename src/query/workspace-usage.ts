@@ -125,7 +125,7 @@ export class WorkspaceUsageService {
    * consumes none: it is not metered work, and an operator must be able to see why it is limited.
    */
   private async refuseWhenLimited(accountId: string): Promise<void> {
-    const { plan } = await readAccountPlan(this.store, accountId);
+    const { plan } = await readAccountPlan(this.store, accountId, this.now());
     if (!plan) return;
     const { binding } = await this.limits.status(accountId, plan);
     if (binding && binding.remaining === 0) {

@@ -1,5 +1,5 @@
 /**
- * Reference rows (keys by digest, users, accounts, plans, licenses) that every request reads,
+ * Reference rows (keys by digest, users, accounts, plans, licenses, subscriptions) that every request reads,
  * remembered between changes. Two things end a remembered value: a write through this store to
  * those tables (the store calls `clear`), and the store's `version` moving, which says another
  * process committed a change: on SQLite `PRAGMA data_version`, on PostgreSQL a counter of the

@@ -126,6 +126,9 @@ export interface Payment {
   refundOf?: string | null;
 }
 
+/** A refund written, or refused as more than what is left of its payment (`left`, before it). */
+export type RefundOutcome = { written: true } | { written: false; left: Dec };
+
 export type StoredInvoiceStatus = "finalized" | "no_charge" | "void";
 
 /** A finalized invoice as stored: the document (JSON, exact decimals as strings) and PDF never change. */
@@ -263,6 +266,8 @@ export interface AuditFilter {
   resourceId?: string;
   usageId?: string;
   limit: number;
+  /** newest first: the page holds entries older than this one's (at, id); absent: the first page */
+  before?: { at: number; id: string } | null;
 }
 
 export interface VerifyDifference {
@@ -309,8 +314,15 @@ export interface Store extends NotifyStore, SessionStoreVerbs {
   endSubscription(id: string, endsAt: number | null, audit: AuditEntry): Promise<void>;
   /** the refunds already written against a payment */
   refundsOf(paymentId: string): Promise<Payment[]>;
-  createRefund(p: Payment, audit: AuditEntry): Promise<void>;
-  findAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+  /**
+   * Writes a refund (a payment with `refundOf`) and its audit entry unless, with the refunds
+   * already written, it would exceed the payment: checked and written in one transaction, so
+   * concurrent refunds never exceed it together.
+   */
+  createRefund(p: Payment, audit: AuditEntry): Promise<RefundOutcome>;
+  /** a page of an account's audit entries, newest first */
+  findAudit(filter: AuditFilter): Promise<Page<AuditEntry>>;
+  getAuditEntry(id: string): Promise<AuditEntry | null>;
 
   /** with the key.created outbox rows, in one transaction */
   createKey(k: ApiKey, messages?: NewOutboxMessage[]): Promise<void>;

@@ -178,12 +178,11 @@ describe.each(storeKinds())("the seed's usage-log examples against a real server
 
     const audit = await call(server, "GET", "/v1/audit", { key: adminKey });
     expect(audit.status, audit.text).toBe(200);
-    expect((audit.body as { action: string; usage_id: string }[]).map((a) => [a.action, a.usage_id])).toEqual(
-      [
-        ["delete", second.usage_id],
-        ["update", record.usage_id],
-      ],
-    );
+    const entries = (audit.body as { data: { action: string; usage_id: string }[] }).data;
+    expect(entries.map((a) => [a.action, a.usage_id])).toEqual([
+      ["delete", second.usage_id],
+      ["update", record.usage_id],
+    ]);
 
     expect(await tallyVerify()).toContain("rollups match the raw events");
 

@@ -104,6 +104,35 @@ describe.runIf(PG_URL)("PostgreSQL reference memo (postgres)", () => {
     expect((await a.findKeyByHash("digest-2"))?.id).toBe("key-1");
   });
 
+  it("a subscription ended by another instance is seen here once notified", async () => {
+    await a.upsertPlan(plan("p", 5));
+    await a.createSubscription({
+      id: "sub-1",
+      accountId: "acct",
+      planId: "p",
+      activatedAt: AT,
+      createdAt: AT,
+    });
+    // once the setup's notifications have arrived, a remembers the subscriptions it reads
+    await within(2_000, () => cached(a));
+    expect((await a.listSubscriptions("acct"))[0]?.endsAt ?? null).toBeNull();
+    const audit = {
+      id: "audit-s",
+      accountId: "acct",
+      usageId: "",
+      action: "update" as const,
+      actorKeyId: null,
+      actorUserId: null,
+      at: AT + 1,
+      before: null,
+      after: null,
+      resourceType: "subscription",
+      resourceId: "sub-1",
+    };
+    await b.endSubscription("sub-1", AT + 1, audit);
+    await within(2_000, async () => (await a.listSubscriptions("acct"))[0]?.endsAt === AT + 1);
+  });
+
   it("a change through this instance shows at once", async () => {
     expect((await a.findKeyByHash("digest-1"))?.revokedAt).toBeNull();
     await a.revokeKey("key-1", AT + 1);

@@ -475,10 +475,12 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       };
       await store.createPayment(pay);
       const refund = { ...pay, id: randomUUID(), amountUsd: d("-2.5"), createdAt: T + 1, refundOf: pay.id };
-      await store.createRefund(
-        refund,
-        audit({ accountId: a, action: "refund", resourceType: "payment", resourceId: pay.id }),
-      );
+      expect(
+        await store.createRefund(
+          refund,
+          audit({ accountId: a, action: "refund", resourceType: "payment", resourceId: pay.id }),
+        ),
+      ).toEqual({ written: true });
       expect((await store.listPaymentPage(a, first)).data.map((x) => x.amountUsd)).toEqual([
         d("10"),
         d("-2.5"),
@@ -486,6 +488,45 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       expect((await store.refundsOf(pay.id)).map((x) => x.id)).toEqual([refund.id]);
       expect((await store.getPayment(refund.id))?.refundOf).toBe(pay.id);
       expect((await store.listPaymentPage(b2, first)).data).toEqual([]);
+      // more than is left (7.5) is refused and writes nothing, neither refund nor audit entry
+      const tooMuch = { ...pay, id: randomUUID(), amountUsd: d("-7.6"), createdAt: T + 2, refundOf: pay.id };
+      const refusedAudit = audit({
+        accountId: a,
+        action: "refund",
+        resourceType: "payment",
+        resourceId: pay.id,
+      });
+      expect(await store.createRefund(tooMuch, refusedAudit)).toEqual({ written: false, left: d("7.5") });
+      expect((await store.refundsOf(pay.id)).map((x) => x.id)).toEqual([refund.id]);
+      expect((await store.findAudit({ accountId: a, limit: 10 })).data.map((e) => e.id)).not.toContain(
+        refusedAudit.id,
+      );
+    });
+
+    it("concurrent refunds of one payment never exceed it together", async () => {
+      const a = await newAccount(store);
+      const pay = {
+        id: randomUUID(),
+        accountId: a,
+        amountUsd: d("10"),
+        paidAt: T,
+        reference: null,
+        createdAt: T,
+      };
+      await store.createPayment(pay);
+      const outcomes = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          store.createRefund(
+            { ...pay, id: randomUUID(), amountUsd: d("-1.5"), createdAt: T + 1 + i, refundOf: pay.id },
+            audit({ accountId: a, action: "refund", resourceType: "payment", resourceId: pay.id }),
+          ),
+        ),
+      );
+      // 6 x 1.5 = 9 fit in 10; a seventh would not
+      expect(outcomes.filter((o) => o.written)).toHaveLength(6);
+      const refunds = await store.refundsOf(pay.id);
+      expect(refunds).toHaveLength(6);
+      expect(refunds.reduce((s, r) => s + r.amountUsd, 0n)).toBe(d("-9"));
     });
 
     it("a rotated key is found by its previous digest too; each change writes its audit entry", async () => {
@@ -538,13 +579,26 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
         audit({ accountId: a, resourceType: "account", resourceId: a }),
       );
       expect(await store.getAccount(a)).toMatchObject({ isEnabled: false, billingTimezone: "Asia/Tokyo" });
-      const entries = await store.findAudit({ accountId: a, limit: 10 });
+      const entries = (await store.findAudit({ accountId: a, limit: 10 })).data;
       expect(entries).toHaveLength(3);
-      expect(await store.findAudit({ accountId: a, resourceType: "key", limit: 10 })).toHaveLength(2);
+      expect((await store.findAudit({ accountId: a, resourceType: "key", limit: 10 })).data).toHaveLength(2);
       expect(
-        (await store.findAudit({ accountId: a, resourceId: a, limit: 10 })).map((e) => e.resourceType),
+        (await store.findAudit({ accountId: a, resourceId: a, limit: 10 })).data.map((e) => e.resourceType),
       ).toEqual(["account"]);
-      expect(await store.findAudit({ accountId: b(a), limit: 10 })).toEqual([]);
+      expect(await store.findAudit({ accountId: b(a), limit: 10 })).toEqual({ data: [], hasMore: false });
+      // paged newest first, (at, id) descending: entries at one instant are ordered by id
+      const walked: string[] = [];
+      let before: { at: number; id: string } | null = null;
+      for (;;) {
+        const page = await store.findAudit({ accountId: a, limit: 1, before });
+        walked.push(...page.data.map((e) => e.id));
+        if (!page.hasMore) break;
+        const last = page.data[0];
+        before = { at: last.at, id: last.id };
+      }
+      expect(walked).toEqual(entries.map((e) => e.id));
+      expect((await store.getAuditEntry(walked[0]))?.id).toBe(walked[0]);
+      expect(await store.getAuditEntry("nope")).toBeNull();
     });
   });
 

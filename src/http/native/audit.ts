@@ -5,6 +5,7 @@ import type { AuditEntry } from "../../query/usage-log-query.ts";
 import type { Services } from "../../services.ts";
 import { principalOf } from "../auth.ts";
 import { dec } from "../json.ts";
+import { ListQuery, listJson } from "./schemas.ts";
 
 const DECIMAL_FIELDS = new Set(["quantity", "unit_price", "cost"]);
 
@@ -35,8 +36,9 @@ const auditJson = (a: AuditEntry) => ({
 });
 
 /**
- * `GET /v1/audit`: who corrected or deleted which usage record, when, before and after. Admins
- * read their own account; the root key names `account_id`. Registered inside the native plugin,
+ * `GET /v1/audit`: who changed what (usage records, operator resources), when, before and after,
+ * newest first, paged like every list (`{data, has_more}`, `starting_after` the last id of the
+ * previous page). Admins read their own account; the root key names `account_id`. Registered inside the native plugin,
  * so it shares its authentication hook and error format.
  */
 export function auditRoutes(services: Services): FastifyPluginAsyncTypebox {
@@ -46,7 +48,8 @@ export function auditRoutes(services: Services): FastifyPluginAsyncTypebox {
       {
         schema: {
           tags: ["audit"],
-          summary: "Audit trail of every change (usage-record corrections, operator changes), newest first",
+          summary:
+            "Audit trail of every change (usage-record corrections, operator changes), newest first, a page at a time",
           querystring: Type.Object({
             usage_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
             resource_type: Type.Optional(
@@ -60,7 +63,7 @@ export function auditRoutes(services: Services): FastifyPluginAsyncTypebox {
             account_id: Type.Optional(
               Type.String({ minLength: 1, description: "required with the root key" }),
             ),
-            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+            ...ListQuery,
           }),
         },
       },
@@ -72,8 +75,9 @@ export function auditRoutes(services: Services): FastifyPluginAsyncTypebox {
           resourceType: q.resource_type,
           resourceId: q.resource_id,
           limit: q.limit,
+          startingAfter: q.starting_after,
         });
-        return entries.map(auditJson);
+        return listJson(entries, auditJson);
       },
     );
   };

@@ -57,6 +57,16 @@ export class PostgresExecutor implements SqlExecutor {
     );
   }
 
+  async decideAtomically(reads: Step[], decide: (rows: Row[][]) => Step[]): Promise<void> {
+    await guarded(() =>
+      this.tx(async (c) => {
+        const rows: Row[][] = [];
+        for (const s of reads) rows.push(await this.on(c, s.query, s.args));
+        for (const s of decide(rows)) await this.on(c, s.query, s.args);
+      }),
+    );
+  }
+
   /**
    * Runs `fn` in a transaction. A deadlock or serialization failure rolls everything back, so the
    * whole transaction is simply run again (a few times at most): `fn` must start from scratch.

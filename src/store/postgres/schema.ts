@@ -85,4 +85,10 @@ DROP TABLE usage_rollups_wide;
   notifyTables(TYPES),
   // Dashboard sessions and one-time portal links (issue 18).
   sessionTables(TYPES),
+  // Subscriptions became reference rows: the plan in force is read from them on every limit
+  // check and remembered, so a change to one (an end set by PATCH) notifies like the others.
+  `
+CREATE OR REPLACE TRIGGER subscriptions_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON subscriptions
+  FOR EACH STATEMENT EXECUTE FUNCTION tally_reference_changed();
+`,
 ];

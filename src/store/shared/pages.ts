@@ -69,6 +69,15 @@ export const paymentById = query((db, p: { id: string }) =>
   db.selectFrom("payments").selectAll().where("id", "=", p.id),
 );
 
+/**
+ * A payment read to refund it: on PostgreSQL its row stays locked until the refund commits, so
+ * refunds of one payment are checked one after another (SQLite's IMMEDIATE transaction does that).
+ */
+export const lockPayment = query((db, p: { id: string }, dialect) => {
+  const q = db.selectFrom("payments").selectAll().where("id", "=", p.id);
+  return dialect === "postgres" ? q.forUpdate() : q;
+});
+
 export const refundsOfPayment = query((db, p: { paymentId: string }) =>
   db
     .selectFrom("payments")
@@ -119,9 +128,25 @@ export const endSubscription = query((db, p: { id: string; endsAt: number | null
   db.updateTable("subscriptions").set({ ends_at: p.endsAt }).where("id", "=", p.id),
 );
 
-/** An account's audit entries, newest first (its index on (account_id, at)); an empty filter value matches every row. */
+/**
+ * A page of an account's audit entries, newest first: strictly before the cursor entry's
+ * (at, id); an empty filter value matches every row. `at <= beforeAt` bounds the scan of the
+ * index on (account_id, at), so a deep page is a range scan too; the first page's cursor is
+ * (MAX_SAFE_INTEGER, "").
+ */
 export const auditFiltered = query(
-  (db, p: { accountId: string; resourceType: string; resourceId: string; usageId: string; limit: number }) =>
+  (
+    db,
+    p: {
+      accountId: string;
+      resourceType: string;
+      resourceId: string;
+      usageId: string;
+      beforeAt: number;
+      beforeId: string;
+      limit: number;
+    },
+  ) =>
     db
       .selectFrom("audit_log")
       .selectAll()
@@ -129,7 +154,13 @@ export const auditFiltered = query(
       .where(sql<boolean>`(CAST(${p.resourceType} AS TEXT) = '' OR resource_type = ${p.resourceType})`)
       .where(sql<boolean>`(CAST(${p.resourceId} AS TEXT) = '' OR resource_id = ${p.resourceId})`)
       .where(sql<boolean>`(CAST(${p.usageId} AS TEXT) = '' OR usage_id = ${p.usageId})`)
+      .where(sql<boolean>`at <= ${p.beforeAt}`)
+      .where(sql<boolean>`(at, id) < (${p.beforeAt}, ${p.beforeId})`)
       .orderBy("at", "desc")
       .orderBy("id", "desc")
       .limit(p.limit),
+);
+
+export const auditById = query((db, p: { id: string }) =>
+  db.selectFrom("audit_log").selectAll().where("id", "=", p.id),
 );

@@ -1,5 +1,5 @@
 import type { Budget } from "../../domain/budget.ts";
-import { splitCost } from "../../domain/decimal.ts";
+import { splitCost, ZERO } from "../../domain/decimal.ts";
 import {
   attemptRow,
   endpointRow,
@@ -68,6 +68,7 @@ import type {
   Payment,
   Plan,
   PriceVersion,
+  RefundOutcome,
   Store,
   Subscription,
   Upstream,
@@ -102,6 +103,7 @@ import { ping } from "./meta.ts";
 import { allModels, allPrices, modelById, pricesOfModel, upsertModel, upsertPrice } from "./models.ts";
 import {
   accountsPage,
+  auditById,
   auditFiltered,
   endLicense,
   endSubscription,
@@ -110,6 +112,7 @@ import {
   licenseById,
   licensesOfModelPage,
   licensesPage,
+  lockPayment,
   type PageArgs,
   paymentById,
   paymentsPage,
@@ -169,7 +172,7 @@ import {
 } from "./webhooks.ts";
 
 /**
- * Reference rows (keys by digest, users, accounts, plans, licenses) as every request reads them,
+ * Reference rows (keys by digest, users, accounts, plans, licenses, subscriptions) as every request reads them,
  * remembered per dialect (sqlite/reference-cache.ts, postgres/reference-cache.ts).
  */
 export interface ReferenceCache {
@@ -359,8 +362,11 @@ export abstract class SqlStore implements Store {
     );
   }
 
-  async listSubscriptions(accountId: string): Promise<Subscription[]> {
-    return (await this.x.all(subscriptionsOf, { accountId })).map(toSubscription);
+  /** remembered: the plan in force is read from them on every limit check (manage/account-plan.ts) */
+  listSubscriptions(accountId: string): Promise<Subscription[]> {
+    return this.refs.remember(`subscriptions:${accountId}`, async () =>
+      (await this.x.all(subscriptionsOf, { accountId })).map(toSubscription),
+    );
   }
 
   async setBillingTimezone(accountId: string, timezone: string): Promise<void> {
@@ -436,8 +442,8 @@ export abstract class SqlStore implements Store {
     return rows.map(toEvent);
   }
 
-  listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
-    return this.findAudit({ ...filter, accountId });
+  async listAudit(accountId: string, filter: { usageId?: string; limit: number }): Promise<AuditEntry[]> {
+    return (await this.findAudit({ ...filter, accountId })).data;
   }
 
   // The operator API: each list reads one row past the page to know whether more follow.
@@ -537,19 +543,42 @@ export abstract class SqlStore implements Store {
     return (await this.x.all(refundsOfPayment, { paymentId })).map(toPayment);
   }
 
-  async createRefund(p: Payment, audit: AuditEntry): Promise<void> {
-    await this.x.atomically([step(insertPayment, paymentRow(p)), this.auditStep(audit)]);
+  async createRefund(p: Payment, audit: AuditEntry): Promise<RefundOutcome> {
+    const paymentId = p.refundOf ?? "";
+    let outcome: RefundOutcome = { written: false, left: ZERO };
+    await this.x.decideAtomically(
+      [step(lockPayment, { id: paymentId }), step(refundsOfPayment, { paymentId })],
+      ([[payment], refunds]) => {
+        // refunds are negative: what is left is the payment plus them
+        const paid = payment ? toPayment(payment).amountUsd : ZERO;
+        const left = refunds.reduce((sum, r) => sum + toPayment(r).amountUsd, paid);
+        if (-p.amountUsd > left) {
+          outcome = { written: false, left };
+          return [];
+        }
+        outcome = { written: true };
+        return [step(insertPayment, paymentRow(p)), this.auditStep(audit)];
+      },
+    );
+    return outcome;
   }
 
-  async findAudit(filter: AuditFilter): Promise<AuditEntry[]> {
+  async findAudit(filter: AuditFilter): Promise<Page<AuditEntry>> {
     const rows = await this.x.all(auditFiltered, {
       accountId: filter.accountId,
       resourceType: filter.resourceType ?? "",
       resourceId: filter.resourceId ?? "",
       usageId: filter.usageId ?? "",
-      limit: filter.limit,
+      beforeAt: filter.before?.at ?? Number.MAX_SAFE_INTEGER,
+      beforeId: filter.before?.id ?? "",
+      limit: filter.limit + 1,
     });
-    return rows.map(toAudit);
+    return { data: rows.slice(0, filter.limit).map(toAudit), hasMore: rows.length > filter.limit };
+  }
+
+  async getAuditEntry(id: string): Promise<AuditEntry | null> {
+    const r = await this.x.first(auditById, { id });
+    return r ? toAudit(r) : null;
   }
 
   async verifyRollups(): Promise<VerifyDifference[]> {

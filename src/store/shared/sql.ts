@@ -104,6 +104,14 @@ export interface SqlExecutor {
   run<P extends object>(q: Query<P>, args: P): Promise<void>;
   /** Runs the statements in order in one transaction; the rows each returned. */
   atomically(steps: Step[]): Promise<Row[][]>;
+  /**
+   * Runs `reads`, then the steps `decide` makes of their rows, in one transaction, so what the
+   * reads saw still holds when the writes commit: on PostgreSQL the reads lock the rows they
+   * decide on (`FOR UPDATE`), on SQLite the transaction takes the write lock first (`BEGIN
+   * IMMEDIATE`). `decide` is plain code with no I/O; it may run again when PostgreSQL retries a
+   * deadlock, and returns no steps to write nothing.
+   */
+  decideAtomically(reads: Step[], decide: (rows: Row[][]) => Step[]): Promise<void>;
 }
 
 /** The named fields of `p` (stand-ins while compiling): an INSERT's column list, written once. */

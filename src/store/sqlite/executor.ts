@@ -54,4 +54,15 @@ export class SqliteExecutor implements SqlExecutor {
   async atomically(steps: Step[]): Promise<Row[][]> {
     return guardedSync(() => this.db.transaction(() => steps.map((s) => this.allSync(s.query, s.args)))());
   }
+
+  async decideAtomically(reads: Step[], decide: (rows: Row[][]) => Step[]): Promise<void> {
+    guardedSync(() =>
+      this.db
+        .transaction(() => {
+          const rows = reads.map((s) => this.allSync(s.query, s.args));
+          for (const s of decide(rows)) this.allSync(s.query, s.args);
+        })
+        .immediate(),
+    );
+  }
 }

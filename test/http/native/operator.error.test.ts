@@ -128,7 +128,10 @@ describe.each(storeKinds())("operator API, refusals and bad input ($name)", (kin
     const pay = (await call("POST", `${base}/payments`, { amount_usd: 5 })).json();
     expectStatus(await call("POST", `${base}/payments/${pay.id}/refund`, {}, w.admin.key), 403);
     expect((await call("GET", base)).json().is_enabled).toBe(true);
-    expect((await call("GET", `/v1/audit?account_id=${w.account.id}`)).json()).toEqual([]);
+    expect((await call("GET", `/v1/audit?account_id=${w.account.id}`)).json()).toEqual({
+      data: [],
+      has_more: false,
+    });
     expectStatus(await call("GET", "/v1/usage", undefined, w.member.key), 200);
   });
 

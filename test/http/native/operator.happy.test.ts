@@ -97,7 +97,7 @@ describe.each(storeKinds())("operator API, happy paths ($name)", (kind) => {
 
     const audit = await call("GET", `/v1/audit?account_id=${w.account.id}`);
     expectStatus(audit, 200);
-    const entries = audit.json();
+    const entries = audit.json().data;
     expect(entries.map((e: { resource_type: string }) => e.resource_type).sort()).toEqual([
       "account",
       "key",
@@ -117,12 +117,12 @@ describe.each(storeKinds())("operator API, happy paths ($name)", (kind) => {
     });
     const accountOnly = (
       await call("GET", `/v1/audit?account_id=${w.account.id}&resource_type=account`)
-    ).json();
+    ).json().data;
     expect(accountOnly).toHaveLength(1);
     expect(accountOnly[0].before).toMatchObject({ name: "Acme", billing_mode: "postpaid" });
     const byId = (
       await call("GET", `/v1/audit?account_id=${w.account.id}&resource_id=${w.member.keyId}`)
-    ).json();
+    ).json().data;
     expect(byId.map((e: { after: unknown }) => e.after)).toEqual([
       { label: "laptop", prefix: expect.any(String) },
     ]);
@@ -140,7 +140,7 @@ describe.each(storeKinds())("operator API, happy paths ($name)", (kind) => {
     expectStatus(await call("GET", "/v1/usage", undefined, rotated.key), 200);
     const audit = (
       await call("GET", `/v1/audit?account_id=${w.account.id}&resource_id=${w.admin.keyId}`)
-    ).json();
+    ).json().data;
     expect(audit[0]).toMatchObject({ action: "rotate", resource_type: "key" });
     expect(JSON.stringify(audit)).not.toContain(rotated.key);
   });
@@ -264,7 +264,7 @@ describe.each(storeKinds())("operator API, happy paths ($name)", (kind) => {
     expect((await call("GET", `${base}/payments/${pay.id}`)).json()).toEqual(pay);
     expectStatus(await call("POST", `${base}/payments/${pay.id}/refund`, {}), 409);
 
-    const audit = (await call("GET", `/v1/audit?account_id=${w.account.id}`)).json();
+    const audit = (await call("GET", `/v1/audit?account_id=${w.account.id}`)).json().data;
     expect(
       audit.map((e: { resource_type: string; action: string }) => `${e.resource_type}:${e.action}`).sort(),
     ).toEqual(["license:update", "payment:refund", "payment:refund", "subscription:update"]);

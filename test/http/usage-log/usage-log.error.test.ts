@@ -164,7 +164,7 @@ describe.each(storeKinds())("usage log, bad input ($name)", (kind) => {
         { modelId: "llm_query", requests: 1, quantity: whole(346), cost: d("0.0043") },
       ]);
       const audit = await h.request({ method: "GET", url: "/v1/audit", key: w.admin.key });
-      expect(audit.json()).toEqual([]);
+      expect(audit.json()).toEqual({ data: [], has_more: false });
     });
 
     it("refuses a missing body", async () => {
@@ -219,6 +219,33 @@ describe.each(storeKinds())("usage log, bad input ($name)", (kind) => {
       const root = await h.request({ method: "GET", url: "/v1/audit", key: ROOT_KEY });
       expectStatus(root, 400);
       expect(root.json().error.issues[0].loc).toEqual(["query", "account_id"]);
+    });
+
+    it("takes a cursor only from this very list: not another account's, filter's or list's id", async () => {
+      const rec = await logUsage(h, w.admin.key);
+      await h.request({ method: "DELETE", url: `/usage/${rec.usage_id}`, key: w.admin.key });
+      const entry = (await h.request({ method: "GET", url: "/v1/audit", key: w.admin.key })).json().data[0];
+      const ok = await h.request({
+        method: "GET",
+        url: `/v1/audit?starting_after=${entry.id}`,
+        key: w.admin.key,
+      });
+      expect(ok.json()).toEqual({ data: [], has_more: false });
+      for (const url of [
+        `/v1/audit?starting_after=${rec.usage_id}`,
+        `/v1/audit?starting_after=${w.admin.keyId}`,
+        `/v1/audit?resource_type=account&starting_after=${entry.id}`,
+        `/v1/audit?usage_id=other&starting_after=${entry.id}`,
+        `/v1/audit?account_id=${w.other.accountId}&starting_after=${entry.id}`,
+      ]) {
+        const res = await h.request({
+          method: "GET",
+          url,
+          key: url.includes("account_id") ? ROOT_KEY : w.admin.key,
+        });
+        expectStatus(res, 400);
+        expect(res.json().error.issues[0].loc, url).toEqual(["query", "starting_after"]);
+      }
     });
   });
 });

@@ -367,7 +367,8 @@ describe.each(storeKinds())("usage log, happy paths ($name)", (kind) => {
         timestamp: "2025-06-15T12:00:00.000Z",
         status_active: true,
       };
-      expect(res.json()).toEqual([
+      expect(res.json().has_more).toBe(false);
+      expect(res.json().data).toEqual([
         {
           id: expect.any(String),
           account_id: w.account.id,
@@ -396,8 +397,21 @@ describe.each(storeKinds())("usage log, happy paths ($name)", (kind) => {
         },
       ]);
       expect(res.body).toContain('"cost":0.0043');
+      // paged newest first: the next page starts after the last id of the previous one
       const limited = await h.request({ method: "GET", url: "/v1/audit?limit=1", key: w.admin.key });
-      expect(limited.json()).toHaveLength(1);
+      expect(limited.json()).toEqual({ data: [res.json().data[0]], has_more: true });
+      const next = await h.request({
+        method: "GET",
+        url: `/v1/audit?limit=1&starting_after=${limited.json().data[0].id}`,
+        key: w.admin.key,
+      });
+      expect(next.json()).toEqual({ data: [res.json().data[1]], has_more: false });
+      const past = await h.request({
+        method: "GET",
+        url: `/v1/audit?limit=1&starting_after=${next.json().data[0].id}`,
+        key: w.admin.key,
+      });
+      expect(past.json()).toEqual({ data: [], has_more: false });
       const root = await h.request({
         method: "GET",
         url: `/v1/audit?account_id=${w.account.id}`,

@@ -170,7 +170,7 @@ describe.each(storeKinds())("usage log, security ($name)", (kind) => {
         key: w.other.admin.key,
       });
       expectStatus(res, 200);
-      expect(res.json()).toEqual([]);
+      expect(res.json()).toEqual({ data: [], has_more: false });
     });
   });
 
@@ -191,7 +191,9 @@ describe.each(storeKinds())("usage log, security ($name)", (kind) => {
         url: `/v1/audit?account_id=${w.account.id}`,
         key: ROOT_KEY,
       });
-      expect(audit.json()).toMatchObject([{ action: "update", actor_key_id: null, actor_user_id: null }]);
+      expect(audit.json().data).toMatchObject([
+        { action: "update", actor_key_id: null, actor_user_id: null },
+      ]);
     });
   });
 
