@@ -273,7 +273,8 @@ export class AlertService {
       modelIds: rule.modelId === null ? undefined : [rule.modelId],
       tokens: false,
     });
-    const { plan } = await readAccountPlan(this.store, account.id);
+    // the plan in force at the end of the period (now, for the current one)
+    const { plan } = await readAccountPlan(this.store, account.id, Math.min(now, range.end - 1));
     const limit = ruleLimit(domainRule, {
       includedQuantity: rule.modelId === null ? null : (plan?.included[rule.modelId] ?? null),
       monthlyBudget: account.budget?.monthlyUsd ?? null,

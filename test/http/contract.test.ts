@@ -298,6 +298,7 @@ const BODIES: Record<string, (ids: OperatorIds) => unknown> = {
   "POST /v1/accounts/{id}/payments/{payment_id}/refund": () => ({ amount_usd: 1 }),
   "POST /v1/upstreams": () => ({ id: "contract-upstream-2", base_url: "http://127.0.0.1:9" }),
   "PUT /v1/accounts/{id}/budget": () => ({ monthly_usd: 10 }),
+  "POST /v1/portal/sessions": (ids) => ({ account_id: ids.account }),
 };
 
 /** What account A's member and admin get: "403", or "ok" (a read is sent and must be 200; an allowed change is not sent, its happy test covers it). */
@@ -341,6 +342,7 @@ const ROLES: Record<string, { member: RoleAnswer; admin: RoleAnswer }> = {
   "GET /v1/upstreams": { member: "403", admin: "403" },
   "GET /v1/upstreams/{id}": { member: "403", admin: "403" },
   "GET /v1/audit": { member: "403", admin: "ok" },
+  "POST /v1/portal/sessions": { member: "403", admin: "403" },
 };
 
 /** Account A's things, each id a route may name. */
