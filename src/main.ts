@@ -88,10 +88,17 @@ async function main(): Promise<void> {
       log.warn("shutdown grace is over: closing the connections still open");
       app.server.closeAllConnections();
     }, config.shutdownGraceMs);
+    // connections with nothing in flight are closed as soon as the last answer is out: a browser's
+    // idle or preconnected sockets would otherwise hold the close until the grace runs out
+    const drain = setInterval(async () => {
+      if ((await services.metrics.httpInFlight.get()).values[0]?.value === 0)
+        app.server.closeAllConnections();
+    }, 100);
     let code = 0;
     try {
       await app.close();
       clearTimeout(cutOff);
+      clearInterval(drain);
       await invoiceClosing.stop();
       // the round in flight finishes and records its attempts; what is left stays in the outbox
       await delivery.stop();

@@ -11,6 +11,11 @@ import { presentedSecret } from "./auth.ts";
  * `GET /metrics` for the root key or the bearer token TALLY_METRICS_TOKEN.
  */
 export function observeRequests(app: FastifyInstance, metrics: Metrics): void {
+  // in flight from the first hook until the response closes: sent in full, or its client gone
+  app.addHook("onRequest", async (_request, reply) => {
+    metrics.httpInFlight.inc();
+    reply.raw.once("close", () => metrics.httpInFlight.dec());
+  });
   app.addHook("onResponse", async (request, reply) => {
     metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? "unmatched", status: reply.statusCode },

@@ -60,6 +60,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly httpInFlight = new Gauge({
+    name: "tally_http_requests_in_flight",
+    help: "Requests being answered now (shutdown waits for these, gateway streams included)",
+    registers: [this.registry],
+  });
+
   readonly webhookAttempts = new Counter({
     name: "tally_webhook_attempts_total",
     help: "Webhook delivery attempts, by outcome (succeeded, failed)",
