@@ -97,6 +97,54 @@ program
   });
 
 program
+  .command("export")
+  .description("write the whole installation as JSON lines (exact; no server should be writing)")
+  .option("--out <file>", "write here instead of stdout")
+  .addHelpText("after", "\nExample:\n  TALLY_DB=./data/tally.db tally export --out tally.jsonl")
+  .action(async (opts: { out?: string }) => {
+    const { loadConfig, openStore } = await local();
+    const { exportStore } = await import("./transfer.ts");
+    const { createWriteStream } = await import("node:fs");
+    const store = await openStore(loadConfig());
+    const out = opts.out ? createWriteStream(opts.out) : process.stdout;
+    try {
+      const counts = await exportStore(store, out, Date.now());
+      console.error(`exported ${summary(counts)}`);
+    } finally {
+      if (opts.out)
+        await new Promise<void>((resolve, reject) =>
+          out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+        );
+      await store.close();
+    }
+  });
+
+program
+  .command("import")
+  .description("read an export into an empty store and recount its rollups")
+  .argument("[file]", "the export (default: stdin)")
+  .addHelpText(
+    "after",
+    "\nExample (SQLite to PostgreSQL):\n  TALLY_DB=./data/tally.db tally export --out tally.jsonl\n  DATABASE_URL=postgres://... tally import tally.jsonl && DATABASE_URL=postgres://... tally verify",
+  )
+  .action(async (file: string | undefined) => {
+    const { loadConfig, openStore } = await local();
+    const { importStore, ImportError } = await import("./transfer.ts");
+    const { createReadStream } = await import("node:fs");
+    const store = await openStore(loadConfig());
+    try {
+      const counts = await importStore(store, file ? createReadStream(file) : process.stdin);
+      console.log(`imported ${summary(counts)}; rollups recounted`);
+    } catch (err) {
+      if (!(err instanceof ImportError)) throw err;
+      console.error(`import refused: ${err.message}`);
+      process.exitCode = 1;
+    } finally {
+      await store.close();
+    }
+  });
+
+program
   .command("invoices")
   .description("invoices on the local store")
   .command("close")
@@ -174,4 +222,11 @@ try {
     console.error(`tally: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;
   }
+}
+
+function summary(counts: Record<string, number>): string {
+  const parts = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([t, n]) => `${n} ${t}`);
+  return parts.length > 0 ? parts.join(", ") : "nothing";
 }

@@ -3,6 +3,7 @@ import type { Dec } from "../domain/decimal.ts";
 import type { RollupLevel } from "../domain/time.ts";
 import type { NewOutboxMessage, NotifyStore } from "./notify-store.ts";
 import type { SessionStoreVerbs } from "./session-store.ts";
+import type { TransferStore } from "./transfer-store.ts";
 
 /**
  * The one storage interface. SqliteStore and PostgresStore implement it with the same behaviour;
@@ -277,7 +278,7 @@ export interface VerifyDifference {
   actual: string;
 }
 
-export interface Store extends NotifyStore, SessionStoreVerbs {
+export interface Store extends NotifyStore, SessionStoreVerbs, TransferStore {
   readonly dialect: "sqlite" | "postgres";
   migrate(): Promise<void>;
   ping(): Promise<void>;

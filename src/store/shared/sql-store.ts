@@ -76,6 +76,7 @@ import type {
   User,
   VerifyDifference,
 } from "../store.ts";
+import type { TransferRow } from "../transfer-store.ts";
 import {
   accountById,
   allAccountIds,
@@ -136,6 +137,17 @@ import {
   liveSession,
 } from "./sessions.ts";
 import { type Row, type SqlExecutor, type Step, step } from "./sql.ts";
+import {
+  anyAccount,
+  anyEvent,
+  clearRollups,
+  clearSeries,
+  insertInto,
+  pageOfTable,
+  ROLLUP_RECOUNT,
+  transferRow,
+  transferTable,
+} from "./transfer.ts";
 import { allUpstreams, insertUpstream, upstreamById } from "./upstreams.ts";
 import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
 import {
@@ -804,6 +816,42 @@ export abstract class SqlStore implements Store {
       createdAt: Number(r.created_at),
       expiresAt: Number(r.expires_at),
     };
+  }
+
+  // tally export / import
+
+  async exportPage(
+    table: string,
+    after: string | null,
+    limit: number,
+  ): Promise<{ rows: TransferRow[]; last: string | null }> {
+    const t = transferTable(table);
+    const raw = await this.x.all(pageOfTable(t.table, t.key, after), { after: after ?? "", limit });
+    const rows = raw.map(transferRow);
+    return { rows, last: rows.length === 0 ? null : t.keyOf(rows[rows.length - 1]) };
+  }
+
+  async importRows(table: string, rows: TransferRow[]): Promise<void> {
+    const t = transferTable(table);
+    const steps = rows.map((row) => {
+      const columns = Object.keys(row).filter((c) => c !== t.identity);
+      return step(insertInto(t.table, columns), row);
+    });
+    if (steps.length > 0) await this.x.atomically(steps);
+  }
+
+  async isEmpty(): Promise<boolean> {
+    return (
+      (await this.x.first(anyAccount, {})) === undefined && (await this.x.first(anyEvent, {})) === undefined
+    );
+  }
+
+  async recountRollups(): Promise<void> {
+    await this.x.atomically([
+      step(clearRollups, {}),
+      step(clearSeries, {}),
+      ...ROLLUP_RECOUNT.map((q) => step(q, {})),
+    ]);
   }
 
   /** Writes an audit entry (inside the correction's transaction): its statement and arguments. */

@@ -56,7 +56,8 @@ function expectedPart(db: Kysely<Tables>, family: number, level: number) {
     .$if(keyed, (q) => q.groupBy([keyId, userId]));
 }
 
-function expectedRollups(db: Kysely<Tables>) {
+/** Every rollup row counted from the live events (also what an import stores). */
+export function expectedRollups(db: Kysely<Tables>) {
   const parts = Object.values(FAMILY_CODE).flatMap((family) =>
     Object.values(LEVEL_CODE).map((level) => expectedPart(db, family, level)),
   );
