@@ -18,6 +18,7 @@ import {
   ZONE,
 } from "../lib/world.ts";
 import { type BenchContext, profileDir } from "./context.ts";
+import { type DashboardResult, measureDashboard } from "./dashboard.ts";
 
 const SERIES_PATH = `/v1/models/usage?start=${RANGE.startDate}&end=${RANGE.endDate}&timezone=${encodeURIComponent(ZONE)}&timeframe=day&limit=100`;
 const USAGE_PATH = "/v1/usage";
@@ -35,6 +36,7 @@ interface SizeResult {
   usage: Measured;
   naiveMs: number;
   rssMb: number;
+  dashboard: DashboardResult;
 }
 
 /** The naive answer: GROUP BY New York day x model over the raw usage_events table. */
@@ -139,6 +141,7 @@ async function measureSize(ctx: BenchContext, events: number): Promise<SizeResul
     let series: Measured;
     let usage: Measured;
     let rssMb = 0;
+    let dashboard: DashboardResult = { pages: [], firstLoadKb: 0 };
     const base = await naive(bs, ctx.checkOnly || ctx.quick || events >= 5_000_000 ? 1 : 3);
     if (base.requests !== events)
       ctx.problems.add(`naive GROUP BY counted ${base.requests} of ${events} events`);
@@ -206,12 +209,13 @@ async function measureSize(ctx: BenchContext, events: number): Promise<SizeResul
           how: "in-process account + key all-time totals (route not built yet)",
         };
       }
+      dashboard = await measureDashboard(ctx, server, reps);
       rssMb = server.memory().hwmMb;
     } finally {
       await server.stop();
     }
     if (prof) ctx.profiles[`queries-${ctx.store}-${events}`] = topFunctions(prof);
-    return { events, loadSeconds, series, usage, naiveMs: base.ms, rssMb };
+    return { events, loadSeconds, series, usage, naiveMs: base.ms, rssMb, dashboard };
   } finally {
     await bs.cleanup();
   }
@@ -273,6 +277,29 @@ export async function queryFigures(ctx: BenchContext): Promise<void> {
       target: "< 1.5",
       pass: l.usage.p50 / s.usage.p50 < 1.5,
       note: `${s.usage.p50.toFixed(3)} ms -> ${l.usage.p50.toFixed(3)} ms`,
+    },
+    {
+      figure: `dashboard pages, ${n(large)} events: slowest page's server time (sum of its requests' p50)`,
+      store,
+      unit: "ms",
+      tally: Math.max(...l.dashboard.pages.map((p) => p.ms)),
+      baseline: null,
+      baselineName: null,
+      ratio: null,
+      target: "<= 20 ms",
+      pass: Math.max(...l.dashboard.pages.map((p) => p.ms)) <= 20,
+      note: l.dashboard.pages.map((p) => `${p.name} ${p.ms.toFixed(2)} ms`).join(", "),
+    },
+    {
+      figure: "dashboard first load (index.html, its styles and scripts, every module)",
+      store,
+      unit: "KB",
+      tally: l.dashboard.firstLoadKb,
+      baseline: null,
+      baselineName: null,
+      ratio: null,
+      target: "<= 250 KB",
+      pass: l.dashboard.firstLoadKb <= 250,
     },
     {
       figure: `server peak RSS (VmHWM) during the ${n(large)}-event query runs`,
