@@ -143,7 +143,6 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
       metrics.events.inc({ outcome: "duplicate" }, s.events - s.inserted);
     }
   });
-  const limits = new LimitService(store, catalog, limiter, now);
   const webhooks = new WebhookService(store, now, {
     secretsKey: options.secretsKey ?? null,
     privateAddresses: options.webhookPrivate ?? "allow",
@@ -155,6 +154,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
   const budget = new BudgetService(budgetReserver, new QuerySpendReader(query, store), now, {
     onError: (err) => log.error({ err }, "budget: settling or releasing a hold failed"),
   });
+  const limits = new LimitService(store, catalog, limiter, now, budget);
   const services: Services = {
     store,
     now,

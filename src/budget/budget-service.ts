@@ -22,6 +22,21 @@ export interface BudgetAccount {
   budget: Budget | null;
 }
 
+/** The budget view of an account (its months are calendar months in its billing timezone). */
+export function budgetAccountOf(account: {
+  id: string;
+  billingTimezone?: string;
+  billingMode?: BillingMode;
+  budget?: Budget | null;
+}): BudgetAccount {
+  return {
+    id: account.id,
+    billingTimezone: account.billingTimezone ?? "UTC",
+    billingMode: account.billingMode ?? "postpaid",
+    budget: account.budget ?? null,
+  };
+}
+
 /** What the store must provide: committed spend only (never in-flight requests). */
 export interface SpendReader {
   /** Exact cost of the account's committed events timestamped in [start, end) (from rollups). */

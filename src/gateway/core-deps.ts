@@ -1,5 +1,5 @@
 import type { UserPrincipal } from "../auth/principal.ts";
-import { type BudgetAccount, type BudgetHold, hasSpendLimit } from "../budget/budget-service.ts";
+import { type BudgetHold, budgetAccountOf, hasSpendLimit } from "../budget/budget-service.ts";
 import { reservationOf } from "../domain/budget.ts";
 import { type Dec, formatDec, mulDec, ZERO } from "../domain/decimal.ts";
 import type { Quantities } from "../domain/meters.ts";
@@ -216,19 +216,6 @@ function rateHeaders(status: LimitStatus, at: number): Record<string, string> {
     "x-ratelimit-limit-requests": String(w.limit),
     "x-ratelimit-remaining-requests": String(w.remaining ?? 0),
     "x-ratelimit-reset-requests": String(Math.max(0, Math.ceil((w.resetAt - at) / 1000))),
-  };
-}
-
-/**
- * The budget view of an account. Budget months are calendar months in UTC until accounts carry a
- * billing_timezone (the billing work adds it).
- */
-function budgetAccountOf(account: Account): BudgetAccount {
-  return {
-    id: account.id,
-    billingTimezone: account.billingTimezone ?? "UTC",
-    billingMode: account.billingMode ?? "postpaid",
-    budget: account.budget ?? null,
   };
 }
 

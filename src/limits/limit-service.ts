@@ -1,5 +1,7 @@
 import { authorize } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
+import { type BudgetService, budgetAccountOf, hasSpendLimit } from "../budget/budget-service.ts";
+import type { BudgetRefusal } from "../domain/budget.ts";
 import { DomainError } from "../domain/errors.ts";
 import { type LimitStatus, limitStatus, type RateLimits, UNLIMITED_LIMITS } from "../domain/rate-limits.ts";
 import type { ModelCatalog } from "../ingest/model-catalog.ts";
@@ -12,7 +14,9 @@ export type CheckReason =
   | "not_licensed"
   | "plan_blocked"
   | "unknown_model"
-  | "account_disabled";
+  | "account_disabled"
+  | "budget_exceeded"
+  | "insufficient_credit";
 
 export interface CheckInput {
   model_id?: string;
@@ -26,6 +30,8 @@ export interface CheckResult {
   allowed: boolean;
   reason: CheckReason | null;
   status: LimitStatus;
+  /** the spending limit that refused (budget or prepaid credit), with its numbers */
+  budget?: BudgetRefusal;
 }
 
 /** The account's limits: its current plan's, unlimited when it has none. */
@@ -40,6 +46,8 @@ export class LimitService {
     private readonly catalog: ModelCatalog,
     private readonly limiter: RateLimiter,
     private readonly now: () => number,
+    /** monthly budgets and prepaid credit (a hard limit with nothing left refuses) */
+    private readonly budget: BudgetService | null = null,
   ) {}
 
   /** The account's windows now, consuming nothing. */
@@ -69,6 +77,12 @@ export class LimitService {
       if (!(await this.catalog.get(input.model_id))) return refuse("unknown_model");
       const entitlement = await entitlementAt(this.store, accountId, plan, input.model_id, at);
       if (!entitlement.allowed) return refuse(entitlement.reason);
+    }
+    // a hard spending limit with nothing left refuses before a request is counted
+    const spending = budgetAccountOf(account);
+    if (this.budget && hasSpendLimit(spending)) {
+      const b = await this.budget.check(spending);
+      if (!b.allowed) return { ...(await refuse(b.refusal.code)), budget: b.refusal };
     }
     const limits = limitsOfPlan(plan);
     const { allowed, used } = await this.limiter.consume(accountId, limits);

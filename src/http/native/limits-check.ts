@@ -53,7 +53,9 @@ export function limitsCheckRoutes(services: Services): FastifyPluginAsyncTypebox
             "Body (optional): `{model_id?, account_id?}`; `account_id` only with the root key. With " +
             "`model_id`, a license in force and the plan's allow and block lists decide too. " +
             "`reason` is null when allowed, else one of rate_limited, not_licensed, plan_blocked, " +
-            "unknown_model, account_disabled. Each recorded usage event also counts one request " +
+            "unknown_model, account_disabled, budget_exceeded (a hard monthly budget is used up: " +
+            "`budget` says by how much), insufficient_credit (a prepaid account's payments are " +
+            "spent). Each recorded usage event also counts one request " +
             "in the UTC minute and day of its timestamp.",
           response: {
             200: Type.Object({
@@ -65,6 +67,14 @@ export function limitsCheckRoutes(services: Services): FastifyPluginAsyncTypebox
               remaining: Type.Union([Type.Integer(), Type.Null()]),
               reset: Type.Union([Type.String(), Type.Null()]),
               windows: Type.Object({ minute: WindowBody, day: WindowBody }),
+              budget: Type.Optional(
+                Type.Object({
+                  limit: Type.String(),
+                  spent: Type.String(),
+                  held: Type.String(),
+                  available: Type.String(),
+                }),
+              ),
             }),
           },
         },
@@ -81,6 +91,16 @@ export function limitsCheckRoutes(services: Services): FastifyPluginAsyncTypebox
           remaining: binding?.remaining ?? null,
           reset: binding ? formatUtc(binding.resetAt) : null,
           windows: { minute: windowJson(minute), day: windowJson(day) },
+          ...(r.budget
+            ? {
+                budget: {
+                  limit: r.budget.limit,
+                  spent: r.budget.spent,
+                  held: r.budget.held,
+                  available: r.budget.available,
+                },
+              }
+            : {}),
         };
       },
     );

@@ -148,4 +148,50 @@ describe.each(storeKinds())("POST /v1/limits/check ($name)", (kind) => {
     expect(r).toMatchObject({ allowed: true, account_id: w.account.id, remaining: 2 });
     expect(await limitsCheck(h, w.admin.key)).toMatchObject({ remaining: 1 });
   });
+
+  it("a hard monthly budget that is used up refuses, with its numbers; a soft one admits; nothing is counted", async () => {
+    const budget = async (b: object | null) => {
+      const res = await h.request({
+        method: "PUT",
+        url: `/v1/accounts/${w.account.id}/budget`,
+        payload: JSON.stringify(b),
+        headers: { "content-type": "application/json" },
+        key: ROOT_KEY,
+      });
+      expect(res.statusCode, res.body).toBeLessThan(300);
+    };
+    await budget({ monthly_usd: "0.05", mode: "hard" });
+    expect(await limitsCheck(h, w.member.key)).toMatchObject({ allowed: true, reason: null });
+    // 2 images at 0.025: exactly the budget, spent
+    await post(h, "/v1/events", { id: "spend", model_id: "flux-1-dev", quantity: 2 }, w.member.key);
+    await h.services.committer.idle();
+    const refused = await limitsCheck(h, w.member.key);
+    expect(refused).toMatchObject({
+      allowed: false,
+      reason: "budget_exceeded",
+      budget: { limit: "0.05", spent: "0.05", available: "0" },
+    });
+    // the refused checks consumed no request: 1 allowed check + 1 event so far
+    expect(refused.windows.minute.remaining).toBe(1);
+    await budget({ monthly_usd: "0.05", mode: "soft" });
+    expect(await limitsCheck(h, w.member.key)).toMatchObject({ allowed: true, reason: null });
+    await budget(null);
+    expect((await limitsCheck(h, w.member.key)).budget).toBeUndefined();
+  });
+
+  it("a prepaid account whose payments are spent is refused for insufficient credit", async () => {
+    const patch = await h.request({
+      method: "PATCH",
+      url: `/v1/accounts/${w.account.id}`,
+      payload: { billing_mode: "prepaid" },
+      key: ROOT_KEY,
+    });
+    expect(patch.statusCode, patch.body).toBe(200);
+    expect(await limitsCheck(h, w.member.key)).toMatchObject({
+      allowed: false,
+      reason: "insufficient_credit",
+    });
+    await post(h, `/v1/accounts/${w.account.id}/payments`, { amount_usd: 1 });
+    expect(await limitsCheck(h, w.member.key)).toMatchObject({ allowed: true });
+  });
 });
