@@ -145,6 +145,14 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
             ...refusal(404, "model_not_found", `The model \`${ctx.model}\` does not exist.`, "model"),
             headers,
           };
+        // nothing left at all under a hard limit; a request that does not fit what is left is
+        // refused by the reservation below, with the same 402
+        case "budget_exceeded":
+        case "insufficient_credit":
+          return {
+            ...refusal(402, check.reason, check.budget?.message ?? "The spending limit is reached."),
+            headers,
+          };
       }
       const budgetAccount = budgetAccountOf(account);
       let budget: BudgetHold | null = null;
