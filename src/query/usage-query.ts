@@ -60,7 +60,11 @@ export class QueryService {
           });
     const out: Map<string, UsageLine>[] = input.buckets.map(() => new Map());
     for (const r of rows) merge(out[r.bucket], r);
-    return out.map((m) => [...m.values()].filter((l) => l.requests !== 0).sort(compareLines));
+    // a line whose events were all corrected away sums to nothing; a meter's line counts no request
+    // (its event's first meter does) but has a quantity
+    return out.map((m) =>
+      [...m.values()].filter((l) => l.requests !== 0 || l.quantity !== 0n || l.cost !== 0n).sort(compareLines),
+    );
   }
 
   async totals(input: Omit<SeriesInput, "buckets"> & { range?: Bucket }): Promise<UsageLine[]> {

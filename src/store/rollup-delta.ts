@@ -1,4 +1,5 @@
-import { type Dec, splitCost, toMicro, toPico } from "../domain/decimal.ts";
+import { type Dec, ONE, splitCost, toMicro, toPico } from "../domain/decimal.ts";
+import type { MeterLine } from "../domain/meters.ts";
 import { DAY_MS, FOUR_HOURS_MS, HOUR_MS, MINUTE_MS as MINUTE, rollupBuckets } from "../domain/time.ts";
 import type { UsageEvent } from "./store.ts";
 
@@ -82,19 +83,27 @@ export function rollupDeltas(events: Iterable<UsageEvent>, sign: 1 | -1 = 1): Ro
   // hot path (every append): plain loops and explicit fields; spreads and rest patterns cost more
   // than the sums here
   const fine = new Map<string, RollupDelta>();
-  for (const e of events) {
-    if (!e.statusActive) continue;
-    const minute = e.ts - (((e.ts % MINUTE) + MINUTE) % MINUTE);
+  const addFine = (
+    e: UsageEvent,
+    minute: number,
+    unit: string,
+    unitPrice: Dec,
+    requests: number,
+    quantity: Dec,
+    cost: Dec,
+    tokensPrompt: number,
+    tokensCompletion: number,
+  ) => {
     const keyId = e.keyId ?? "";
     const userId = e.userId ?? "";
-    const id = `${minute}\u0000${e.accountId}\u0000${e.modelId}\u0000${keyId}\u0000${userId}\u0000${e.unit}\u0000${e.kind}\u0000${e.currency}\u0000${e.unitPrice}`;
+    const id = `${minute}\u0000${e.accountId}\u0000${e.modelId}\u0000${keyId}\u0000${userId}\u0000${unit}\u0000${e.kind}\u0000${e.currency}\u0000${unitPrice}`;
     const row = fine.get(id);
     if (row) {
-      row.requests += 1;
-      row.quantity += e.quantity;
-      row.cost += e.cost;
-      row.tokensPrompt += e.tokensPrompt;
-      row.tokensCompletion += e.tokensCompletion;
+      row.requests += requests;
+      row.quantity += quantity;
+      row.cost += cost;
+      row.tokensPrompt += tokensPrompt;
+      row.tokensCompletion += tokensCompletion;
     } else {
       fine.set(id, {
         accountId: e.accountId,
@@ -102,18 +111,34 @@ export function rollupDeltas(events: Iterable<UsageEvent>, sign: 1 | -1 = 1): Ro
         level: LEVEL_CODE.minute,
         bucketStart: minute,
         modelId: e.modelId,
-        unit: e.unit,
-        unitPrice: e.unitPrice,
+        unit,
+        unitPrice,
         currency: e.currency,
         kind: e.kind,
         keyId,
         userId,
-        requests: 1,
-        quantity: e.quantity,
-        cost: e.cost,
-        tokensPrompt: e.tokensPrompt,
-        tokensCompletion: e.tokensCompletion,
+        requests,
+        quantity,
+        cost,
+        tokensPrompt,
+        tokensCompletion,
       });
+    }
+  };
+  for (const e of events) {
+    if (!e.statusActive) continue;
+    const minute = e.ts - (((e.ts % MINUTE) + MINUTE) % MINUTE);
+    const meters = e.meters;
+    if (!meters || meters.length === 0) {
+      addFine(e, minute, e.unit, e.unitPrice, 1, e.quantity, e.cost, e.tokensPrompt, e.tokensCompletion);
+      continue;
+    }
+    // a meter-priced event is one line per meter (unit = the meter), and still one request: the
+    // first line counts it; token meters count as prompt (input_*, cached_*) or completion (output_*)
+    for (let i = 0; i < meters.length; i++) {
+      const l = meters[i];
+      const t = meterTokens(l);
+      addFine(e, minute, l.meter, l.unitPrice, i === 0 ? 1 : 0, l.quantity, l.cost, t.prompt, t.completion);
     }
   }
   const out = new Map<string, RollupDelta>();
@@ -214,4 +239,11 @@ export function correctionDeltas(before: UsageEvent, after: UsageEvent | null): 
   for (const r of rollupDeltas([before], -1)) fold(r);
   if (after) for (const r of rollupDeltas([after])) fold(r);
   return [...rows.values()];
+}
+
+/** The prompt or completion tokens one meter line stands for (whole tokens). */
+export function meterTokens(l: MeterLine): { prompt: number; completion: number } {
+  if (!l.meter.endsWith("_token")) return { prompt: 0, completion: 0 };
+  const n = Number(l.quantity / ONE);
+  return l.meter.startsWith("output_") ? { prompt: 0, completion: n } : { prompt: n, completion: 0 };
 }

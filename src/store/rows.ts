@@ -1,5 +1,6 @@
 import type { BudgetMode } from "../domain/budget.ts";
 import { formatDec, fromMicro, fromPico, joinCost, splitCost, toMicro, toPico } from "../domain/decimal.ts";
+import { isMeter, type Meter, type MeterLine, type MeterPrices } from "../domain/meters.ts";
 import { unitPriceOfCost } from "../domain/pricing.ts";
 import type { Tables } from "./shared/tables.ts";
 import type {
@@ -111,7 +112,46 @@ export const toPrice = (r: Row): PriceVersion => ({
   effectiveFrom: num(r.effective_from),
   unitPrice: fromPico(big(r.unit_price)),
   currency: String(r.currency),
+  // priced per unit: the field stays absent
+  ...(r.meters == null ? {} : { meters: meterPricesOf(String(r.meters)) }),
 });
+
+/** `{meter: pico text}` -> exact unit prices per meter. */
+function meterPricesOf(text: string): MeterPrices {
+  const out: MeterPrices = {};
+  for (const [m, pico] of Object.entries(JSON.parse(text) as Record<string, string>)) {
+    if (isMeter(m)) out[m] = fromPico(BigInt(pico));
+  }
+  return out;
+}
+
+function meterPricesText(prices: MeterPrices | null | undefined): string | null {
+  if (!prices) return null;
+  const out: Record<string, string> = {};
+  for (const [m, price] of Object.entries(prices)) out[m] = toPico(price).toString();
+  return JSON.stringify(out);
+}
+
+/** An event's meter lines as stored: integers as text, in the lines' order. */
+function meterLinesText(lines: readonly MeterLine[] | null | undefined): string | null {
+  if (!lines || lines.length === 0) return null;
+  return JSON.stringify(
+    lines.map((l) => {
+      const { nano, atto } = splitCost(l.cost);
+      return [l.meter, toMicro(l.quantity).toString(), toPico(l.unitPrice).toString(), nano.toString(), atto.toString()];
+    }),
+  );
+}
+
+function meterLinesOf(text: unknown): MeterLine[] | null {
+  if (text === null || text === undefined) return null;
+  return (JSON.parse(String(text)) as string[][]).map(([meter, q, price, nano, atto]) => ({
+    meter: meter as Meter,
+    quantity: fromMicro(BigInt(q)),
+    unitPrice: fromPico(BigInt(price)),
+    cost: joinCost(BigInt(nano), BigInt(atto)),
+  }));
+}
 
 export const toLicense = (r: Row): License => ({
   id: String(r.id),
@@ -235,6 +275,7 @@ export const priceRow = (p: PriceVersion): Tables["model_prices"] => ({
   effective_from: p.effectiveFrom,
   unit_price: toPico(p.unitPrice),
   currency: p.currency,
+  meters: meterPricesText(p.meters),
 });
 
 export const licenseRow = (l: License): Tables["licenses"] => ({
@@ -340,6 +381,7 @@ export const EVENT_COLUMNS = [
   "api_key_used",
   "created_at",
   "updated_at",
+  "meters",
 ] as const;
 
 /** An event's column values in EVENT_COLUMNS order (int64 as bigint, booleans as 0/1). */
@@ -369,6 +411,7 @@ export function eventValues(e: UsageEvent): unknown[] {
     e.apiKeyUsed,
     e.createdAt,
     e.updatedAt,
+    meterLinesText(e.meters),
   ];
 }
 
@@ -395,6 +438,8 @@ export const toEvent = (r: Row): UsageEvent => ({
   apiKeyUsed: (r.api_key_used as string | null) ?? null,
   createdAt: num(r.created_at),
   updatedAt: num(r.updated_at),
+  // one unit: the field stays absent
+  ...(r.meters == null ? {} : { meters: meterLinesOf(r.meters) }),
 });
 
 /** The event after a correction: one rule for both stores, applied to the row read under the write lock. */

@@ -1,5 +1,6 @@
 import type { BillingMode, Budget } from "../domain/budget.ts";
 import type { Dec } from "../domain/decimal.ts";
+import type { MeterLine, MeterPrices } from "../domain/meters.ts";
 import type { RollupLevel } from "../domain/time.ts";
 import type { NewOutboxMessage, NotifyStore } from "./notify-store.ts";
 import type { SessionStoreVerbs } from "./session-store.ts";
@@ -79,8 +80,11 @@ export interface Upstream {
 export interface PriceVersion {
   modelId: string;
   effectiveFrom: number;
+  /** the one unit price; 0 for a version priced per meter */
   unitPrice: Dec;
   currency: string;
+  /** a price per meter (DESIGN.md "Meters"); null or absent: priced per unit */
+  meters?: MeterPrices | null;
 }
 
 export interface License {
@@ -177,6 +181,8 @@ export interface UsageEvent {
   updatedAt: number;
   /** not stored: the request was already counted by an allowed limits check, so it counts no request again */
   admitted?: boolean;
+  /** a meter-priced event's lines (quantity and cost are their sums); null or absent: one unit */
+  meters?: MeterLine[] | null;
 }
 
 /** What became of an appended event; a duplicate names the usage_id stored under its id first. */

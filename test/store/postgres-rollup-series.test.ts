@@ -5,7 +5,13 @@ import { ALL_TIME, QueryService } from "../../src/query/usage-query.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { POSTGRES_MIGRATIONS } from "../../src/store/postgres/schema.ts";
 import { LEVEL_CODE } from "../../src/store/rollup-delta.ts";
-import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
+import { EVENT_COLUMNS as ALL_EVENT_COLUMNS, eventValues as allEventValues } from "../../src/store/rows.ts";
+import type { UsageEvent } from "../../src/store/store.ts";
+
+// the event columns of the old schema these tests build by hand (meter lines came later, last)
+const EVENT_COLUMNS = ALL_EVENT_COLUMNS.filter((c) => c !== "meters");
+const eventValues = (e: UsageEvent) => allEventValues(e).slice(0, EVENT_COLUMNS.length);
+
 import { PG_URL } from "../support/stores.ts";
 import { event, schema1Rollups, T0, WIDE_ROLLUP_COLUMNS } from "./old-schema-events.ts";
 

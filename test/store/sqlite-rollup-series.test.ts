@@ -5,7 +5,13 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ALL_TIME, QueryService } from "../../src/query/usage-query.ts";
 import { LEVEL_CODE } from "../../src/store/rollup-delta.ts";
-import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
+import { EVENT_COLUMNS as ALL_EVENT_COLUMNS, eventValues as allEventValues } from "../../src/store/rows.ts";
+import type { UsageEvent } from "../../src/store/store.ts";
+
+// the event columns of the old schema these tests build by hand (meter lines came later, last)
+const EVENT_COLUMNS = ALL_EVENT_COLUMNS.filter((c) => c !== "meters");
+const eventValues = (e: UsageEvent) => allEventValues(e).slice(0, EVENT_COLUMNS.length);
+
 import { SQLITE_MIGRATIONS } from "../../src/store/sqlite/schema.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { event, schema1Rollups, WIDE_ROLLUP_COLUMNS } from "./old-schema-events.ts";

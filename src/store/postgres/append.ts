@@ -282,6 +282,7 @@ const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
   status_active: "int8",
   metadata: "text",
   api_key_used: "text",
+  meters: "text",
   created_at: "int8",
   updated_at: "int8",
 };

@@ -4,6 +4,7 @@ import {
   coreTables,
   fillSeriesFrom,
   gatewayTables,
+  meterColumns,
   notifyTables,
   operatorApiTables,
   seriesTables,
@@ -91,4 +92,6 @@ DROP TABLE usage_rollups_wide;
 CREATE OR REPLACE TRIGGER subscriptions_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON subscriptions
   FOR EACH STATEMENT EXECUTE FUNCTION tally_reference_changed();
 `,
+  // Meter prices on price versions, meter lines on events (issue 15).
+  meterColumns(),
 ];

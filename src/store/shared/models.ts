@@ -44,11 +44,12 @@ type PriceRow = Tables["model_prices"];
 export const upsertPrice = query((db, r: PriceRow) =>
   db
     .insertInto("model_prices")
-    .values(pick(r, ["model_id", "effective_from", "unit_price", "currency"]))
+    .values(pick(r, ["model_id", "effective_from", "unit_price", "currency", "meters"]))
     .onConflict((oc) =>
       oc.columns(["model_id", "effective_from"]).doUpdateSet((eb) => ({
         unit_price: eb.ref("excluded.unit_price"),
         currency: eb.ref("excluded.currency"),
+        meters: eb.ref("excluded.meters"),
       })),
     ),
 );

@@ -389,3 +389,14 @@ CREATE TABLE portal_links (
   used_at ${t.int}
 );
 `;
+
+/**
+ * Meters (issue 15, DESIGN.md "Meters"): a price version may price a model per meter (`meters`:
+ * JSON `{meter: unit price in pico units as text}`), and an event of such a model carries its
+ * meter lines (`meters`: JSON `[[meter, quantity micro, unit price pico, cost nano, cost atto], ...]`,
+ * all integers as text). The event row keeps the request's totals; rollups hold one line per meter.
+ */
+export const meterColumns = (): string => `
+ALTER TABLE model_prices ADD COLUMN meters TEXT;
+ALTER TABLE usage_events ADD COLUMN meters TEXT;
+`;

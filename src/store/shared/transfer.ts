@@ -114,18 +114,18 @@ const sameSeries = sql.join(
  * their series, then their rows keyed by those series. Run on empty rollup tables.
  */
 export const ROLLUP_RECOUNT = [
-  query((db) => ({
+  query((db, _p, dialect) => ({
     compile: () =>
-      sql`INSERT INTO rollup_series (${dims}) SELECT DISTINCT ${dims} FROM ${expectedRollups(db)} r`.compile(
+      sql`INSERT INTO rollup_series (${dims}) SELECT DISTINCT ${dims} FROM (${expectedRollups(db, dialect)}) r`.compile(
         db,
       ),
   })),
-  query((db) => ({
+  query((db, _p, dialect) => ({
     compile: () =>
       sql`INSERT INTO usage_rollups (account_id, family, level, bucket_start, series_id, requests, quantity,
           cost_nano, cost_atto, tokens_prompt, tokens_completion)
         SELECT r.account_id, r.family, r.level, r.bucket_start, s.id, r.requests, r.quantity, r.cost_nano,
           r.cost_atto, r.tokens_prompt, r.tokens_completion
-        FROM ${expectedRollups(db)} r JOIN rollup_series s ON ${sameSeries}`.compile(db),
+        FROM (${expectedRollups(db, dialect)}) r JOIN rollup_series s ON ${sameSeries}`.compile(db),
   })),
 ];

@@ -2,7 +2,7 @@ import { type Kysely, sql } from "kysely";
 import { joinCost } from "../../domain/decimal.ts";
 import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, SERIES_COLUMNS } from "../rollup-delta.ts";
 import type { VerifyDifference } from "../store.ts";
-import { query, type Row } from "./sql.ts";
+import { type Dialect, query, type Row } from "./sql.ts";
 import type { Tables } from "./tables.ts";
 
 /**
@@ -52,16 +52,57 @@ function expectedPart(db: Kysely<Tables>, family: number, level: number) {
     ])
     .where("status_active", "=", sql.lit(1))
     .where("deleted_at", "is", null)
+    .where("meters", "is", null)
     .groupBy(["account_id", bucket, "model_id", "unit", "unit_price", "currency", "kind"])
     .$if(keyed, (q) => q.groupBy([keyId, userId]));
 }
 
-/** Every rollup row counted from the live events (also what an import stores). */
-export function expectedRollups(db: Kysely<Tables>) {
-  const parts = Object.values(FAMILY_CODE).flatMap((family) =>
-    Object.values(LEVEL_CODE).map((level) => expectedPart(db, family, level)),
+/**
+ * One family and level of the expected rollups of meter-priced events: a line per meter (unit =
+ * the meter), the request counted on the first. The meter lines are JSON in the event row, so
+ * reading them is the one dialect-specific part of verify.
+ */
+function expectedMeteredPart(family: number, level: number, dialect: Dialect) {
+  const size = sql.lit(LEVEL_MS[level]);
+  const bucket = sql`(e.ts - (((e.ts % ${size}) + ${size}) % ${size}))`;
+  const keyed = family === FAMILY_CODE.key;
+  const keyId = keyed ? sql`COALESCE(e.key_id, '')` : sql`''`;
+  const userId = keyed ? sql`COALESCE(e.user_id, '')` : sql`''`;
+  const sqlite = dialect === "sqlite";
+  const field = (i: number) =>
+    sqlite ? sql`json_extract(j.value, ${sql.lit(`$[${i}]`)})` : sql`(j.value ->> ${sql.lit(i)})`;
+  const int = (i: number) => sql`CAST(${field(i)} AS BIGINT)`;
+  const first = sqlite ? sql`j.key = 0` : sql`j.ord = 1`;
+  const lines = sqlite
+    ? sql`usage_events e, json_each(e.meters) j`
+    : sql`usage_events e CROSS JOIN LATERAL jsonb_array_elements(e.meters::jsonb) WITH ORDINALITY AS j(value, ord)`;
+  const tokens = (meters: string[]) =>
+    sql`SUM(CASE WHEN ${field(0)} IN (${sql.join(meters.map((m) => sql.lit(m)))}) THEN ${int(1)} / 1000000 ELSE 0 END)`;
+  return sql`SELECT e.account_id, CAST(${sql.lit(family)} AS BIGINT) AS family, CAST(${sql.lit(level)} AS BIGINT) AS level,
+      ${bucket} AS bucket_start, e.model_id, ${field(0)} AS unit, ${int(2)} AS unit_price, e.currency, e.kind,
+      ${keyId} AS key_id, ${userId} AS user_id,
+      SUM(CASE WHEN ${first} THEN 1 ELSE 0 END) AS requests, SUM(${int(1)}) AS quantity,
+      SUM(${int(3)}) AS cost_nano, SUM(${int(4)}) AS cost_atto,
+      ${tokens(["input_token", "cached_input_token", "input_audio_token"])} AS tokens_prompt,
+      ${tokens(["output_token", "output_audio_token"])} AS tokens_completion
+    FROM ${lines}
+    WHERE e.meters IS NOT NULL AND e.status_active = 1 AND e.deleted_at IS NULL
+    GROUP BY e.account_id, ${bucket}, e.model_id, ${field(0)}, ${int(2)}, e.currency, e.kind${keyed ? sql`, ${keyId}, ${userId}` : sql``}`;
+}
+
+/** Every rollup row counted from the live events (also what an import stores), as one SELECT. */
+export function expectedRollups(db: Kysely<Tables>, dialect: Dialect) {
+  const codes = Object.values(FAMILY_CODE).flatMap((family) =>
+    Object.values(LEVEL_CODE).map((level) => [family, level] as const),
   );
-  return parts.slice(1).reduce((all, part) => all.unionAll(part), parts[0]);
+  const parts = codes.map(([family, level]) => expectedPart(db, family, level));
+  const plain = parts.slice(1).reduce((all, part) => all.unionAll(part), parts[0]);
+  const metered = sql.join(
+    codes.map(([family, level]) => expectedMeteredPart(family, level, dialect)),
+    sql` UNION ALL `,
+  );
+  // Kysely puts a builder in parentheses itself
+  return sql`SELECT * FROM ${plain} p UNION ALL SELECT * FROM (${metered}) m`;
 }
 
 const actualRollups = sql`SELECT r.account_id, r.family, r.level, r.bucket_start,
@@ -75,14 +116,14 @@ const actualRollups = sql`SELECT r.account_id, r.family, r.level, r.bucket_start
  * exactly when the atto difference is a whole number of nanos equal to the nano difference.
  */
 function differences(from: "expected" | "actual", to: "expected" | "actual") {
-  return query((db) => {
+  return query((db, _p, dialect) => {
     const joined = sql.join(
       WIDE_KEY.map((c) => sql`x.${sql.ref(c)} = y.${sql.ref(c)}`),
       sql` AND `,
     );
     const theirs = sql.join(SUMS.map((c) => sql`y.${sql.ref(c)} AS ${sql.ref(`o_${c}`)}`));
     // Kysely puts a subquery in parentheses itself
-    const raw = sql<Row>`WITH expected AS ${expectedRollups(db)}, actual AS (${actualRollups})
+    const raw = sql<Row>`WITH expected AS (${expectedRollups(db, dialect)}), actual AS (${actualRollups})
       SELECT x.*, ${theirs} FROM ${sql.table(from)} x LEFT JOIN ${sql.table(to)} y ON ${joined}
       WHERE y.requests IS NULL OR x.requests <> y.requests OR x.quantity <> y.quantity
         OR x.tokens_prompt <> y.tokens_prompt OR x.tokens_completion <> y.tokens_completion

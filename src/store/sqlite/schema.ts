@@ -4,6 +4,7 @@ import {
   coreTables,
   fillSeriesFrom,
   gatewayTables,
+  meterColumns,
   notifyTables,
   operatorApiTables,
   seriesTables,
@@ -52,4 +53,6 @@ INSERT INTO usage_rollups (account_id, family, level, bucket_start, series_id, r
   notifyTables(TYPES),
   // Dashboard sessions and one-time portal links (issue 18).
   sessionTables(TYPES),
+  // Meter prices on price versions, meter lines on events (issue 15).
+  meterColumns(),
 ];
