@@ -5,10 +5,11 @@ import { type PlanBillingInput, parsePlanBilling } from "../billing/charge-schem
 import { planBillingText } from "../billing/plan-billing.ts";
 import { type Budget, parseBudgetInput } from "../domain/budget.ts";
 import { UNLIMITED } from "../domain/constants.ts";
-import type { Dec } from "../domain/decimal.ts";
+import { type Dec, ZERO } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { AMOUNT_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal, readInstant } from "../domain/fields.ts";
 import { displayPrefix, generateSecret, hashSecret } from "../domain/keys.ts";
+import { isMeter, METERS, type Meter, type MeterPrices } from "../domain/meters.ts";
 import { formatUtc, isValidZone } from "../domain/time.ts";
 import type { ModelCatalog } from "../ingest/model-catalog.ts";
 import type { KeyEventData } from "../notify/messages.ts";
@@ -43,7 +44,10 @@ export interface UpsertModelInput {
   id: string;
   unit: string;
   kind: string;
-  unit_price: number | string;
+  /** one price per unit; or `meters` instead (DESIGN.md "Meters") */
+  unit_price?: number | string;
+  /** a price per meter, e.g. {"input_token": 0.00000015, "output_token": 0.0000006} */
+  meters?: Record<string, number | string>;
   currency?: string;
   reporting_enabled?: boolean;
   effective_from?: string | number;
@@ -225,10 +229,24 @@ export class ManageService {
   async upsertModel(
     p: Principal,
     input: UpsertModelInput,
-  ): Promise<{ model: Model; created: boolean; unitPrice: Dec; currency: string; effectiveFrom: number }> {
+  ): Promise<{
+    model: Model;
+    created: boolean;
+    unitPrice: Dec;
+    meters: MeterPrices | null;
+    currency: string;
+    effectiveFrom: number;
+  }> {
     authorize(p, "change", "model");
     const at = this.now();
-    const unitPrice = readDecimal(input.unit_price, ["body", "unit_price"], PRICE_RULE);
+    if ((input.unit_price === undefined) === (input.meters === undefined)) {
+      throw DomainError.validation(
+        ["body", "unit_price"],
+        "give either unit_price or meters (a price per meter)",
+      );
+    }
+    const meters = input.meters === undefined ? null : readMeterPrices(input.meters);
+    const unitPrice = meters ? ZERO : readDecimal(input.unit_price, ["body", "unit_price"], PRICE_RULE);
     const effectiveFrom =
       input.effective_from === undefined ? at : readInstant(input.effective_from, ["body", "effective_from"]);
     const existing = await this.store.getModel(input.id);
@@ -249,17 +267,24 @@ export class ManageService {
     const currency = input.currency ?? "USD";
     const prices = existing ? await this.store.listPrices(input.id) : [];
     const current = prices.filter((v) => v.effectiveFrom <= effectiveFrom).at(-1);
-    // a new version only when the price or currency in force at effective_from changes
-    const changed = !current || current.unitPrice !== unitPrice || current.currency !== currency;
+    // a new version only when the price (or meter prices) or currency in force at effective_from changes
+    const changed =
+      !current ||
+      current.unitPrice !== unitPrice ||
+      current.currency !== currency ||
+      !sameMeterPrices(current.meters ?? null, meters);
     const result = await this.store.upsertModel(
       model,
-      changed ? { modelId: input.id, effectiveFrom, unitPrice, currency } : null,
+      changed
+        ? { modelId: input.id, effectiveFrom, unitPrice, currency, ...(meters ? { meters } : {}) }
+        : null,
     );
     this.catalog.invalidate(input.id);
     return {
       model,
       created: result === "created",
       unitPrice,
+      meters,
       currency,
       effectiveFrom: changed ? effectiveFrom : current!.effectiveFrom,
     };
@@ -409,4 +434,25 @@ function keyEventData(k: ApiKey): KeyEventData {
     created_at: formatUtc(k.createdAt),
     revoked_at: k.revokedAt === null ? null : formatUtc(k.revokedAt),
   };
+}
+
+/** `meters` of POST /v1/models: known meters, each an exact non-negative price; at least one. */
+function readMeterPrices(input: Record<string, number | string>): MeterPrices {
+  const entries = Object.entries(input);
+  if (entries.length === 0) throw DomainError.validation(["body", "meters"], "must price at least one meter");
+  const out: MeterPrices = {};
+  for (const [name, price] of entries) {
+    if (!isMeter(name)) {
+      throw DomainError.validation(["body", "meters", name], `is not a meter (one of ${METERS.join(", ")})`);
+    }
+    out[name] = readDecimal(price, ["body", "meters", name], PRICE_RULE);
+  }
+  return out;
+}
+
+function sameMeterPrices(a: MeterPrices | null, b: MeterPrices | null): boolean {
+  if (a === null || b === null) return a === b;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<Meter>;
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
 }

@@ -63,7 +63,9 @@ export class QueryService {
     // a line whose events were all corrected away sums to nothing; a meter's line counts no request
     // (its event's first meter does) but has a quantity
     return out.map((m) =>
-      [...m.values()].filter((l) => l.requests !== 0 || l.quantity !== 0n || l.cost !== 0n).sort(compareLines),
+      [...m.values()]
+        .filter((l) => l.requests !== 0 || l.quantity !== 0n || l.cost !== 0n)
+        .sort(compareLines),
     );
   }
 

@@ -138,7 +138,13 @@ function meterLinesText(lines: readonly MeterLine[] | null | undefined): string 
   return JSON.stringify(
     lines.map((l) => {
       const { nano, atto } = splitCost(l.cost);
-      return [l.meter, toMicro(l.quantity).toString(), toPico(l.unitPrice).toString(), nano.toString(), atto.toString()];
+      return [
+        l.meter,
+        toMicro(l.quantity).toString(),
+        toPico(l.unitPrice).toString(),
+        nano.toString(),
+        atto.toString(),
+      ];
     }),
   );
 }

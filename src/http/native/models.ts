@@ -1,10 +1,27 @@
 import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import { METERS, type MeterPrices } from "../../domain/meters.ts";
 import { formatUtc } from "../../domain/time.ts";
 import { MODEL_KIND } from "../../ingest/event-input.ts";
+import type { PriceVersion } from "../../manage/manage-service.ts";
 import type { Services } from "../../services.ts";
 import { principalOf } from "../auth.ts";
 import { dec } from "../json.ts";
 import { DecimalValue, Id, Instant } from "./schemas.ts";
+
+/** A price per meter on the wire: exact JSON numbers, in METERS order. */
+function metersJson(m: MeterPrices): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const meter of METERS) if (m[meter] !== undefined) out[meter] = dec(m[meter]);
+  return out;
+}
+
+/** One price version; `meters` only on a version priced per meter. */
+const priceJson = (p: PriceVersion) => ({
+  unit_price: dec(p.unitPrice),
+  ...(p.meters ? { meters: metersJson(p.meters) } : {}),
+  currency: p.currency,
+  effective_from: formatUtc(p.effectiveFrom),
+});
 
 /** `POST /v1/models` (root) and `GET /v1/models` (any key). */
 export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
@@ -20,7 +37,12 @@ export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
               id: Type.String({ minLength: 1, maxLength: 200 }),
               unit: Type.String({ minLength: 1, maxLength: 50 }),
               kind: MODEL_KIND,
-              unit_price: DecimalValue,
+              unit_price: Type.Optional(DecimalValue),
+              meters: Type.Optional(
+                Type.Record(Type.String({ minLength: 1, maxLength: 50 }), DecimalValue, {
+                  description: 'a price per meter instead of unit_price, e.g. {"input_token": 0.00000015}',
+                }),
+              ),
               currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$" })),
               reporting_enabled: Type.Optional(Type.Boolean()),
               effective_from: Type.Optional(Instant),
@@ -42,6 +64,7 @@ export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
           unit: r.model.unit,
           kind: r.model.kind,
           unit_price: dec(r.unitPrice),
+          ...(r.meters ? { meters: metersJson(r.meters) } : {}),
           currency: r.currency,
           reporting_enabled: r.model.reportingEnabled,
           effective_from: formatUtc(r.effectiveFrom),
@@ -73,11 +96,7 @@ export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
           reporting_enabled: model.reportingEnabled,
           created_at: formatUtc(model.createdAt),
           updated_at: formatUtc(model.updatedAt),
-          prices: prices.map((p) => ({
-            unit_price: dec(p.unitPrice),
-            currency: p.currency,
-            effective_from: formatUtc(p.effectiveFrom),
-          })),
+          prices: prices.map(priceJson),
         };
       },
     );
@@ -103,11 +122,7 @@ export function modelRoutes(services: Services): FastifyPluginAsyncTypebox {
           reporting_enabled: model.reportingEnabled,
           upstream_id: model.upstreamId ?? null,
           upstream_model: model.upstreamId ? (model.upstreamModel ?? model.id) : null,
-          prices: prices.map((p) => ({
-            unit_price: dec(p.unitPrice),
-            currency: p.currency,
-            effective_from: formatUtc(p.effectiveFrom),
-          })),
+          prices: prices.map(priceJson),
         })),
       }),
     );

@@ -54,7 +54,13 @@ export interface Tables {
     upstream_model: string | null;
   };
   upstreams: { id: string; base_url: string; api_key_env: string | null; timeout_ms: Int; created_at: Int };
-  model_prices: { model_id: string; effective_from: Int; unit_price: Int; currency: string; meters: string | null };
+  model_prices: {
+    model_id: string;
+    effective_from: Int;
+    unit_price: Int;
+    currency: string;
+    meters: string | null;
+  };
   licenses: {
     id: string;
     account_id: string;
