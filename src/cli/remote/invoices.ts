@@ -44,7 +44,7 @@ function invoiceText(inv: InvoiceJson): string {
   const parts = [
     head,
     "",
-    table(inv.lines, ["model_id", "meter", "quantity", "billable_quantity", "amount"]),
+    table(inv.lines, ["model_id", "description", "quantity", "billable_quantity", "amount"]),
   ];
   if (inv.adjustments.length > 0) {
     parts.push("", "Adjustments:", table(inv.adjustments, ["period", "model_id", "quantity", "amount"]));
