@@ -207,6 +207,7 @@ describe("tally CLI: lists, reads, changes and invoices", { timeout: 240_000 }, 
         ["users", "list", "--account", world.accountId, "--limit", "ten"],
         ["users", "list"],
         ["accounts", "update", world.accountId],
+        ["accounts", "update", world.accountId, "--billing-mode", "weekly"],
         ["users", "update", userIds[2], "--role", "boss"],
         ["keys", "list"],
         ["keys", "rotate", "k", "--grace", "soon"],
@@ -337,7 +338,7 @@ describe("tally CLI: lists, reads, changes and invoices", { timeout: 240_000 }, 
     );
     expect(listed.stdout).not.toContain(String(created.secret));
     expect(await json(["webhooks", "test", id])).toMatchObject({ type: "webhook.test", endpoint_id: id });
-    const deliveries = await json<Page>(["webhooks", "deliveries", "--endpoint", id]);
+    const deliveries = await json<Page>(["webhooks", "deliveries", id]);
     expect(deliveries.data.length).toBeGreaterThanOrEqual(1);
     expect(await json(["webhooks", "delete", id])).toEqual({ id, deleted: true });
     expect((await tally(["webhooks", "get", id], asRoot)).code).toBe(1);

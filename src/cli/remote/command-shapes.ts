@@ -106,9 +106,11 @@ export interface ListSpec<O> {
   /** default `list` */
   name?: string;
   description: string;
+  /** the positional argument, when the list belongs to one thing (`deliveries <id>`) */
+  argument?: [string, string];
   flags?: Flag[];
   examples: string[];
-  path: (opts: O) => string;
+  path: (opts: O, arg: string) => string;
   query?: (opts: O) => Record<string, string | undefined>;
   /** the table's columns: the few that matter */
   columns: string[];
@@ -132,10 +134,11 @@ export function listCommand<O>(group: Command, spec: ListSpec<O>): Command {
   const command: RemoteCommandSpec<O & PageFlags> = {
     name: spec.name ?? "list",
     description: spec.description,
+    argument: spec.argument,
     flags: [...(spec.flags ?? []), ...(paged ? PAGING : [])],
     examples: spec.examples,
-    run: async (ctx, opts) => {
-      const pages = await readPages(ctx, spec.path(opts), spec.query?.(opts) ?? {}, paged ? opts : {});
+    run: async (ctx, opts, arg) => {
+      const pages = await readPages(ctx, spec.path(opts, arg), spec.query?.(opts) ?? {}, paged ? opts : {});
       printList(ctx, pages, spec);
       return 0;
     },

@@ -63,15 +63,15 @@ function registerWebhooks(program: Command): void {
       return 0;
     },
   });
-  listCommand<{ endpoint: string }>(webhooks, {
+  listCommand(webhooks, {
     name: "deliveries",
     description: "an endpoint's deliveries, newest first, each with its attempts (--json)",
-    flags: [{ flags: "--endpoint <id>", description: "the endpoint", required: true }],
+    argument: ["<id>", "the endpoint's id"],
     examples: [
-      "tally webhooks deliveries --endpoint $ENDPOINT",
-      "tally webhooks deliveries --endpoint $ENDPOINT --json",
+      "tally webhooks deliveries $ENDPOINT",
+      "tally webhooks deliveries $ENDPOINT --json | jq '.data[0].attempts'",
     ],
-    path: (o) => `/v1/webhooks/${enc(o.endpoint)}/deliveries`,
+    path: (_o, id) => `/v1/webhooks/${enc(id)}/deliveries`,
     columns: ["id", "type", "status", "attempt_count", "created_at", "next_attempt_at"],
   });
 }

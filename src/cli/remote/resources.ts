@@ -34,6 +34,13 @@ function endsAt(at: string | undefined): string | null {
   return at;
 }
 
+function billingMode(value: string | undefined): string | undefined {
+  if (value !== undefined && value !== "postpaid" && value !== "prepaid") {
+    throw new UsageError("--billing-mode must be postpaid or prepaid");
+  }
+  return value;
+}
+
 function role(value: string | undefined): string | undefined {
   if (value !== undefined && value !== "admin" && value !== "member") {
     throw new UsageError("--role must be admin or member");
@@ -108,7 +115,7 @@ function registerAccounts(program: Command): void {
       changes({
         name: o.name,
         billing_timezone: o.timezone,
-        billing_mode: o.billingMode,
+        billing_mode: billingMode(o.billingMode),
         ...extraFields(o.data),
       }),
   });
