@@ -169,6 +169,26 @@ describe("tally CLI: lists, reads, changes and invoices", { timeout: 240_000 }, 
     ]);
     expect(reopened).toMatchObject({ ends_at: null });
 
+    await root("POST", "/v1/plans", {
+      id: "lists-plan",
+      requests_per_minute: 60,
+      requests_per_day: null,
+      validity_days: -999999,
+    });
+    const sub = await json(["subscriptions", "create", "--account", world.accountId, "--plan", "lists-plan"]);
+    const subEnded = await json(["subscriptions", "end", String(sub.id), "--account", world.accountId]);
+    expect(Date.parse(String(subEnded.ends_at))).toBeGreaterThan(Date.now() - 60_000);
+    const subs = await tally(["subscriptions", "list", "--account", world.accountId], asRoot);
+    expect(subs.stdout).toMatch(new RegExp(`^${sub.id}\\s+lists-plan\\s+\\S+\\s+${subEnded.ends_at}$`, "m"));
+    expect(await json(["plans", "get", "lists-plan"])).toMatchObject({
+      id: "lists-plan",
+      requests_per_minute: 60,
+    });
+    const plans = await tally(["plans", "list"], asRoot);
+    expect(plans.stdout).toMatch(/^lists-plan\s+60\s+-999999\s+0\s+USD$/m);
+    expect(await json(["models", "get", "lists-model"])).toMatchObject({ prices: [{ unit_price: 0.0043 }] });
+    expect(await json(["keys", "get", keyId])).toMatchObject({ id: keyId, revoked_at: null });
+
     const audit = await json<{ data: { action: string; resource_id: string }[] }>([
       "audit",
       "list",

@@ -102,7 +102,7 @@ export function deleteCommand(
   });
 }
 
-export interface ListSpec<O> {
+interface ListSpec<O> {
   /** default `list` */
   name?: string;
   description: string;
