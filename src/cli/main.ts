@@ -146,7 +146,7 @@ program
 
 program
   .command("invoices")
-  .description("invoices on the local store")
+  .description("invoices: close on the local store; list, read, void on a running server")
   .command("close")
   .description(
     "finalize a month's invoices (idempotent): one account's, or every account with usage or a base fee",

@@ -1,43 +1,12 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, REPO_ROOT, type ServerProcess, startServer } from "../support/server-process.ts";
+import { call, type ServerProcess, startServer } from "../support/server-process.ts";
 import { createWorld, storedUsage } from "./support.ts";
+import { tally } from "./tally-process.ts";
 
 /** The `tally` CLI against a real server process, run as a person or a script would run it. */
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function tally(args: string[], env: Record<string, string>, stdin?: string): Promise<Run> {
-  const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith("TALLY_") && k !== "DATABASE_URL") clean[k] = v;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["bin/tally.mjs", ...args], {
-      cwd: REPO_ROOT,
-      env: { ...clean, ...env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
-  });
-}
 
 describe("tally CLI against a running server", { timeout: 240_000 }, () => {
   let server: ServerProcess;

@@ -24,6 +24,8 @@ export class UsageError extends Error {
 
 export interface RemoteContext {
   http: TallyHttp;
+  /** A file the server renders (an invoice's PDF): its bytes, never decoded as text. */
+  download: (path: string) => Promise<Uint8Array>;
   json: boolean;
   out: (text: string) => void;
   err: (text: string) => void;
@@ -48,8 +50,31 @@ export function remoteContext(command: Command): RemoteContext {
   const timeoutMs = o.timeout === undefined ? 60_000 : Number(o.timeout) * 1000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
     throw new UsageError("--timeout must be a number of seconds");
+  const http = new TallyHttp({ url: o.url, key: o.key, timeoutMs });
+  const key = o.key;
   return {
-    http: new TallyHttp({ url: o.url, key: o.key, timeoutMs }),
+    http,
+    download: async (path) => {
+      let res: Response;
+      try {
+        res = await fetch(http.url(path), {
+          headers: { authorization: `Bearer ${key}` },
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        throw new TallyNetworkError(`GET ${path}: ${(err as Error).message}`, { cause: err });
+      }
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (res.status >= 300) {
+        const text = new TextDecoder().decode(bytes);
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {}
+        throw new TallyError(res.status, errorMessage(res.status, body), body);
+      }
+      return bytes;
+    },
     json: Boolean(o.json),
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
@@ -76,6 +101,19 @@ export async function send(
 /** A read: safe to retry. */
 export async function read<T>(ctx: RemoteContext, path: string, query?: Record<string, string | undefined>) {
   return ctx.http.json<T>("GET", path, { query, retry: true });
+}
+
+/** A read whose answer is kept whole (its text prints as the server wrote it); a refusal throws. */
+export async function readAnswer(
+  ctx: RemoteContext,
+  path: string,
+  query?: Record<string, string | number | undefined>,
+): Promise<HttpAnswer> {
+  const answer = await ctx.http.request("GET", path, { query, retry: true });
+  if (answer.status >= 300) {
+    throw new TallyError(answer.status, errorMessage(answer.status, answer.body), answer.body);
+  }
+  return answer;
 }
 
 /** Runs a command's action and turns its failure into a message and an exit code. */
@@ -134,6 +172,20 @@ export function show(ctx: RemoteContext, answer: HttpAnswer): void {
   else ctx.out(record(answer.body as Record<string, unknown>));
 }
 
+/**
+ * An answer that carries a secret (`field`): for people the record, then the secret once, last,
+ * so `tail -1` takes it; `--json` prints the answer as it is.
+ */
+export function showSecret(ctx: RemoteContext, answer: HttpAnswer, field: string): void {
+  if (ctx.json) {
+    ctx.out(answer.text);
+    return;
+  }
+  const { [field]: secret, ...rest } = answer.body as Record<string, unknown>;
+  ctx.out(record(rest));
+  ctx.out(`\nSecret (shown once, store it safely):\n${String(secret)}`);
+}
+
 /** `--data '{"field": ...}'`: fields the flags do not cover, merged into the request body. */
 export function extraFields(data: string | undefined): Record<string, unknown> {
   if (data === undefined) return {};
@@ -170,4 +222,50 @@ export function listFlag(value: string | undefined): string[] | undefined {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/** A flag of a command: commander's flags string, what it means, whether it is required. */
+export interface Flag {
+  flags: string;
+  description: string;
+  required?: boolean;
+  default?: string;
+}
+
+/** A command that speaks to a running server, declared once: its flags, help and what it does. */
+export interface RemoteCommandSpec<O> {
+  name: string;
+  description: string;
+  /** the positional argument, e.g. `["<id>", "the key's id"]` */
+  argument?: [string, string];
+  flags?: Flag[];
+  /** shown under `--help` */
+  examples: string[];
+  /** the exit code (0 when nothing is returned); `arg` is the positional argument, if any */
+  run: (ctx: RemoteContext, opts: O, arg: string) => Promise<number | undefined>;
+}
+
+/** Adds `spec` to `group` with the shared connection, output mode, help layout and exit codes. */
+export function remoteCommand<O>(group: Command, spec: RemoteCommandSpec<O>): Command {
+  const command = group.command(spec.name).description(spec.description);
+  if (spec.argument) command.argument(...spec.argument);
+  for (const f of spec.flags ?? []) {
+    if (f.required) command.requiredOption(f.flags, f.description, f.default);
+    else if (f.default !== undefined) command.option(f.flags, f.description, f.default);
+    else command.option(f.flags, f.description);
+  }
+  const title = spec.examples.length > 1 ? "Examples" : "Example";
+  command.addHelpText("after", `\n${title}:\n${spec.examples.map((e) => `  ${e}`).join("\n")}`);
+  command.action(
+    action(async (...args: unknown[]) => {
+      const cmd = args.at(-1) as Command;
+      return spec.run(remoteContext(cmd), cmd.opts() as O, String(cmd.args[0] ?? ""));
+    }),
+  );
+  return command;
+}
+
+/** The group `name` under `program`: the one already registered (local commands), or a new one. */
+export function commandGroup(program: Command, name: string, description: string): Command {
+  return program.commands.find((c) => c.name() === name) ?? program.command(name).description(description);
 }
