@@ -1,14 +1,17 @@
 import { type Dec, divDec, mulDec } from "./decimal.ts";
+import type { MeterPrices } from "./meters.ts";
 
 export interface PricePoint {
   effectiveFrom: number;
   unitPrice: Dec;
   currency: string;
+  /** a price per meter instead of the one unit price (DESIGN.md "Meters") */
+  meters?: MeterPrices | null;
 }
 
 /** The price version in force at `at`: the latest one whose effective_from <= at. */
-export function priceAt(versions: readonly PricePoint[], at: number): PricePoint | null {
-  let found: PricePoint | null = null;
+export function priceAt<P extends PricePoint>(versions: readonly P[], at: number): P | null {
+  let found: P | null = null;
   for (const v of versions) {
     if (v.effectiveFrom <= at && (found === null || v.effectiveFrom >= found.effectiveFrom)) found = v;
   }

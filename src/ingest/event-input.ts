@@ -33,7 +33,13 @@ export const EventInput = Type.Object(
       }),
     ),
     model_id: Type.String({ minLength: 1, maxLength: 200 }),
-    quantity: DecimalInput,
+    quantity: Type.Optional(DecimalInput),
+    quantities: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 50 }), DecimalInput, {
+        description:
+          'per meter, for a model priced per meter, e.g. {"input_token": 1200, "output_token": 300}',
+      }),
+    ),
     user_id: Type.Optional(Type.String({ minLength: 1 })),
     key_id: Type.Optional(Type.String({ minLength: 1 })),
     api_name: Type.Optional(Type.String({ maxLength: 200 })),

@@ -1,12 +1,21 @@
 import { v7 as uuidv7 } from "uuid";
 import { can } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
-import type { Dec } from "../domain/decimal.ts";
+import { type Dec, sumDec, ZERO } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { COST_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal } from "../domain/fields.ts";
+import {
+  costOfQuantities,
+  isMeter,
+  type Meter,
+  type MeteredCost,
+  parseQuantities,
+  type Quantities,
+  tokensOf,
+} from "../domain/meters.ts";
 import { costOf, priceAt, unitPriceOfCost } from "../domain/pricing.ts";
 import type { AppendOutcome, Store, UsageEvent } from "../store/store.ts";
-import { DEFAULT_MAX_FUTURE_MS, readEventTime, validateEventInput } from "./event-input.ts";
+import { DEFAULT_MAX_FUTURE_MS, type EventInput, readEventTime, validateEventInput } from "./event-input.ts";
 import type { GroupCommitter } from "./group-committer.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
 
@@ -24,7 +33,10 @@ export interface NewEvent {
   endpoint: string | null;
   kind?: string;
   unit?: string;
+  /** the quantity in the model's unit; for a model priced per meter, the sum of `quantities` */
   quantity: Dec;
+  /** per meter, for a model priced per meter (DESIGN.md "Meters") */
+  quantities?: Quantities;
   unitPrice?: Dec;
   cost?: Dec;
   currency?: string;
@@ -77,6 +89,43 @@ export class IngestService {
     const entry = await this.catalog.get(e.modelId);
     if (!entry && !options.allowUnknownModel)
       throw DomainError.validation([...loc, "model_id"], `unknown model ${e.modelId}`);
+    const metered = entry ? this.meterLines(e, entry, loc) : null;
+    if (metered) {
+      const tokens = tokensOf(metered.quantities);
+      const at = this.now();
+      return {
+        usageId: uuidv7(),
+        accountId: e.accountId,
+        eventId: e.eventId,
+        ts: e.ts,
+        userId: e.userId,
+        keyId: e.keyId,
+        modelId: e.modelId,
+        apiName: e.apiName,
+        endpoint: e.endpoint,
+        kind: e.kind ?? entry!.model.kind,
+        unit: entry!.model.unit,
+        quantity: metered.cost.totalQuantity,
+        unitPrice: ZERO,
+        cost: metered.cost.total,
+        currency: metered.currency,
+        tokensPrompt: e.tokensPrompt || tokens.prompt,
+        tokensCompletion: e.tokensCompletion || tokens.completion,
+        statusActive: e.statusActive ?? true,
+        metadata: e.metadata,
+        apiKeyUsed: e.apiKeyUsed,
+        createdAt: at,
+        updatedAt: at,
+        meters: metered.cost.lines,
+        ...(e.admitted ? { admitted: true } : {}),
+      };
+    }
+    if (e.quantities) {
+      throw DomainError.validation(
+        [...loc, "quantities"],
+        `model ${e.modelId} is not priced per meter: send quantity`,
+      );
+    }
     let unitPrice = e.unitPrice;
     let currency = e.currency;
     if (unitPrice === undefined) {
@@ -139,6 +188,53 @@ export class IngestService {
     };
   }
 
+  /**
+   * The meter lines of an event of a model priced per meter at its time, or null when the price in
+   * force is per unit. `quantities` name the meters; a plain `quantity` is accepted when the model's
+   * unit is one of its meters (a license report of images). A unit price or cost cannot be given:
+   * the meters price the event.
+   */
+  private meterLines(
+    e: NewEvent,
+    entry: NonNullable<Awaited<ReturnType<ModelCatalog["get"]>>>,
+    loc: (string | number)[],
+  ): { quantities: Quantities; cost: MeteredCost; currency: string } | null {
+    const version = priceAt(entry.prices, e.ts);
+    if (!version?.meters) return null;
+    if (e.unitPrice !== undefined || e.cost !== undefined) {
+      throw DomainError.validation(
+        [...loc, e.cost !== undefined ? "cost" : "unit_price"],
+        `model ${e.modelId} is priced per meter`,
+      );
+    }
+    if (e.currency !== undefined && e.currency !== version.currency) {
+      throw DomainError.validation(
+        [...loc, "currency"],
+        `model ${e.modelId} is priced in ${version.currency}`,
+      );
+    }
+    let quantities = e.quantities;
+    if (!quantities) {
+      const unit = entry.model.unit;
+      if (!isMeter(unit) || version.meters[unit] === undefined) {
+        throw DomainError.validation(
+          [...loc, "quantities"],
+          `model ${e.modelId} is priced per meter (${Object.keys(version.meters).join(", ")}): send quantities`,
+        );
+      }
+      quantities = { [unit]: e.quantity };
+    }
+    for (const [meter, q] of Object.entries(quantities)) {
+      if (q !== undefined && q > ZERO && version.meters[meter as Meter] === undefined) {
+        throw DomainError.validation(
+          [...loc, "quantities", meter],
+          `model ${e.modelId} has no price for this meter`,
+        );
+      }
+    }
+    return { quantities, cost: costOfQuantities(quantities, version.meters), currency: version.currency };
+  }
+
   /** Appends priced events durably; resolves after their transaction has committed. */
   append(events: UsageEvent[]): Promise<AppendOutcome[]> {
     return this.committer.submit(events);
@@ -185,7 +281,7 @@ export class IngestService {
             endpoint: input.endpoint ?? null,
             kind: input.kind,
             unit: input.unit,
-            quantity: readDecimal(input.quantity, [...loc, "quantity"], QUANTITY_RULE),
+            ...readAmounts(input, loc),
             unitPrice:
               input.unit_price === undefined
                 ? undefined
@@ -301,4 +397,19 @@ class OwnerCache {
     }
     return { userId: user, keyId: key };
   }
+}
+
+/** `quantity`, or `quantities` per meter: exactly one of the two. */
+function readAmounts(
+  input: EventInput,
+  loc: (string | number)[],
+): { quantity: Dec; quantities?: Quantities } {
+  if ((input.quantity === undefined) === (input.quantities === undefined)) {
+    throw DomainError.validation([...loc, "quantity"], "give quantity, or quantities per meter (not both)");
+  }
+  if (input.quantities !== undefined) {
+    const quantities = parseQuantities(input.quantities, [...loc, "quantities"]);
+    return { quantity: sumDec(Object.values(quantities)), quantities };
+  }
+  return { quantity: readDecimal(input.quantity, [...loc, "quantity"], QUANTITY_RULE) };
 }

@@ -88,6 +88,14 @@ export class UsageLogService {
     const current = await this.find(p, usageId);
     authorize(p, "change", "usage_record", current, { notFound: recordNotFound });
     const patch: EventPatch = {};
+    // a record priced per meter has one quantity and cost per meter: a single new number cannot
+    // say how it splits between them (delete the record and record it again instead)
+    if (current.meters && (input.units_used !== undefined || input.cost_usd !== undefined)) {
+      throw DomainError.validation(
+        ["body", input.units_used !== undefined ? "units_used" : "cost_usd"],
+        "this record is priced per meter: only status_active can change (or delete it and record it again)",
+      );
+    }
     if (input.units_used !== undefined)
       patch.quantity = readDecimal(input.units_used, ["body", "units_used"], QUANTITY_RULE);
     if (input.cost_usd !== undefined)

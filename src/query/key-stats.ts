@@ -3,6 +3,7 @@ import type { Principal, UserPrincipal } from "../auth/principal.ts";
 import { MODEL_KINDS, UNLIMITED } from "../domain/constants.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
+import { isMeter } from "../domain/meters.ts";
 import type { LimitStatus } from "../domain/rate-limits.ts";
 import { DAY_MS } from "../domain/time.ts";
 import type { LimitService } from "../limits/limit-service.ts";
@@ -55,7 +56,18 @@ export interface KeyStats {
     tokens: { total: number; prompt: number; completion: number; byKind: Record<string, number> };
     images: { total: Dec; byModel: Record<string, Dec> };
   };
-  models?: Record<string, { requests: number; quantity: Dec; unit: string; tokens: number; costUsd: Dec }>;
+  models?: Record<
+    string,
+    {
+      requests: number;
+      quantity: Dec;
+      unit: string;
+      tokens: number;
+      costUsd: Dec;
+      /** a model priced per meter: each meter's share (DESIGN.md "Meters") */
+      meters?: Record<string, { quantity: Dec; costUsd: Dec }>;
+    }
+  >;
 }
 
 export interface KeyStatsDeps {
@@ -108,7 +120,13 @@ export async function queryKeyStats(
     };
   }
   if (want.has("usage_statistics")) out.usage = usageSection(lines);
-  if (want.has("model_specific_usage")) out.models = modelSection(lines);
+  if (want.has("model_specific_usage")) {
+    const units = new Map<string, string>();
+    for (const l of lines) {
+      if (!units.has(l.modelId)) units.set(l.modelId, (await deps.store.getModel(l.modelId))?.unit ?? l.unit);
+    }
+    out.models = modelSection(lines, units);
+  }
   return out;
 }
 
@@ -167,29 +185,57 @@ function usageSection(lines: UsageLine[]): NonNullable<KeyStats["usage"]> {
   return { requests, tokens, images: { total: images.total, byModel: Object.fromEntries(images.byModel) } };
 }
 
-function modelSection(lines: UsageLine[]): NonNullable<KeyStats["models"]> {
+/**
+ * One entry per model. A model priced per meter has a line per meter (unit = the meter, other than
+ * the model's unit): those are summed into the model's entry, in the model's unit, with a `meters`
+ * breakdown.
+ */
+function modelSection(
+  lines: UsageLine[],
+  modelUnits: ReadonlyMap<string, string>,
+): NonNullable<KeyStats["models"]> {
   // a Map, not an object, while summing: a model id is client text (think "__proto__")
   const out = new Map<
     string,
-    { requests: number; quantity: Dec; units: Set<string>; tokens: number; costUsd: Dec }
+    {
+      requests: number;
+      quantity: Dec;
+      units: Set<string>;
+      tokens: number;
+      costUsd: Dec;
+      meters: Map<string, { quantity: Dec; costUsd: Dec }>;
+    }
   >();
   for (const l of lines) {
     let m = out.get(l.modelId);
     if (!m) {
-      m = { requests: 0, quantity: 0n, units: new Set(), tokens: 0, costUsd: 0n };
+      m = { requests: 0, quantity: 0n, units: new Set(), tokens: 0, costUsd: 0n, meters: new Map() };
       out.set(l.modelId, m);
     }
     m.requests += l.requests;
     m.quantity += l.quantity;
     m.tokens += l.tokensPrompt + l.tokensCompletion;
-    m.units.add(l.unit);
+    const modelUnit = modelUnits.get(l.modelId) ?? l.unit;
+    if (isMeter(l.unit) && l.unit !== modelUnit) {
+      m.units.add(modelUnit);
+      const share = m.meters.get(l.unit) ?? { quantity: 0n, costUsd: 0n };
+      share.quantity += l.quantity;
+      if (isUsd(l)) share.costUsd += l.cost;
+      m.meters.set(l.unit, share);
+    } else m.units.add(l.unit);
     if (isUsd(l)) m.costUsd += l.cost;
   }
   return Object.fromEntries(
-    [...out].map(([modelId, { units, ...m }]) => [
+    [...out].map(([modelId, { units, meters, ...m }]) => [
       modelId,
       // a model whose unit was changed has lines in both units; the answer names them all
-      { ...m, unit: [...units].sort().join(",") },
+      {
+        ...m,
+        unit: [...units].sort().join(","),
+        ...(meters.size > 0
+          ? { meters: Object.fromEntries([...meters].sort(([a], [b]) => a.localeCompare(b))) }
+          : {}),
+      },
     ]),
   );
 }

@@ -2,6 +2,7 @@ import type { BudgetMode } from "../domain/budget.ts";
 import { formatDec, fromMicro, fromPico, joinCost, splitCost, toMicro, toPico } from "../domain/decimal.ts";
 import { isMeter, type Meter, type MeterLine, type MeterPrices } from "../domain/meters.ts";
 import { unitPriceOfCost } from "../domain/pricing.ts";
+import { meterTokens } from "./rollup-delta.ts";
 import type { Tables } from "./shared/tables.ts";
 import type {
   Account,
@@ -528,3 +529,30 @@ export const toAggregateSums = (d: AggregateDims, r: Row, bucket: number): Aggre
 
 export const toAggregate = (r: Row, bucket?: number): AggregateRow =>
   toAggregateSums(toAggregateDims(r), r, bucket ?? num(r.bucket));
+
+/**
+ * A meter-priced event read raw (a query's sub-minute edge) as the lines its rollups hold: one per
+ * meter, the request on the first (as rollupDeltas counts them). The row names model_id, kind,
+ * currency, key_id, user_id (already '' in the account family) and meters.
+ */
+export function meteredAggregates(r: Row, bucket: number): AggregateRow[] {
+  const lines = meterLinesOf(r.meters) ?? [];
+  return lines.map((l, i) => {
+    const t = meterTokens(l);
+    return {
+      bucket,
+      modelId: String(r.model_id),
+      unit: l.meter,
+      unitPrice: l.unitPrice,
+      currency: String(r.currency),
+      kind: String(r.kind),
+      keyId: String(r.key_id ?? ""),
+      userId: String(r.user_id ?? ""),
+      requests: i === 0 ? 1 : 0,
+      quantity: l.quantity,
+      cost: l.cost,
+      tokensPrompt: t.prompt,
+      tokensCompletion: t.completion,
+    };
+  });
+}

@@ -141,6 +141,16 @@ function statsJson(s: KeyStats, secret: string | null): Record<string, unknown> 
           unit: m.unit,
           tokens: m.tokens,
           cost_usd: dec(m.costUsd),
+          ...(m.meters
+            ? {
+                meters: Object.fromEntries(
+                  Object.entries(m.meters).map(([meter, x]) => [
+                    meter,
+                    { quantity: dec(x.quantity), cost_usd: dec(x.costUsd) },
+                  ]),
+                ),
+              }
+            : {}),
         },
       ]),
     );

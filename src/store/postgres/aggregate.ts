@@ -1,5 +1,5 @@
 import { FAMILY_CODE, LEVEL_CODE } from "../rollup-delta.ts";
-import { toAggregate } from "../rows.ts";
+import { meteredAggregates, toAggregate } from "../rows.ts";
 import type { AggregateQuery, AggregateRow } from "../store.ts";
 import type { PostgresExecutor } from "./executor.ts";
 
@@ -55,7 +55,10 @@ export class PostgresAggregator {
                ${f.sql ? `AND r.series_id IN (SELECT id FROM rollup_series WHERE account_id = $6 AND family = $7 ${f.sql})` : ""}
              OFFSET 0) r
            GROUP BY s.bucket, r.series_id
-           HAVING SUM(requests * s.sign) <> 0)
+           -- a line whose events were all corrected away sums to nothing; a meter's line counts no
+           -- request (its event's first meter does) but has a quantity or a cost
+           HAVING SUM(requests * s.sign) <> 0 OR SUM(quantity * s.sign) <> 0 OR SUM(cost_nano * s.sign) <> 0
+             OR SUM(cost_atto * s.sign) <> 0)
          SELECT g.bucket, x.model_id, x.unit, x.unit_price, x.currency, x.kind, x.key_id, x.user_id, g.requests,
            g.quantity, g.cost_nano, g.cost_atto, g.tokens_prompt, g.tokens_completion
          FROM g JOIN rollup_series x ON x.id = g.series_id`,
@@ -83,7 +86,7 @@ export class PostgresAggregator {
          FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS s(bucket, start_at, end_at)
          CROSS JOIN LATERAL (
            SELECT * FROM usage_events e WHERE e.account_id = $4 AND e.ts >= s.start_at AND e.ts < s.end_at
-             AND e.status_active = 1 AND e.deleted_at IS NULL ${f.sql} OFFSET 0) e
+             AND e.status_active = 1 AND e.deleted_at IS NULL AND e.meters IS NULL ${f.sql} OFFSET 0) e
          GROUP BY s.bucket, model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 7, 8" : ""}`,
         [
           rawSegs.map((s) => s.bucket),
@@ -94,6 +97,22 @@ export class PostgresAggregator {
         ],
       );
       for (const r of rows) out.push(toAggregate(r));
+      // events priced per meter at the edges: their meter lines, as their rollups hold them
+      const metered = await this.x.rows(
+        `SELECT s.bucket, model_id, currency, kind, ${keyCols}, meters
+         FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS s(bucket, start_at, end_at)
+         CROSS JOIN LATERAL (
+           SELECT * FROM usage_events e WHERE e.account_id = $4 AND e.ts >= s.start_at AND e.ts < s.end_at
+             AND e.status_active = 1 AND e.deleted_at IS NULL AND e.meters IS NOT NULL ${f.sql} OFFSET 0) e`,
+        [
+          rawSegs.map((s) => s.bucket),
+          rawSegs.map((s) => s.start),
+          rawSegs.map((s) => s.end),
+          q.accountId,
+          ...f.params,
+        ],
+      );
+      for (const r of metered) out.push(...meteredAggregates(r, Number(r.bucket)));
     }
     return out;
   }

@@ -1,5 +1,11 @@
 import { FAMILY_CODE, LEVEL_CODE } from "../rollup-delta.ts";
-import { type AggregateDims, toAggregate, toAggregateDims, toAggregateSums } from "../rows.ts";
+import {
+  type AggregateDims,
+  meteredAggregates,
+  toAggregate,
+  toAggregateDims,
+  toAggregateSums,
+} from "../rows.ts";
 import type { AggregateQuery, AggregateRow } from "../store.ts";
 import type { SqliteExecutor } from "./executor.ts";
 
@@ -59,9 +65,16 @@ export class SqliteAggregator {
     const fromEvents = this.x.statement(
       `SELECT model_id, unit, unit_price, currency, kind, ${rawKeyCols}, COUNT(*) AS requests, ${sums}
        FROM usage_events
-       WHERE account_id = ? AND ts >= ? AND ts < ? AND status_active = 1 AND deleted_at IS NULL
+       WHERE account_id = ? AND ts >= ? AND ts < ? AND status_active = 1 AND deleted_at IS NULL AND meters IS NULL
          ${where.replaceAll("key_id", "COALESCE(key_id, '')").replaceAll("user_id", "COALESCE(user_id, '')")}
        GROUP BY model_id, unit, unit_price, currency, kind${q.family === "key" ? ", 6, 7" : ""}`,
+    );
+    // events priced per meter at the edges: their meter lines, as their rollups hold them
+    const meteredEvents = this.x.statement(
+      `SELECT model_id, currency, kind, ${rawKeyCols}, meters
+       FROM usage_events
+       WHERE account_id = ? AND ts >= ? AND ts < ? AND status_active = 1 AND deleted_at IS NULL AND meters IS NOT NULL
+         ${where.replaceAll("key_id", "COALESCE(key_id, '')").replaceAll("user_id", "COALESCE(user_id, '')")}`,
     );
     const out: AggregateRow[] = [];
     const byBucket = new Map<number, (string | number)[][]>();
@@ -86,6 +99,9 @@ export class SqliteAggregator {
       // raw events only at sub-minute edges: at most two short ranges per query
       for (const r of fromEvents.all(q.accountId, seg.start, seg.end, ...params) as Row[]) {
         out.push(toAggregate(r, seg.bucket));
+      }
+      for (const r of meteredEvents.all(q.accountId, seg.start, seg.end, ...params) as Row[]) {
+        out.push(...meteredAggregates(r, seg.bucket));
       }
     }
     return out;
