@@ -175,7 +175,7 @@ export function createServices(store: Store, options: ServiceOptions = {}): Serv
     workspaceUsage: new WorkspaceUsageService(store, query, limits, now),
     invoices: new InvoiceService(
       store,
-      new RollupPeriodUsage(query),
+      new RollupPeriodUsage(query, async (id) => (await catalog.get(id))?.model.unit ?? null),
       now,
       options.invoiceOperator ?? { name: "Tally", address: [] },
       webhooks.announce,

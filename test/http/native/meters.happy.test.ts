@@ -223,4 +223,66 @@ describe.each(storeKinds())("meters ($name)", (kind) => {
     expect(model.json().prices).toHaveLength(2);
     expect(model.json().prices[1].meters).toEqual({ input_token: 0.0000002, output_token: 0.0000008 });
   });
+
+  it("an invoice bills a line per meter: a plan's charge on one meter, the price book on the others", async () => {
+    h.clock.set("2025-07-01T00:00:00Z");
+    expectStatus(
+      await post("/v1/plans", {
+        id: "chat-plan",
+        requests_per_minute: null,
+        requests_per_day: null,
+        validity_days: -999999,
+        charges: [
+          {
+            model_id: "gpt-metered",
+            meter: "output_token",
+            pricing: "standard",
+            unit_price: "0.000001",
+            included_quantity: 100,
+          },
+        ],
+      }),
+      201,
+    );
+    expectStatus(
+      await post(`/v1/accounts/${w.account.id}/subscriptions`, {
+        plan_id: "chat-plan",
+        activated_at: "2025-06-01T00:00:00Z",
+      }),
+      201,
+    );
+    await send([
+      {
+        id: "j1",
+        model_id: "gpt-metered",
+        quantities: { input_token: 10000, output_token: 2100 },
+        timestamp: "2025-06-03T00:00:00Z",
+      },
+      {
+        id: "j2",
+        model_id: "gpt-metered",
+        quantities: { input_token: 5000 },
+        timestamp: "2025-06-20T00:00:00Z",
+      },
+    ]);
+    const closed = await post("/v1/invoices/close", { period: "2025-06", account_id: w.account.id });
+    expectStatus(closed, 200);
+    const [invoice] = closed.json().invoices;
+    const lines = invoice.lines.map(
+      (l: { meter: string; quantity: number; amount: number; events: number }) => [
+        l.meter,
+        l.quantity,
+        l.amount,
+        l.events,
+      ],
+    );
+    // input: 15,000 x 0.00000015 = 0.00225 (price book); output: (2,100 - 100 included) x 0.000001 = 0.002
+    expect(lines.sort()).toEqual(
+      [
+        ["input_token", 15000, 0.00225, 2],
+        ["output_token", 2100, 0.002, 2],
+      ].sort(),
+    );
+    expect(invoice.subtotal).toBe(0.00425);
+  });
 });
