@@ -197,3 +197,29 @@ export function tokensOf(quantities: Quantities): { prompt: number; completion: 
   }
   return { prompt: Number(prompt / ONE), completion: Number(completion / ONE) };
 }
+
+/** Where a meter the model has no price for is billed instead: a cached or audio token is still a token. */
+const FALLBACK: Partial<Record<Meter, Meter>> = {
+  cached_input_token: "input_token",
+  input_audio_token: "input_token",
+  output_audio_token: "output_token",
+};
+
+/**
+ * The quantities a gateway request is billed on at `prices`: a meter without a price moves to the
+ * meter it specializes (cached and audio input tokens to input_token, audio output to
+ * output_token) when that one is priced; what has no price at all is left out (and kept in the
+ * event's metadata by the caller), so a model priced only per token is never refused a request it
+ * already served.
+ */
+export function billableQuantities(quantities: Quantities, prices: MeterPrices): Quantities {
+  const out: Quantities = {};
+  for (const meter of METERS) {
+    const q = quantities[meter];
+    if (q === undefined) continue;
+    const target = prices[meter] !== undefined ? meter : FALLBACK[meter];
+    if (target === undefined || prices[target] === undefined) continue;
+    out[target] = (out[target] ?? ZERO) + q;
+  }
+  return out;
+}

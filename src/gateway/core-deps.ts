@@ -1,9 +1,15 @@
 import type { UserPrincipal } from "../auth/principal.ts";
 import { type BudgetHold, budgetAccountOf, hasSpendLimit } from "../budget/budget-service.ts";
 import { reservationOf } from "../domain/budget.ts";
-import { type Dec, formatDec, mulDec, ZERO } from "../domain/decimal.ts";
-import type { Quantities } from "../domain/meters.ts";
-import { quantityInUnit, tokensOf } from "../domain/meters.ts";
+import { type Dec, formatDec, mulDec, sumDec, ZERO } from "../domain/decimal.ts";
+import {
+  billableQuantities,
+  costOfQuantities,
+  type MeterPrices,
+  type Quantities,
+  quantityInUnit,
+  tokensOf,
+} from "../domain/meters.ts";
 import { priceAt } from "../domain/pricing.ts";
 import type { LimitStatus } from "../domain/rate-limits.ts";
 import { presentedSecret } from "../http/auth.ts";
@@ -95,7 +101,7 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
       const price = priceAt(entry.prices, at);
       if (!price)
         return refusal(400, "model_not_priced", `The model \`${ctx.model}\` has no price in force.`, "model");
-      if (quantityInUnit(entry.model.unit, {}) === null)
+      if (!price.meters && quantityInUnit(entry.model.unit, {}) === null)
         return refusal(
           400,
           "model_not_priced",
@@ -157,7 +163,9 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
       const budgetAccount = budgetAccountOf(account);
       let budget: BudgetHold | null = null;
       if (hasSpendLimit(budgetAccount)) {
-        const amount = await reservationFor(ctx, entry.model.unit, price.unitPrice);
+        const amount = price.meters
+          ? await meteredReservationFor(ctx, price.meters)
+          : await reservationFor(ctx, entry.model.unit, price.unitPrice);
         const reserved = await services.budget.reserve(budgetAccount, amount);
         if (!reserved.ok)
           return { ...refusal(402, reserved.refusal.code, reserved.refusal.message), headers };
@@ -181,14 +189,21 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
       const { principal } = ctx.caller as Caller;
       const entry = await services.catalog.get(ctx.model);
       const unit = entry?.model.unit ?? "token";
-      const quantity = quantityInUnit(unit, settlement.quantities);
+      const at = services.now();
+      // a model priced per meter is billed per meter; otherwise in its one unit
+      const meters = entry ? (priceAt(entry.prices, at)?.meters ?? null) : null;
+      const quantities = meters ? billableQuantities(settlement.quantities, meters) : null;
+      const quantity = quantities
+        ? sumDec(Object.values(quantities))
+        : quantityInUnit(unit, settlement.quantities);
       const tokens = tokensOf(settlement.quantities);
       const hold = ctx.admission.hold as Hold;
       const event = await services.ingest.price(
         {
+          ...(quantities ? { quantities } : {}),
           eventId: ctx.requestId,
           accountId: principal.accountId,
-          ts: services.now(),
+          ts: at,
           userId: principal.userId,
           keyId: principal.keyId,
           modelId: ctx.model,
@@ -243,6 +258,25 @@ async function reservationFor(ctx: AdmissionContext, unit: string, unitPrice: De
     maxOutputTokens: ctx.maxOutputTokens,
     inputTokenPrice: tokens ? unitPrice : null,
     outputTokenPrice: tokens && ctx.kind === "chat" ? unitPrice : null,
+    knownCost,
+    defaultReservation: null,
+  }).amount;
+}
+
+/**
+ * The largest cost of a request to a model priced per meter: its known quantities (characters,
+ * images) at their meters' prices, or its input tokens and `max_tokens` at the input and output
+ * token prices.
+ */
+async function meteredReservationFor(ctx: AdmissionContext, meters: MeterPrices): Promise<Dec> {
+  const known = ctx.knownQuantities ? billableQuantities(ctx.knownQuantities, meters) : null;
+  const knownCost = known && Object.keys(known).length > 0 ? costOfQuantities(known, meters).total : null;
+  const priced = meters.input_token !== undefined || meters.output_token !== undefined;
+  return reservationOf({
+    inputTokens: priced && knownCost === null ? await ctx.countInputTokens() : 0,
+    maxOutputTokens: ctx.maxOutputTokens,
+    inputTokenPrice: meters.input_token ?? null,
+    outputTokenPrice: ctx.kind === "chat" ? (meters.output_token ?? null) : null,
     knownCost,
     defaultReservation: null,
   }).amount;

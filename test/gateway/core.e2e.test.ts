@@ -408,4 +408,61 @@ describe.each(setups)("the gateway over Tally's core ($name)", ({ kind, redis })
     expect(models.data.map((m) => m.id)).toEqual(["chat"]);
     expect(models.data[0]).toMatchObject({ object: "model", owned_by: "tally", upstream_id: "dev" });
   });
+
+  it("a model priced per meter: one request, a line per meter in workspace usage and key statistics, exact cost", async () => {
+    expectStatus(
+      await root("POST", "/v1/models", {
+        id: "chat-metered",
+        unit: "token",
+        kind: "chat",
+        meters: { input_token: "0.000001", output_token: "0.000004" },
+        effective_from: "2020-01-01T00:00:00Z",
+        upstream_id: "dev",
+        upstream_model: "dev-chat:cached=3",
+      }),
+      201,
+    );
+    await license("chat-metered");
+    const { data } = await client(w.member.key)
+      .chat.completions.create({
+        model: "chat-metered",
+        messages: [{ role: "user", content: "Meter the hills" }],
+      })
+      .withResponse();
+    const usage = data.usage!;
+    const [record] = await records(1);
+    // the 3 cached tokens have no price of their own: billed as input tokens
+    const input = usage.prompt_tokens;
+    const output = usage.completion_tokens;
+    expect(record).toMatchObject({ api_name: "chat-metered", units_used: input + output });
+    expect(record.cost_usd).toBe((input * 1 + output * 4) / 1e6);
+
+    const day = new Date().toISOString().slice(0, 10);
+    const ws = await h.request({
+      method: "GET",
+      url: `/v1/models/usage?start=${day}&timezone=UTC&timeframe=day&expand=summary`,
+      key: w.admin.key,
+    });
+    expectStatus(ws, 200);
+    const lines = (ws.json().summary as { endpoint_id: string; unit: string; quantity: number }[])
+      .filter((l) => l.endpoint_id === "chat-metered")
+      .map((l) => [l.unit, l.quantity])
+      .sort();
+    expect(lines).toEqual([
+      ["input_token", input],
+      ["output_token", output],
+    ]);
+    const stats = await h.request({
+      method: "GET",
+      url: "/v1/usage?section=model_specific_usage",
+      key: w.member.key,
+    });
+    expect(stats.json().model_specific_usage["chat-metered"]).toMatchObject({
+      requests: 1,
+      quantity: input + output,
+      unit: "token",
+      meters: { input_token: { quantity: input }, output_token: { quantity: output } },
+    });
+    expect(await h.services.store.verifyRollups()).toEqual([]);
+  });
 });
