@@ -1,4 +1,4 @@
-import type { SessionStoreVerbs } from "../store/session-store.ts";
+import type { SessionRecord, SessionStoreVerbs } from "../store/session-store.ts";
 
 /**
  * Dashboard sessions. A browser holds a random 256-bit token in an HttpOnly cookie; the store keeps
@@ -9,17 +9,8 @@ import type { SessionStoreVerbs } from "../store/session-store.ts";
  * StoreSessionStore keeps them in the store's `dashboard_sessions` table (they survive restarts and
  * span instances); MemorySessionStore, in one process, serves tests of the dashboard alone.
  */
-export interface DashboardSession {
-  tokenHash: string;
-  /** the API key the session was opened with; null for the environment's root key */
-  keyId: string | null;
-  isRoot: boolean;
-  /** a portal session's account, and its user (null: the whole account, read only) */
-  accountId: string | null;
-  userId: string | null;
-  createdAt: number;
-  expiresAt: number;
-}
+/** A session as stored: its token's digest, the key (or portal account and user) it stands for. */
+export type DashboardSession = SessionRecord;
 
 export interface SessionStore {
   create(session: DashboardSession): Promise<void>;

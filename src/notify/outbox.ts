@@ -1,3 +1,4 @@
+import type { DeliveryAttemptRecord } from "../store/notify-store.ts";
 import type { EndpointSecrets } from "./signing.ts";
 
 /**
@@ -59,22 +60,8 @@ export interface ClaimedMessage {
   leaseToken: string;
 }
 
-/** One attempt, for the endpoint's delivery log. */
-export interface AttemptRecord {
-  messageId: string;
-  endpointId: string;
-  /** 1-based over the message's life */
-  attemptNumber: number;
-  attemptedAt: number;
-  /** null when no response came (timeout, refused connection, address denied) */
-  statusCode: number | null;
-  latencyMs: number;
-  /** the first 1 KiB of the response body, as text */
-  responseExcerpt: string;
-  /** why no usable response came ("timeout", the socket error), or null */
-  error: string | null;
-  succeeded: boolean;
-}
+/** One attempt, for the endpoint's delivery log (as the store keeps it). */
+export type AttemptRecord = DeliveryAttemptRecord;
 
 export type MessageUpdate =
   | { status: "succeeded" }

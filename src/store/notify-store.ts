@@ -49,11 +49,15 @@ export interface OutboxMessageRecord extends NewOutboxMessage {
 export interface DeliveryAttemptRecord {
   messageId: string;
   endpointId: string;
+  /** 1-based over the message's life */
   attemptNumber: number;
   attemptedAt: number;
+  /** null when no response came (timeout, refused connection, address denied) */
   statusCode: number | null;
   latencyMs: number;
+  /** the first 1 KiB of the response body, as text */
   responseExcerpt: string;
+  /** why no usable response came ("timeout", the socket error), or null */
   error: string | null;
   succeeded: boolean;
 }

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, type ServerProcess, startServer } from "../support/server-process.ts";
+import { tally } from "../support/tally-process.ts";
 import { type ClientWorld, createWorld, faultProxy } from "./support.ts";
-import { tally } from "./tally-process.ts";
 
 /** `tally` lists, reads, changes and invoices against a real server process (issue 19). */
 

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, type ServerProcess, startServer } from "../support/server-process.ts";
+import { tally } from "../support/tally-process.ts";
 import { createWorld, storedUsage } from "./support.ts";
-import { tally } from "./tally-process.ts";
 
 /** The `tally` CLI against a real server process, run as a person or a script would run it. */
 

@@ -1,36 +1,12 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServices } from "../../src/services.ts";
 import { createHarness, expectStatus, type Harness, ROOT_KEY } from "../support/harness.ts";
-import { REPO_ROOT } from "../support/server-process.ts";
 import { storeKinds, type TestStore } from "../support/stores.ts";
+import { tally } from "../support/tally-process.ts";
 import { buildWorld, type World } from "../support/world.ts";
-
-const run = promisify(execFile);
-
-/** `bin/tally.mjs` as a person runs it, with only the store's environment. */
-async function tally(args: string[], env: Record<string, string>) {
-  const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !["DATABASE_URL", "TALLY_DB", "TALLY_ADMIN_KEY", "REDIS_URL"].includes(k))
-      clean[k] = v;
-  }
-  try {
-    const { stdout, stderr } = await run(process.execPath, ["bin/tally.mjs", ...args], {
-      cwd: REPO_ROOT,
-      env: { ...clean, ...env },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /**
  * `tally export` from a lived-in SQLite store, `tally import` into an empty store of the other

@@ -1,29 +1,7 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { usageEvent } from "../support/events.ts";
-import { REPO_ROOT } from "../support/server-process.ts";
 import { storeKinds, type TestStore } from "../support/stores.ts";
-
-const run = promisify(execFile);
-
-async function tally(args: string[], env: Record<string, string>) {
-  const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !["DATABASE_URL", "TALLY_DB", "TALLY_ADMIN_KEY", "REDIS_URL"].includes(k))
-      clean[k] = v;
-  }
-  try {
-    const { stdout, stderr } = await run(process.execPath, ["bin/tally.mjs", ...args], {
-      cwd: REPO_ROOT,
-      env: { ...clean, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { tally } from "../support/tally-process.ts";
 
 describe.each(storeKinds())("tally invoices close ($name)", (kind) => {
   let t: TestStore;

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { REPO_ROOT } from "../support/server-process.ts";
+import { REPO_ROOT } from "./server-process.ts";
 
 /** What one run of the `tally` command did. */
 export interface Run {
