@@ -149,7 +149,11 @@ describe("invoices, alerts and webhooks pages in Chromium", () => {
     expect(csv.suggestedFilename()).toBe(`${invoice.number}.csv`);
     expect(readFileSync((await csv.path())!, "utf8")).toBe(api.text);
     const [pdf] = await Promise.all([page.waitForEvent("download"), page.locator("#invoice-pdf").click()]);
-    expect(readFileSync((await pdf.path())!).subarray(0, 5).toString()).toBe("%PDF-");
+    expect(
+      readFileSync((await pdf.path())!)
+        .subarray(0, 5)
+        .toString(),
+    ).toBe("%PDF-");
   });
 
   it("creates an alert rule with the labelled form and lists it with this period's total", async () => {
@@ -205,7 +209,10 @@ describe("invoices, alerts and webhooks pages in Chromium", () => {
 
     // a manual retry adds an attempt
     const before = receiver.received.length;
-    await page.getByRole("button", { name: /^Retry delivery/ }).first().click();
+    await page
+      .getByRole("button", { name: /^Retry delivery/ })
+      .first()
+      .click();
     await expect.poll(() => receiver.received.length, { timeout: 20_000 }).toBeGreaterThan(before);
 
     // the secret is not shown again; a rotation shows a new one, once
@@ -222,7 +229,8 @@ describe("invoices, alerts and webhooks pages in Chromium", () => {
   it("keeps these pages from a member: not in the navigation, and a clear message at the URL", async () => {
     await signIn(world.acme.member.key);
     const nav = page.getByRole("navigation", { name: "Dashboard pages" });
-    for (const title of ["Invoices", "Alerts", "Webhooks"]) expect(await nav.textContent()).not.toContain(title);
+    for (const title of ["Invoices", "Alerts", "Webhooks"])
+      expect(await nav.textContent()).not.toContain(title);
     for (const path of ["invoices", "alerts", "webhooks"]) {
       await page.goto(url(`/dashboard/${path}`));
       await expect.poll(() => page.locator("main .notice").textContent()).toContain("for account admins");

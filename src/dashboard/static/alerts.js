@@ -16,7 +16,8 @@ function amount(rule, v) {
 
 function outlookText(o, tz) {
   if (o.status === "crossed") return `${showDecimal(o.threshold)}%: crossed`;
-  if (o.status === "projected") return `${showDecimal(o.threshold)}%: expected ${showInstant(o.forecast_at, tz)}`;
+  if (o.status === "projected")
+    return `${showDecimal(o.threshold)}%: expected ${showInstant(o.forecast_at, tz)}`;
   return `${showDecimal(o.threshold)}%: not expected this period`;
 }
 
@@ -40,7 +41,7 @@ function ruleRow(ctx, r, status, reload) {
     { "data-alert-id": r.id },
     el("td", { text: ruleName(r) }),
     el("td", {
-      text: `${showInstant(r.current_period.start, ctx.tz)} – ${showInstant(r.current_period.end, ctx.tz)}`,
+      text: `${showInstant(r.current_period.start, ctx.tz)} until ${showInstant(r.current_period.end, ctx.tz)}`,
     }),
     el("td", { class: "num", "data-exact": r.total, text: amount(r, r.total) }),
     el("td", { class: "num", "data-exact": r.limit ?? "", text: amount(r, r.limit) }),
@@ -112,7 +113,11 @@ function ruleForm(ctx, status, reload) {
     autocomplete: "off",
     "aria-describedby": "alert-value-help",
   });
-  const valueField = field("Limit", value, "In the metric's unit: USD for cost, units or requests otherwise.");
+  const valueField = field(
+    "Limit",
+    value,
+    "In the metric's unit: USD for cost, units or requests otherwise.",
+  );
   const syncValue = () => {
     const absolute = basis.value === "absolute";
     valueField.hidden = !absolute;
@@ -156,7 +161,7 @@ function ruleForm(ctx, status, reload) {
     el("h2", { id: "alert-form-title", text: "Create an alert" }),
     el(
       "div",
-      { class: "filters" },
+      { class: "form-grid" },
       field("Measure", metric),
       field("Model", model, "Leave empty for all models."),
       field("Period", period),
@@ -194,7 +199,9 @@ export async function renderAlerts(body, ctx) {
           el(
             "table",
             { id: "alerts-table" },
-            el("caption", { text: "Alert rules, with this period's total and when each threshold is expected" }),
+            el("caption", {
+              text: "Alert rules, with this period's total and when each threshold is expected",
+            }),
             el(
               "thead",
               {},
@@ -202,7 +209,11 @@ export async function renderAlerts(body, ctx) {
                 "tr",
                 {},
                 headers.map((h) =>
-                  el("th", { scope: "col", class: h === "Total" || h === "Limit" ? "num" : undefined, text: h }),
+                  el("th", {
+                    scope: "col",
+                    class: h === "Total" || h === "Limit" ? "num" : undefined,
+                    text: h,
+                  }),
                 ),
               ),
             ),

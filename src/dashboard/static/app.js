@@ -1,5 +1,5 @@
-import { ApiError, api } from "./api.js";
 import { renderAlerts } from "./alerts.js";
+import { ApiError, api } from "./api.js";
 import { browserZone, el } from "./format.js";
 import { renderInvoices } from "./invoices.js";
 import { renderKeys } from "./keys.js";

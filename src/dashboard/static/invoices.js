@@ -145,6 +145,14 @@ function invoiceBody(inv, idPrefix) {
       stat("Total", money(inv.total), `${idPrefix}-total`, inv.total),
     ),
   );
+  if (inv.total !== inv.subtotal) {
+    parts.push(
+      el("p", {
+        class: "help",
+        text: "The total is the subtotal rounded to the currency's billing precision.",
+      }),
+    );
+  }
   return parts;
 }
 
@@ -299,5 +307,5 @@ export async function renderInvoices(body, ctx) {
             );
           }),
         );
-  body.replaceChildren(upcoming, el("h2", { text: "Invoices" }), listPart);
+  body.replaceChildren(upcoming, listPart);
 }

@@ -166,7 +166,13 @@ async function deliveryLog(endpoint, status) {
       el(
         "p",
         { class: "actions" },
-        el("button", { type: "button", class: "secondary", id: "deliveries-refresh", onclick: load, text: "Refresh" }),
+        el("button", {
+          type: "button",
+          class: "secondary",
+          id: "deliveries-refresh",
+          onclick: load,
+          text: "Refresh",
+        }),
         el("a", { href: hrefWith({ endpoint: null }), text: "Close the log" }),
       ),
       items.length
@@ -176,8 +182,8 @@ async function deliveryLog(endpoint, status) {
             id: "deliveries-empty",
             text: "Nothing sent to this endpoint yet. Send a test to see a delivery here.",
           }),
-      r.has_more ? el("p", { class: "help", text: "Showing the 50 newest deliveries." }) : null,
     );
+    if (r.has_more) section.append(el("p", { class: "help", text: "Showing the 50 newest deliveries." }));
     // a pending message gets its attempt within seconds: read again while the log is on the page
     if (messages.some((m) => m.status === "pending") && refreshes < REFRESH_TIMES) {
       refreshes += 1;
@@ -190,7 +196,7 @@ async function deliveryLog(endpoint, status) {
   return { section, reload: load };
 }
 
-function endpointRow(ctx, e, status, actions) {
+function endpointRow(ctx, e, actions) {
   const name = e.url;
   const button = (text, onclick, cls = "secondary") =>
     el("button", { type: "button", class: cls, "aria-label": `${text}: ${name}`, text, onclick });
@@ -198,7 +204,12 @@ function endpointRow(ctx, e, status, actions) {
     "tr",
     { "data-endpoint-id": e.id },
     el("td", { class: "mono url", text: e.url }),
-    el("td", { text: e.events.join(", ") }),
+    el("td", {
+      class: "events",
+      text: EVENT_TYPES.every((t) => e.events.includes(t))
+        ? `all ${EVENT_TYPES.length} event types`
+        : e.events.join(", "),
+    }),
     el("td", {
       text:
         e.status === "enabled"
@@ -248,7 +259,9 @@ function createForm(ctx, result, onCreated) {
         error.replaceChildren();
         const events = boxes.filter((b) => b.checked).map((b) => b.value);
         if (events.length === 0) {
-          error.replaceChildren(el("p", { class: "error", role: "alert", text: "Choose at least one event." }));
+          error.replaceChildren(
+            el("p", { class: "error", role: "alert", text: "Choose at least one event." }),
+          );
           return;
         }
         const body = { url: url.value.trim(), events };
@@ -364,13 +377,15 @@ export async function renderWebhooks(body, ctx) {
               el(
                 "tr",
                 {},
-                ["URL", "Events", "Status", "Created", "Actions"].map((h) => el("th", { scope: "col", text: h })),
+                ["URL", "Events", "Status", "Created", "Actions"].map((h) =>
+                  el("th", { scope: "col", text: h }),
+                ),
               ),
             ),
             el(
               "tbody",
               {},
-              endpoints.map((e) => endpointRow(ctx, e, status, actions)),
+              endpoints.map((e) => endpointRow(ctx, e, actions)),
             ),
           ),
         ),
@@ -381,7 +396,11 @@ export async function renderWebhooks(body, ctx) {
   const endpoint = selected ? endpoints.find((e) => e.id === selected) : null;
   if (selected && !endpoint) {
     logSlot.replaceChildren(
-      el("p", { class: "error", role: "alert", text: "That endpoint is not one of this account's (deleted?)." }),
+      el("p", {
+        class: "error",
+        role: "alert",
+        text: "That endpoint is not one of this account's (deleted?).",
+      }),
     );
   } else if (endpoint) {
     await openLog(endpoint);
