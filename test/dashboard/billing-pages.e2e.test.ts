@@ -186,6 +186,13 @@ describe("invoices, alerts and webhooks pages in Chromium", () => {
     await page.getByRole("button", { name: /^Delete alert/ }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
     expect(await page.locator("#alerts-table tbody tr").count()).toBe(1);
+    await page.getByRole("button", { name: /^Delete alert/ }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete alert" }).click();
+    await page.locator("#alerts-empty").waitFor();
+    const after = await call(server, "GET", `/v1/accounts/${world.acme.id}/alerts`, {
+      key: world.acme.admin.key,
+    });
+    expect((after.body as { data: unknown[] }).data).toHaveLength(0);
   });
 
   it("creates a webhook endpoint (secret shown once), sends a test and shows the delivery, rotates and retries", async () => {
@@ -224,6 +231,13 @@ describe("invoices, alerts and webhooks pages in Chromium", () => {
     const rotated = await page.locator("#webhook-secret").inputValue();
     expect(rotated).toMatch(/^whsec_/);
     expect(rotated).not.toBe(secret);
+
+    // deleting asks first, then the endpoint is gone from the page and the API
+    await page.getByRole("button", { name: `Delete: ${receiver.url}` }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete endpoint" }).click();
+    await page.locator("#webhooks-empty").waitFor();
+    const left = await call(server, "GET", "/v1/webhooks", { key: world.acme.admin.key });
+    expect((left.body as { data: unknown[] }).data).toHaveLength(0);
   });
 
   it("keeps these pages from a member: not in the navigation, and a clear message at the URL", async () => {
