@@ -59,7 +59,7 @@ const TYPES: Record<string, string> = {
 };
 
 /** The pages the browser code routes between; each is index.html, the script draws the page. */
-const PAGES = ["", "usage", "log", "keys", "sign-in"];
+const PAGES = ["", "usage", "log", "keys", "invoices", "alerts", "webhooks", "sign-in"];
 
 const STATIC_DIR = join(import.meta.dirname, "static");
 const ASSETS = [
@@ -73,6 +73,9 @@ const ASSETS = [
   "usage.js",
   "log.js",
   "keys.js",
+  "invoices.js",
+  "alerts.js",
+  "webhooks.js",
   "style.css",
 ];
 

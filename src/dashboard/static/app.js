@@ -1,9 +1,12 @@
+import { renderAlerts } from "./alerts.js";
 import { ApiError, api } from "./api.js";
 import { browserZone, el } from "./format.js";
+import { renderInvoices } from "./invoices.js";
 import { renderKeys } from "./keys.js";
 import { renderLog } from "./log.js";
 import { renderOverview } from "./overview.js";
 import { renderUsage } from "./usage.js";
+import { renderWebhooks } from "./webhooks.js";
 
 const BASE = "/dashboard";
 
@@ -13,6 +16,10 @@ const PAGES = [
   { path: "/usage", title: "Usage", render: renderUsage, roles: ["root", "admin"] },
   { path: "/log", title: "Usage log", render: renderLog, roles: ["root", "admin", "member"] },
   { path: "/keys", title: "Keys", render: renderKeys, roles: ["root", "admin"] },
+  // billing and notifications are account-wide: the API answers members 403 on all three
+  { path: "/invoices", title: "Invoices", render: renderInvoices, roles: ["root", "admin"] },
+  { path: "/alerts", title: "Alerts", render: renderAlerts, roles: ["root", "admin"] },
+  { path: "/webhooks", title: "Webhooks", render: renderWebhooks, roles: ["root", "admin"] },
 ];
 
 /** Query parameters that follow the person from page to page. */
