@@ -32,6 +32,16 @@ const PAGES: { name: string; paths: string[] }[] = [
   },
   { name: "usage log", paths: ["/dashboard/api/session", "/usage?skip=0&limit=50"] },
   { name: "keys", paths: ["/dashboard/api/session", `/v1/accounts/${ACCOUNT_ID}/keys?limit=1000`] },
+  {
+    name: "invoices",
+    paths: [
+      "/dashboard/api/session",
+      `/v1/accounts/${ACCOUNT_ID}/invoices/upcoming`,
+      `/v1/accounts/${ACCOUNT_ID}/invoices`,
+    ],
+  },
+  { name: "alerts", paths: ["/dashboard/api/session", `/v1/accounts/${ACCOUNT_ID}/alerts`] },
+  { name: "webhooks", paths: ["/dashboard/api/session", "/v1/webhooks?limit=1000"] },
 ];
 
 export interface DashboardResult {
