@@ -1,5 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { Ajv } from "ajv";
+import { Ajv, type ValidateFunction } from "ajv";
 import { type Charge, PRICING_MODELS, type Tier } from "../domain/charges.ts";
 import { type Dec, formatDec, ZERO } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
@@ -78,15 +78,17 @@ export const DEFAULT_CURRENCY = "USD";
 /** Fees (base fee, flat fees): 12 places like prices, so a prorated fee (share x fee) stays exact. */
 const FEE_RULE: DecimalRule = { places: 12, max: 1e9 };
 
-const ajv = new Ajv({ allErrors: false, coerceTypes: false, strict: false });
-const checkShape = ajv.compile(PlanBillingInput);
+let checkShape: ValidateFunction<PlanBillingInput> | null = null;
+/** Compiled on first use, not at start: few processes ever parse a plan. */
+const shapeCheck = (): ValidateFunction<PlanBillingInput> =>
+  (checkShape ??= new Ajv({ allErrors: false, coerceTypes: false, strict: false }).compile(PlanBillingInput));
 
 /**
  * Parses the billing fields of a plan body (`{currency?, base_fee?, charges?}`, other fields
  * ignored) into domain terms. `loc` is the location of that body, e.g. ["body"].
  */
 export function parsePlanBilling(body: unknown, loc: (string | number)[] = ["body"]): PlanBilling {
-  if (!checkShape(body)) throw shapeError(loc);
+  if (!shapeCheck()(body)) throw shapeError(loc);
   const input = body as PlanBillingInput;
   const charges = (input.charges ?? []).map((c, i) => parseCharge(c, [...loc, "charges", i]));
   const seen = new Map<string, number>();
@@ -195,7 +197,7 @@ function optional(value: number | string | undefined, loc: (string | number)[], 
 }
 
 function shapeError(loc: (string | number)[]): DomainError {
-  const err = checkShape.errors?.[0];
+  const err = shapeCheck().errors?.[0];
   const path: (string | number)[] = (err?.instancePath ?? "")
     .split("/")
     .filter(Boolean)

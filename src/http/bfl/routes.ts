@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import type { FastifyRequest, FastifySchemaCompiler } from "fastify";
 import { MAX_LICENSE_IDEMPOTENCY_KEY_LENGTH } from "../../domain/constants.ts";
 import { DomainError, type FieldIssue } from "../../domain/errors.ts";

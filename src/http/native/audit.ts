@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { parseDec } from "../../domain/decimal.ts";
 import { formatUtc } from "../../domain/time.ts";
 import type { AuditEntry } from "../../query/usage-log-query.ts";

@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { EVENTS_BODY_LIMIT } from "../../domain/constants.ts";
 import { EventInput } from "../../ingest/event-input.ts";
 import { MAX_BATCH } from "../../ingest/ingest-service.ts";

@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { type Invoice, invoiceDocument } from "../../billing/invoice-builder.ts";
 import { renderInvoiceCsv } from "../../billing/render-csv.ts";
 import type { Services } from "../../services.ts";

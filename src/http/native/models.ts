@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { METERS, type MeterPrices } from "../../domain/meters.ts";
 import { formatUtc } from "../../domain/time.ts";
 import { MODEL_KIND } from "../../ingest/event-input.ts";

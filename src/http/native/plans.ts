@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { chargeDocument, DEFAULT_CURRENCY, PlanBillingFields } from "../../billing/charge-schema.ts";
 import { planBillingOf } from "../../billing/plan-billing.ts";
 import { UNLIMITED } from "../../domain/constants.ts";

@@ -1,4 +1,5 @@
-import { type FastifyPluginAsyncTypebox, Type } from "@fastify/type-provider-typebox";
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { formatUtc } from "../../domain/time.ts";
 import type { User } from "../../manage/manage-service.ts";
 import type { Services } from "../../services.ts";

@@ -1,5 +1,4 @@
-import { sql } from "kysely";
-import { query } from "./sql.ts";
+import { query, sql } from "./sql.ts";
 
 /** The meta table: key/value pairs of the store itself (the schema version). Made before any migration. */
 export const CREATE_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)";

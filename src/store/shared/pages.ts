@@ -1,5 +1,4 @@
-import { sql } from "kysely";
-import { query } from "./sql.ts";
+import { query, sql } from "./sql.ts";
 import type { Tables } from "./tables.ts";
 
 /**

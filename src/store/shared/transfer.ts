@@ -1,7 +1,6 @@
-import { sql } from "kysely";
 import { SERIES_COLUMNS } from "../rollup-delta.ts";
 import type { TransferRow } from "../transfer-store.ts";
-import { type Query, query } from "./sql.ts";
+import { type Query, query, sql } from "./sql.ts";
 import type { Tables } from "./tables.ts";
 import { expectedRollups } from "./verify.ts";
 

@@ -1,8 +1,8 @@
-import { type Kysely, sql } from "kysely";
+import type { Kysely } from "kysely";
 import { joinCost } from "../../domain/decimal.ts";
 import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, SERIES_COLUMNS } from "../rollup-delta.ts";
 import type { VerifyDifference } from "../store.ts";
-import { type Dialect, query, type Row } from "./sql.ts";
+import { type Dialect, query, type Row, sql } from "./sql.ts";
 import type { Tables } from "./tables.ts";
 
 /**

@@ -1,5 +1,4 @@
-import { sql } from "kysely";
-import { pick, query } from "./sql.ts";
+import { pick, query, sql } from "./sql.ts";
 import type { Tables } from "./tables.ts";
 
 /**
