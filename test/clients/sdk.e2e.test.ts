@@ -11,7 +11,7 @@ import {
   TallyError,
   TallyQueueFullError,
 } from "../../packages/client/src/index.ts";
-import { freePort, REPO_ROOT, type ServerProcess, startServer } from "../support/server-process.ts";
+import { call, freePort, REPO_ROOT, type ServerProcess, startServer } from "../support/server-process.ts";
 import { createWorld, faultProxy, storedUsage } from "./support.ts";
 
 /** The SDK against a real server process, with a misbehaving proxy in front where a test needs one. */
@@ -150,7 +150,7 @@ describe("@tally/client against a real server", { timeout: 240_000 }, () => {
     expect(await storedUsage(server, world.key, world.modelId)).toEqual({ requests: 2, quantity: 1.5 });
   });
 
-  it("typed reads: key statistics, workspace usage, the usage log", async () => {
+  it("typed reads: key statistics, workspace usage, the usage log, invoices", async () => {
     const world = await createWorld(server);
     const client = new TallyClient({ url: server.url, key: world.key });
     client.record({ model_id: world.modelId, quantity: 10, timestamp: "2026-01-15T10:00:00Z" });
@@ -179,6 +179,25 @@ describe("@tally/client against a real server", { timeout: 240_000 }, () => {
     const log = await client.usageLog({ limit: 5 });
     expect(log.map((r) => [r.api_name, r.units_used])).toEqual([[world.modelId, 10]]);
     await expect(client.keyStatistics(["nope" as never])).rejects.toBeInstanceOf(TallyError);
+
+    // invoices: January 2026 closed by the operator, read with the account's admin key
+    const closed = await call(server, "POST", "/v1/invoices/close", {
+      key: server.adminKey,
+      body: { period: "2026-01", account_id: world.accountId },
+    });
+    expect(closed.status, closed.text).toBe(200);
+    const [listed] = await client.invoices(world.accountId);
+    expect(listed).toMatchObject({ status: "finalized", currency: "USD", total: 0.04, subtotal: 0.043 });
+    expect(listed.lines.map((l) => [l.model_id, l.quantity, l.amount, l.events])).toEqual([
+      [world.modelId, 10, 0.043, 1],
+    ]);
+    expect(await client.invoice(listed.id)).toEqual(listed);
+    const csv = await client.invoiceCsv(listed.id);
+    expect(csv).toBe(
+      (await call(server, "GET", `/v1/invoices/${listed.id}.csv`, { key: server.adminKey })).text,
+    );
+    expect((await client.upcomingInvoice(world.accountId)).status).toBe("draft");
+    await expect(client.invoice("no-such-invoice")).rejects.toBeInstanceOf(TallyError);
   });
 
   it("the queue is bounded: record() refuses the event past maxQueueSize, and keeps the rest", async () => {

@@ -12,6 +12,7 @@ import { appendSpool, readSpool, removeSpool, replaceSpool } from "./spool.ts";
 import type {
   EventOutcome,
   EventsBatchAnswer,
+  Invoice,
   KeyStatistics,
   KeyStatisticsSection,
   QueuedEvent,
@@ -260,6 +261,37 @@ export class TallyClient {
   /** The usage log (seed 001), newest first: the account's for an admin key, one's own for a member. */
   usageLog(page: { skip?: number; limit?: number } = {}): Promise<UsageRecord[]> {
     return this.http.json<UsageRecord[]>("GET", "/usage", { query: page, retry: true });
+  }
+
+  /** An account's invoices, oldest period first (an admin key: its own account's). */
+  async invoices(accountId: string): Promise<Invoice[]> {
+    const page = await this.http.json<{ data: Invoice[] }>(
+      "GET",
+      `/v1/accounts/${encodeURIComponent(accountId)}/invoices`,
+      { retry: true },
+    );
+    return page.data;
+  }
+
+  /** The open period's invoice, live (`status: "draft"`). */
+  upcomingInvoice(accountId: string): Promise<Invoice> {
+    return this.http.json<Invoice>("GET", `/v1/accounts/${encodeURIComponent(accountId)}/invoices/upcoming`, {
+      retry: true,
+    });
+  }
+
+  invoice(id: string): Promise<Invoice> {
+    return this.http.json<Invoice>("GET", `/v1/invoices/${encodeURIComponent(id)}`, { retry: true });
+  }
+
+  /** An invoice as CSV text: one row per line and tier, exact decimals, summing to the total. */
+  async invoiceCsv(id: string): Promise<string> {
+    const answer = await this.http.request("GET", `/v1/invoices/${encodeURIComponent(id)}.csv`, {
+      retry: true,
+    });
+    if (answer.status >= 300)
+      throw new TallyError(answer.status, errorMessage(answer.status, answer.body), answer.body);
+    return answer.text;
   }
 
   // --- sending ---

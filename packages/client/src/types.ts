@@ -139,3 +139,50 @@ export interface UsageRecord {
   status_active: boolean;
   created_at: string;
 }
+
+/** One tier of an invoice line: the units that fell in it and what they cost. */
+export interface InvoiceTier {
+  from: number;
+  up_to: number | null;
+  quantity: number;
+  unit_price: number;
+  flat_fee: number;
+  amount: number;
+}
+
+/**
+ * An invoice (DESIGN.md "Billing"). Amounts arrive as exact JSON numbers; a JavaScript number
+ * keeps up to 15 significant digits exactly, so for arithmetic on many lines read `invoiceCsv`.
+ */
+export interface Invoice {
+  id: string;
+  number: string | null;
+  account_id: string;
+  period: { label: string; start: string; end: string; timezone: string };
+  status: "draft" | "finalized" | "no_charge" | "void";
+  currency: string;
+  lines: {
+    model_id: string | null;
+    meter: string | null;
+    description: string;
+    pricing: string;
+    quantity: number;
+    included_quantity: number;
+    billable_quantity: number;
+    tiers: InvoiceTier[];
+    amount: number;
+    events: number;
+    rollup_query: string | null;
+  }[];
+  adjustments: {
+    period: string;
+    model_id: string | null;
+    meter: string | null;
+    quantity: number;
+    amount: number;
+    description: string;
+  }[];
+  subtotal: number;
+  total: number;
+  issued_at: string | null;
+}
