@@ -309,6 +309,36 @@ for (const kind of storeKinds()) {
       expect(rule).toMatchObject({ total: 87, limit: 100, outlook: [{ threshold: 80, status: "crossed" }] });
     });
 
+    it("a cost rule on the monthly budget sends budget.threshold_crossed at its percentage", async () => {
+      const ep = await endpoint(["budget.threshold_crossed", "usage.threshold_crossed"]);
+      const budget = await h.request({
+        method: "PUT",
+        url: `/v1/accounts/${w.account.id}/budget`,
+        payload: JSON.stringify({ monthly_usd: "1", mode: "soft" }),
+        headers: { "content-type": "application/json" },
+        key: ROOT_KEY,
+      });
+      expect(budget.statusCode, budget.body).toBeLessThan(300);
+      expectStatus(
+        await post(`/v1/accounts/${w.account.id}/alerts`, {
+          metric: "cost",
+          period: "month",
+          thresholds: [50, 90],
+          basis: "budget",
+        }),
+        201,
+      );
+      // 24 images at 0.025 = 0.60 of a 1.00 budget: 50 % crossed, 90 % not
+      await events(w.member.key, [{ id: "img", model_id: "flux-1-dev", quantity: 24 }]);
+      await deliver();
+      expect(received.map((r) => verify(r, ep.secret))).toEqual([
+        expect.objectContaining({
+          type: "budget.threshold_crossed",
+          data: expect.objectContaining({ metric: "cost", threshold: 50, value: 0.6, limit: 1 }),
+        }),
+      ]);
+    });
+
     it("a correction that takes the total back below does not fire the threshold again", async () => {
       const ep = await endpoint(["usage.threshold_crossed"]);
       expectStatus(
