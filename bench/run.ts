@@ -1,6 +1,7 @@
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import type { BenchContext } from "./figures/context.ts";
+import { gatewayFigure } from "./figures/gateway.ts";
 import { ingestFigure } from "./figures/ingest.ts";
 import { licenseFigure } from "./figures/license.ts";
 import { queryFigures } from "./figures/queries.ts";
@@ -13,6 +14,7 @@ const FIGURES = {
   report: licenseFigure,
   queries: queryFigures,
   sdk: sdkFigure,
+  gateway: gatewayFigure,
 } as const;
 type FigureName = keyof typeof FIGURES;
 
@@ -20,7 +22,7 @@ const USAGE = `npm run bench -- [options]
   --quick              small sizes and short runs (under 2 minutes)
   --check-only         CI smoke: everything tiny; fails only on errors, never on speed
   --events 1e6|1e7     data-set size for the query figures (default 1e7; --quick 1e5)
-  --only <figure>      ingest | report | queries | sdk (repeatable)
+  --only <figure>      ingest | report | queries | sdk | gateway (repeatable)
   --store <s>          sqlite (default) | postgres (TALLY_TEST_DATABASE_URL or DATABASE_URL, fresh schema)
   --ids v7|v4          idempotency keys sent to ingest: time-ordered (default) or random
   --profile            run Tally servers under node --cpu-prof and list the top functions

@@ -43,7 +43,7 @@ async function pickTarget(server: Server): Promise<Target> {
   };
 }
 
-async function countEvents(bs: BenchStore): Promise<number> {
+export async function countEvents(bs: BenchStore): Promise<number> {
   if (bs.name === "sqlite") {
     const db = new Database(bs.path, { readonly: true });
     try {

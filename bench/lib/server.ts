@@ -22,6 +22,8 @@ export interface Server {
   pid: number;
   /** Peak and current resident set size in MB, from /proc/<pid>/status. */
   memory(): { hwmMb: number; rssMb: number };
+  /** the last 4,000 characters the process wrote, then "(exited: <code or signal>)" once it has */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -84,6 +86,10 @@ async function spawnNode(
     url,
     pid,
     memory: () => readStatus(pid),
+    output: () =>
+      child.exitCode === null && child.signalCode === null
+        ? err
+        : `${err}\n(exited: ${child.exitCode ?? child.signalCode})`,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise<void>((r) => child.once("exit", () => r()));
@@ -110,4 +116,14 @@ export function startTally(
 /** The HTTP ceiling: a bare Fastify server answering the same POST, in its own process. */
 export function startBareFastify(): Promise<Server> {
   return spawnNode("bench/bare-fastify.ts", {}, "/healthz", null);
+}
+
+/** The development upstream (src/gateway/dev-upstream.ts) in its own process. */
+export function startDevUpstreamProcess(): Promise<Server> {
+  return spawnNode("bench/dev-upstream.ts", {}, "/v1/models", null);
+}
+
+/** The gateway's baseline: a bare Fastify + undici proxy to `upstreamUrl`, in its own process. */
+export function startBareProxy(upstreamUrl: string): Promise<Server> {
+  return spawnNode("bench/bare-proxy.ts", { UPSTREAM_URL: upstreamUrl }, "/healthz", null);
 }

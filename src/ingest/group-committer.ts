@@ -34,6 +34,7 @@ export class GroupCommitter {
   private queued = 0;
   private inFlight = 0;
   private scheduled = false;
+  private lingerTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly listeners: ((inserted: UsageEvent[]) => void)[] = [];
   private readonly statsListeners: ((stats: CommitStats) => void)[] = [];
 
@@ -53,24 +54,37 @@ export class GroupCommitter {
     this.statsListeners.push(listener);
   }
 
-  submit(events: UsageEvent[]): Promise<AppendOutcome[]> {
+  /**
+   * `lingerMs`: for a caller that has already answered its client (the gateway), the group may
+   * wait that long for more events, so a lone request at a time does not pay one durable commit
+   * each, blocking the event loop (SQLite) ahead of the next request. A submit without linger, or
+   * a commit finishing, starts the group at once.
+   */
+  submit(events: UsageEvent[], lingerMs = 0): Promise<AppendOutcome[]> {
     if (events.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
       this.queued += events.length;
-      if (this.inFlight < this.writers && !this.scheduled) {
-        this.scheduled = true;
-        // let requests that are already readable join this group before it commits
-        setImmediate(() => {
-          this.scheduled = false;
-          this.pump();
-        });
+      if (this.inFlight >= this.writers || this.scheduled) return;
+      if (lingerMs > 0) {
+        this.lingerTimer ??= setTimeout(() => this.pump(), lingerMs);
+        return;
       }
+      this.scheduled = true;
+      // let requests that are already readable join this group before it commits
+      setImmediate(() => {
+        this.scheduled = false;
+        this.pump();
+      });
     });
   }
 
   /** Starts a commit for the waiting requests on every free writer. */
   private pump(): void {
+    if (this.lingerTimer) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+    }
     while (this.inFlight < this.writers && this.queue.length > 0) {
       const group: Pending[] = [];
       let size = 0;
@@ -147,6 +161,7 @@ export class GroupCommitter {
 
   /** Waits until everything submitted so far is committed. */
   async idle(): Promise<void> {
+    if (this.lingerTimer) this.pump();
     while (this.inFlight > 0 || this.scheduled || this.queue.length > 0)
       await new Promise((r) => setImmediate(r));
   }

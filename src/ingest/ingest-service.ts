@@ -241,9 +241,12 @@ export class IngestService {
     return { quantities, cost: costOfQuantities(quantities, version.meters), currency: version.currency };
   }
 
-  /** Appends priced events durably; resolves after their transaction has committed. */
-  append(events: UsageEvent[]): Promise<AppendOutcome[]> {
-    return this.committer.submit(events);
+  /**
+   * Appends priced events durably; resolves after their transaction has committed, which may
+   * wait up to `lingerMs` for other events to share it (see GroupCommitter.submit).
+   */
+  append(events: UsageEvent[], lingerMs = 0): Promise<AppendOutcome[]> {
+    return this.committer.submit(events, lingerMs);
   }
 
   /** Prices and appends one event that a surface has already parsed and authorized. */
