@@ -121,10 +121,10 @@ export async function queryKeyStats(
   }
   if (want.has("usage_statistics")) out.usage = usageSection(lines);
   if (want.has("model_specific_usage")) {
-    const units = new Map<string, string>();
-    for (const l of lines) {
-      if (!units.has(l.modelId)) units.set(l.modelId, (await deps.store.getModel(l.modelId))?.unit ?? l.unit);
-    }
+    // the models' own units tell meter lines apart: read (once) only when a line is in a meter's unit
+    const units = lines.some((l) => isMeter(l.unit))
+      ? new Map((await deps.store.listModels()).map((m) => [m.id, m.unit]))
+      : new Map<string, string>();
     out.models = modelSection(lines, units);
   }
   return out;
