@@ -57,6 +57,14 @@ describe("calendar months in the billing timezone", () => {
     expect(iso(nextPeriod(dec).start)).toBe("2026-12-31T18:30:00.000Z");
   });
 
+  it("a month that began in a gap ends at the next month's midnight (Lord Howe, March 1981)", () => {
+    // 1 March 1981 00:00 did not exist there (+10:00 -> +10:30): March began at 00:30
+    const march = periodContaining(Date.parse("1981-03-10T00:00:00Z"), "Australia/Lord_Howe");
+    expect(iso(march.start)).toBe("1981-02-28T14:00:00.000Z");
+    expect(iso(march.end)).toBe("1981-03-31T13:30:00.000Z");
+    expect(nextPeriod(march).start).toBe(march.end);
+  });
+
   it("periods tile time in any zone: the containing period holds the instant and the next starts at its end", () => {
     const zones = fc.constantFrom(
       "UTC",

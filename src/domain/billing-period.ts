@@ -26,7 +26,9 @@ function periodOf(local: DateTime, timezone: string): BillingPeriod {
   return {
     label: first.toFormat("yyyy-MM"),
     start: first.toMillis(),
-    end: first.plus({ months: 1 }).toMillis(),
+    // the next month's own start: where a zone's midnight fell in a gap (Lord Howe on 1 March 1981
+    // jumped from +10:00 to +10:30 at 00:00), this month began at 00:30, but the next begins at 00:00
+    end: first.plus({ months: 1 }).startOf("month").toMillis(),
     timezone,
   };
 }

@@ -173,6 +173,16 @@ describe("planSegments", () => {
   });
 });
 
+describe("nextBoundary after a period that began in a gap", () => {
+  it("ends the day and the month at the next local midnight (Lord Howe, 1 March 1981 began at 00:30)", () => {
+    const zone = "Australia/Lord_Howe";
+    const at = Date.parse("1981-02-28T14:10:00Z"); // 00:40 local on 1 March
+    expect(new Date(floorTo(at, "day", zone)).toISOString()).toBe("1981-02-28T14:00:00.000Z");
+    expect(new Date(nextBoundary(at, "day", zone)).toISOString()).toBe("1981-03-01T13:30:00.000Z");
+    expect(new Date(nextBoundary(at, "month", zone)).toISOString()).toBe("1981-03-31T13:30:00.000Z");
+  });
+});
+
 describe("bucketsBetween walks the calendar", () => {
   it("breaks exactly where nextBoundary does, across DST and odd offsets (property)", () => {
     const instant = fc.integer({ min: at("2000-01-01T00:00:00Z"), max: at("2040-01-01T00:00:00Z") });

@@ -63,7 +63,12 @@ export function nextBoundary(at: number, timeframe: Timeframe, zone: string): nu
   // an hour at DST changes
   if (timeframe === "minute") return start.toMillis() + MINUTE_MS;
   if (timeframe === "hour") return nextHourStart(at, start.toMillis(), zone);
-  return start.plus({ [`${timeframe}s`]: 1 }).toMillis();
+  // the next period's own start: a period whose midnight fell in a gap began later than midnight,
+  // and plus() keeps that time of day (Lord Howe on 1 March 1981 began at 00:30)
+  return start
+    .plus({ [`${timeframe}s`]: 1 })
+    .startOf(timeframe)
+    .toMillis();
 }
 
 /**
