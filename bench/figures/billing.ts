@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from "uuid";
-import { OPERATOR } from "../../src/billing/invoice-service.ts";
 import { parsePlanBilling } from "../../src/billing/charge-schema.ts";
+import { OPERATOR } from "../../src/billing/invoice-service.ts";
 import { planBillingText } from "../../src/billing/plan-billing.ts";
 import { renderInvoicePdf } from "../../src/billing/render-pdf.ts";
 import { periodOfLabel } from "../../src/domain/billing-period.ts";
@@ -100,7 +100,13 @@ async function createBillingWorld(store: Store, accounts: number): Promise<void>
       billingTimezone: ZONES[i % ZONES.length],
     });
     if (i % 4 !== 3)
-      await store.createSubscription({ id: `sub-${i}`, accountId: id, planId: PLAN_ID, activatedAt: at, createdAt: at });
+      await store.createSubscription({
+        id: `sub-${i}`,
+        accountId: id,
+        planId: PLAN_ID,
+        activatedAt: at,
+        createdAt: at,
+      });
   }
 }
 
@@ -125,7 +131,8 @@ async function loadBillingEvents(
     const model = MODELS[rng.int(MODEL_COUNT)];
     const tokensPrompt = model.kind === "chat" ? 1 + rng.int(3000) : 0;
     const tokensCompletion = model.kind === "chat" ? rng.int(1000) : 0;
-    const quantity = BigInt(model.kind === "chat" ? tokensPrompt + tokensCompletion : 1 + rng.int(4)) * 10n ** 18n;
+    const quantity =
+      BigInt(model.kind === "chat" ? tokensPrompt + tokensCompletion : 1 + rng.int(4)) * 10n ** 18n;
     batch.push({
       usageId: uuidv7(),
       accountId: accountId(rng.int(accounts)),
@@ -200,7 +207,8 @@ async function measureSize(ctx: BenchContext, accounts: number, events: number):
         for (const l of lines) totalEvents += l.requests;
       }
       const totalsSeconds = (performance.now() - t1) / 1000;
-      if (totalEvents !== events) ctx.problems.add(`billing: rollup totals count ${totalEvents} of ${events} events`);
+      if (totalEvents !== events)
+        ctx.problems.add(`billing: rollup totals count ${totalEvents} of ${events} events`);
       ctx.log(`  rollup totals for every account: ${totalsSeconds.toFixed(1)} s`);
 
       // the figure: close the month for every account
@@ -210,7 +218,8 @@ async function measureSize(ctx: BenchContext, accounts: number, events: number):
       ctx.log(`  closed ${invoices.length.toLocaleString("en-US")} invoices in ${closeSeconds.toFixed(1)} s`);
       let billedEvents = 0;
       for (const inv of invoices) for (const l of inv.lines) billedEvents += l.events;
-      if (billedEvents !== events) ctx.problems.add(`billing: invoices bill ${billedEvents} of ${events} events`);
+      if (billedEvents !== events)
+        ctx.problems.add(`billing: invoices bill ${billedEvents} of ${events} events`);
       const withUsage = new Set<string>();
       // every account on the plan has a base fee; the others an invoice when they have usage
       for (let i = 0; i < accounts; i++) if (i % 4 !== 3) withUsage.add(accountId(i));
@@ -219,7 +228,8 @@ async function measureSize(ctx: BenchContext, accounts: number, events: number):
         ctx.problems.add(`billing: ${invoices.length} invoices for ${withUsage.size} accounts`);
       const numbers = new Set(invoices.map((i) => i.number).filter((n) => n !== null));
       const charged = invoices.filter((i) => i.status === "finalized").length;
-      if (numbers.size !== charged) ctx.problems.add(`billing: ${numbers.size} numbers for ${charged} invoices`);
+      if (numbers.size !== charged)
+        ctx.problems.add(`billing: ${numbers.size} numbers for ${charged} invoices`);
       const again = await services.invoices.close(OPERATOR, PERIOD);
       if (again.length !== invoices.length || again.some((inv, i) => inv.id !== invoices[i].id))
         ctx.problems.add("billing: closing the month again did not answer the same invoices");
