@@ -1,5 +1,6 @@
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { billingFigure } from "./figures/billing.ts";
 import type { BenchContext } from "./figures/context.ts";
 import { gatewayFigure } from "./figures/gateway.ts";
 import { ingestFigure } from "./figures/ingest.ts";
@@ -15,14 +16,16 @@ const FIGURES = {
   queries: queryFigures,
   sdk: sdkFigure,
   gateway: gatewayFigure,
+  billing: billingFigure,
 } as const;
 type FigureName = keyof typeof FIGURES;
 
 const USAGE = `npm run bench -- [options]
   --quick              small sizes and short runs (under 2 minutes)
   --check-only         CI smoke: everything tiny; fails only on errors, never on speed
-  --events 1e6|1e7     data-set size for the query figures (default 1e7; --quick 1e5)
-  --only <figure>      ingest | report | queries | sdk | gateway (repeatable)
+  --events 1e6|1e7     data-set size for the query and billing figures (default 1e7; --quick 1e5,
+                       billing 1e6 with 1,000 accounts; full billing: 10,000 accounts)
+  --only <figure>      ingest | report | queries | sdk | gateway | billing (repeatable)
   --store <s>          sqlite (default) | postgres (TALLY_TEST_DATABASE_URL or DATABASE_URL, fresh schema)
   --ids v7|v4          idempotency keys sent to ingest: time-ordered (default) or random
   --profile            run Tally servers under node --cpu-prof and list the top functions

@@ -13,7 +13,7 @@ import { DomainError } from "../domain/errors.ts";
 import { formatUtc } from "../domain/time.ts";
 import type { InvoiceEventData } from "../notify/messages.ts";
 import { ANNOUNCE_NOTHING, type Announce } from "../notify/webhook-service.ts";
-import type { Account, InvoiceRecord, Store } from "../store/store.ts";
+import type { Account, InvoiceRecord, NewInvoice, Store } from "../store/store.ts";
 import type { PlanBilling } from "./charge-schema.ts";
 import {
   type Adjustment,
@@ -59,6 +59,18 @@ export interface StoredInvoice {
 /** How many times a close is tried again after another instance took the number it meant to use. */
 const NUMBER_RACE_ATTEMPTS = 8;
 
+/** Invoices committed in one transaction when every account's period closes. */
+const CLOSE_BATCH = 100;
+
+/** A period's draft invoice, ready to be numbered and inserted. */
+interface Drafted {
+  account: Account;
+  label: string;
+  period: BillingPeriod;
+  draft: Invoice;
+  coverage: Coverage;
+}
+
 export class InvoiceService {
   constructor(
     private readonly store: Store,
@@ -89,14 +101,7 @@ export class InvoiceService {
     }
     // the label is checked once before any account is looked at
     periodOfLabel(label, "UTC");
-    const out: Invoice[] = [];
-    for (const id of await this.store.listAccountIds()) {
-      const account = await this.store.getAccount(id);
-      if (!account) continue;
-      const inv = await this.closeAccount(account, label, false);
-      if (inv) out.push(inv);
-    }
-    return out;
+    return this.closeMany(() => label);
   }
 
   /**
@@ -104,16 +109,10 @@ export class InvoiceService {
    * invoices made now or before.
    */
   async closeDue(graceMs: number): Promise<Invoice[]> {
-    const out: Invoice[] = [];
     const at = this.now() - graceMs;
-    for (const id of await this.store.listAccountIds()) {
-      const account = await this.store.getAccount(id);
-      if (!account) continue;
-      const due = previousPeriod(periodContaining(at, account.billingTimezone ?? "UTC"));
-      const inv = await this.closeAccount(account, due.label, false);
-      if (inv) out.push(inv);
-    }
-    return out;
+    return this.closeMany(
+      (account) => previousPeriod(periodContaining(at, account.billingTimezone ?? "UTC")).label,
+    );
   }
 
   async list(p: Principal, accountId: string): Promise<Invoice[]> {
@@ -157,10 +156,82 @@ export class InvoiceService {
     return account;
   }
 
-  private closeAccount(account: Account, label: string, always: true): Promise<Invoice>;
-  private closeAccount(account: Account, label: string, always: boolean): Promise<Invoice | null>;
-  private async closeAccount(account: Account, label: string, always: boolean): Promise<Invoice | null> {
-    const period = periodOfLabel(label, account.billingTimezone ?? "UTC");
+  /**
+   * Closes one period (`labelOf`) of every account, in account order. Invoices are committed in
+   * batches of CLOSE_BATCH, numbered in order, one transaction each (a transaction per invoice
+   * was a sync to disk per invoice); a batch that meets another instance's close is redone one
+   * account at a time by closeAccount, which settles such races.
+   */
+  private async closeMany(labelOf: (account: Account) => string): Promise<Invoice[]> {
+    const out: (Invoice | null)[] = [];
+    const periods = new Map<string, BillingPeriod>();
+    let batch: { at: number; drafted: Drafted }[] = [];
+    const commit = async () => {
+      for (const [i, inv] of (await this.commitBatch(batch.map((b) => b.drafted))).entries())
+        out[batch[i].at] = inv;
+      batch = [];
+    };
+    for (const id of await this.store.listAccountIds()) {
+      const account = await this.store.getAccount(id);
+      if (!account) continue;
+      const label = labelOf(account);
+      const zone = account.billingTimezone ?? "UTC";
+      let period = periods.get(`${label} ${zone}`);
+      if (!period) {
+        period = periodOfLabel(label, zone);
+        periods.set(`${label} ${zone}`, period);
+      }
+      let prepared: Awaited<ReturnType<InvoiceService["prepareClose"]>>;
+      try {
+        prepared = await this.prepareClose(account, label, period, false);
+      } catch (err) {
+        // the accounts before this one are closed, as when each committed alone
+        if (batch.length > 0) await commit();
+        throw err;
+      }
+      if (!("draft" in prepared)) {
+        out.push(prepared.invoice);
+        continue;
+      }
+      batch.push({ at: out.length, drafted: prepared });
+      out.push(null);
+      if (batch.length === CLOSE_BATCH) await commit();
+    }
+    if (batch.length > 0) await commit();
+    return out.filter((inv) => inv !== null);
+  }
+
+  /** A batch of drafts finalized with consecutive numbers and inserted together. */
+  private async commitBatch(batch: Drafted[]): Promise<(Invoice | null)[]> {
+    const issuedAt = this.now();
+    const year = utcYear(issuedAt);
+    let last = await this.store.lastInvoiceNumber(year);
+    const invoices: Invoice[] = [];
+    const items: NewInvoice[] = [];
+    for (const d of batch) {
+      const sequence = needsNumber(d.draft) ? ++last : null;
+      const { invoice, item } = await this.finalized(d, issuedAt, year, sequence);
+      invoices.push(invoice);
+      items.push(item);
+    }
+    try {
+      await this.store.insertInvoices(items);
+      return invoices;
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.code !== "CONFLICT") throw err;
+      const out: (Invoice | null)[] = [];
+      for (const d of batch) out.push(await this.closeAccount(d.account, d.label, false));
+      return out;
+    }
+  }
+
+  /** The period's existing invoice, null when there is nothing to bill, or its draft. */
+  private async prepareClose(
+    account: Account,
+    label: string,
+    period: BillingPeriod,
+    always: boolean,
+  ): Promise<{ invoice: Invoice | null } | Drafted> {
     if (period.end > this.now()) {
       throw DomainError.validation(
         ["period"],
@@ -168,45 +239,64 @@ export class InvoiceService {
       );
     }
     const existing = await this.store.getInvoiceOfPeriod(account.id, label);
-    if (existing) return invoiceOf(existing);
+    if (existing) return { invoice: invoiceOf(existing) };
     const { invoice: draft, coverage } = await this.draft(account, period);
-    if (!always && draft.lines.length === 0 && draft.adjustments.length === 0) return null;
+    if (!always && draft.lines.length === 0 && draft.adjustments.length === 0) return { invoice: null };
+    return { account, label, period, draft, coverage };
+  }
+
+  /** The draft finalized under a number, its PDF rendered, as the store inserts it. */
+  private async finalized(
+    d: Drafted,
+    issuedAt: number,
+    year: number,
+    sequence: number | null,
+  ): Promise<{ invoice: Invoice; item: NewInvoice }> {
+    const { account, period } = d;
+    const invoice = finalizeInvoice(
+      d.draft,
+      issuedAt,
+      sequence === null ? null : formatInvoiceNumber(year, sequence),
+    );
+    const pdf = await renderInvoicePdf(invoice, { operator: this.operator, accountName: account.name });
+    const record: InvoiceRecord = {
+      id: invoice.id,
+      accountId: account.id,
+      period: d.label,
+      periodStart: period.start,
+      periodEnd: period.end,
+      timezone: period.timezone,
+      status: invoice.status as "finalized" | "no_charge",
+      number: invoice.number,
+      currency: invoice.currency,
+      document: JSON.stringify(invoiceDocument(invoice, { decimal: formatDec })),
+      pdf,
+      coverage: JSON.stringify(d.coverage),
+      issuedAt,
+    };
+    const messages = await this.announce(
+      "invoice.finalized",
+      account.id,
+      invoiceEventData(invoice),
+      `invoice.finalized:${invoice.id}`,
+      issuedAt,
+    );
+    return { invoice, item: { record, numbered: sequence === null ? null : { year, sequence }, messages } };
+  }
+
+  private closeAccount(account: Account, label: string, always: true): Promise<Invoice>;
+  private closeAccount(account: Account, label: string, always: boolean): Promise<Invoice | null>;
+  private async closeAccount(account: Account, label: string, always: boolean): Promise<Invoice | null> {
+    const period = periodOfLabel(label, account.billingTimezone ?? "UTC");
+    const prepared = await this.prepareClose(account, label, period, always);
+    if (!("draft" in prepared)) return prepared.invoice;
     for (let attempt = 0; attempt < NUMBER_RACE_ATTEMPTS; attempt++) {
       const issuedAt = this.now();
       const year = utcYear(issuedAt);
-      const sequence = needsNumber(draft) ? (await this.store.lastInvoiceNumber(year)) + 1 : null;
-      const invoice = finalizeInvoice(
-        draft,
-        issuedAt,
-        sequence === null ? null : formatInvoiceNumber(year, sequence),
-      );
-      const pdf = await renderInvoicePdf(invoice, { operator: this.operator, accountName: account.name });
+      const sequence = needsNumber(prepared.draft) ? (await this.store.lastInvoiceNumber(year)) + 1 : null;
+      const { invoice, item } = await this.finalized(prepared, issuedAt, year, sequence);
       try {
-        await this.store.insertInvoice(
-          {
-            id: invoice.id,
-            accountId: account.id,
-            period: label,
-            periodStart: period.start,
-            periodEnd: period.end,
-            timezone: period.timezone,
-            status: invoice.status as "finalized" | "no_charge",
-            number: invoice.number,
-            currency: invoice.currency,
-            document: JSON.stringify(invoiceDocument(invoice, { decimal: formatDec })),
-            pdf,
-            coverage: JSON.stringify(coverage),
-            issuedAt,
-          },
-          sequence === null ? null : { year, sequence },
-          await this.announce(
-            "invoice.finalized",
-            account.id,
-            invoiceEventData(invoice),
-            `invoice.finalized:${invoice.id}`,
-            issuedAt,
-          ),
-        );
+        await this.store.insertInvoice(item.record, item.numbered, item.messages);
         return invoice;
       } catch (err) {
         if (!(err instanceof DomainError) || err.code !== "CONFLICT") throw err;

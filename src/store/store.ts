@@ -110,6 +110,13 @@ export interface Plan {
   billing?: string | null;
 }
 
+/** One invoice of a batch: the record, the number it takes, its outbox rows. */
+export interface NewInvoice {
+  record: InvoiceRecord;
+  numbered: { year: number; sequence: number } | null;
+  messages: NewOutboxMessage[];
+}
+
 export interface Subscription {
   id: string;
   accountId: string;
@@ -406,6 +413,11 @@ export interface Store extends NotifyStore, SessionStoreVerbs, TransferStore {
     numbered: { year: number; sequence: number } | null,
     messages?: NewOutboxMessage[],
   ): Promise<void>;
+  /**
+   * insertInvoice for several invoices in one transaction (a month's close commits them in
+   * batches: one commit, one fsync per batch). All or nothing: CONFLICT when any one conflicts.
+   */
+  insertInvoices(items: NewInvoice[]): Promise<void>;
   getInvoice(id: string): Promise<InvoiceRecord | null>;
   getInvoiceOfPeriod(accountId: string, period: string): Promise<InvoiceRecord | null>;
   /** the account's invoices, oldest period first */

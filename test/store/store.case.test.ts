@@ -929,6 +929,27 @@ describe.each(storeKinds())("store contract ($name)", (kind) => {
       expect((await store.listAccountIds()).sort()).toEqual([a, b2].sort());
     });
 
+    it("inserts a batch of invoices with consecutive numbers all together, or none of it", async () => {
+      const a = await newAccount(store);
+      const b2 = await newAccount(store);
+      const c = await newAccount(store);
+      const item = (accountId: string, period: string, sequence: number | null) => ({
+        record: invoice(accountId, period, sequence === null ? null : `TLY-2026-00000${sequence}`),
+        numbered: sequence === null ? null : { year: 2026, sequence },
+        messages: [],
+      });
+      const batch = [item(a, "2026-10", 1), item(b2, "2026-10", null), item(c, "2026-10", 2)];
+      await store.insertInvoices(batch);
+      expect(await store.lastInvoiceNumber(2026)).toBe(2);
+      for (const i of batch) expect(await store.getInvoice(i.record.id)).toEqual(i.record);
+      // the last one's period is closed already: nothing of the batch is written
+      const refused = [item(a, "2026-11", 3), item(c, "2026-10", 4)];
+      await conflict(store.insertInvoices(refused));
+      expect(await store.getInvoiceOfPeriod(a, "2026-11")).toBeNull();
+      expect(await store.lastInvoiceNumber(2026)).toBe(2);
+      await store.insertInvoices([]);
+    });
+
     it("stores the billing zone of an account", async () => {
       const a = await newAccount(store);
       await store.setBillingTimezone(a, "Asia/Kolkata");

@@ -63,6 +63,7 @@ import type {
   InvoiceRecord,
   License,
   Model,
+  NewInvoice,
   Page,
   PageQuery,
   Payment,
@@ -399,14 +400,11 @@ export abstract class SqlStore implements Store {
     numbered: { year: number; sequence: number } | null,
     messages: NewOutboxMessage[] = [],
   ): Promise<void> {
-    // the number and the invoice commit together or not at all: numbers stay gapless
-    const steps: Step[] = [];
-    if (numbered) {
-      const { year, sequence } = numbered;
-      steps.push(step(takeInvoiceNumber, { year, last: sequence, previous: sequence - 1 }));
-    }
-    steps.push(step(insertInvoice, invoiceRow(inv)), ...messageSteps(messages));
-    await this.x.atomically(steps);
+    await this.x.atomically(invoiceSteps({ record: inv, numbered, messages }));
+  }
+
+  async insertInvoices(items: NewInvoice[]): Promise<void> {
+    if (items.length > 0) await this.x.atomically(items.flatMap(invoiceSteps));
   }
 
   async getInvoice(id: string): Promise<InvoiceRecord | null> {
@@ -858,6 +856,17 @@ export abstract class SqlStore implements Store {
   protected auditStep(entry: AuditEntry): Step {
     return step(insertAudit, auditRow(entry));
   }
+}
+
+/** The number and the invoice commit together or not at all: numbers stay gapless. */
+function invoiceSteps(item: NewInvoice): Step[] {
+  const steps: Step[] = [];
+  if (item.numbered) {
+    const { year, sequence } = item.numbered;
+    steps.push(step(takeInvoiceNumber, { year, last: sequence, previous: sequence - 1 }));
+  }
+  steps.push(step(insertInvoice, invoiceRow(item.record)), ...messageSteps(item.messages));
+  return steps;
 }
 
 /** Outbox rows as statements of the transaction that causes them. */
