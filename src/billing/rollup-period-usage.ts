@@ -1,5 +1,5 @@
 import { ZERO } from "../domain/decimal.ts";
-import { isMeter } from "../domain/meters.ts";
+import { meterOfLine } from "../domain/meters.ts";
 import type { QueryService } from "../query/usage-query.ts";
 import type { UsageTotals } from "./invoice-builder.ts";
 import type { PeriodUsage } from "./period-usage.ts";
@@ -26,7 +26,7 @@ export class RollupPeriodUsage implements PeriodUsage {
       const unit = units.get(l.modelId);
       // a model priced per meter bills a line per meter (DESIGN.md "Meters"); otherwise one model
       // may have rows at several prices or units, and the period's line sums them
-      const meter = isMeter(l.unit) && unit !== null && l.unit !== unit ? l.unit : null;
+      const meter = meterOfLine(l.unit, unit);
       const key = `${l.modelId}\u0000${meter ?? ""}`;
       let t = byLine.get(key);
       if (!t) {

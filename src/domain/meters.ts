@@ -186,16 +186,34 @@ export function quantityInUnit(unit: string, quantities: Quantities): Dec | null
   return null;
 }
 
-/** Prompt and completion tokens of `quantities`: `input_*`/`cached_*` are prompt, `output_*` completion. */
+/** Which side of a model's tokens a meter counts: `input_*`/`cached_*` prompt, `output_*` completion. */
+export function tokenSide(meter: Meter): "prompt" | "completion" | null {
+  if (!meter.endsWith("_token")) return null;
+  return meter.startsWith("output_") ? "completion" : "prompt";
+}
+
+/** The token meters of each side, in METERS order (for the queries that count them). */
+export const PROMPT_METERS: readonly Meter[] = METERS.filter((m) => tokenSide(m) === "prompt");
+export const COMPLETION_METERS: readonly Meter[] = METERS.filter((m) => tokenSide(m) === "completion");
+
+/** Prompt and completion tokens of `quantities` (whole tokens). */
 export function tokensOf(quantities: Quantities): { prompt: number; completion: number } {
   let prompt = ZERO;
   let completion = ZERO;
   for (const m of METERS) {
-    if (!m.endsWith("_token")) continue;
-    if (m.startsWith("output_")) completion += quantities[m] ?? ZERO;
-    else prompt += quantities[m] ?? ZERO;
+    const side = tokenSide(m);
+    if (side === "prompt") prompt += quantities[m] ?? ZERO;
+    else if (side === "completion") completion += quantities[m] ?? ZERO;
   }
   return { prompt: Number(prompt / ONE), completion: Number(completion / ONE) };
+}
+
+/**
+ * The meter a usage line stands for: a line of a model priced per meter is in the meter's unit,
+ * other than the model's own unit (the event row keeps the model's unit). Null for a per-unit line.
+ */
+export function meterOfLine(lineUnit: string, modelUnit: string | null | undefined): Meter | null {
+  return isMeter(lineUnit) && modelUnit != null && lineUnit !== modelUnit ? lineUnit : null;
 }
 
 /** Where a meter the model has no price for is billed instead: a cached or audio token is still a token. */

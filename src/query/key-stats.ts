@@ -3,7 +3,7 @@ import type { Principal, UserPrincipal } from "../auth/principal.ts";
 import { MODEL_KINDS, UNLIMITED } from "../domain/constants.ts";
 import type { Dec } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
-import { isMeter } from "../domain/meters.ts";
+import { isMeter, meterOfLine } from "../domain/meters.ts";
 import type { LimitStatus } from "../domain/rate-limits.ts";
 import { DAY_MS } from "../domain/time.ts";
 import type { LimitService } from "../limits/limit-service.ts";
@@ -216,7 +216,7 @@ function modelSection(
     m.quantity += l.quantity;
     m.tokens += l.tokensPrompt + l.tokensCompletion;
     const modelUnit = modelUnits.get(l.modelId) ?? l.unit;
-    if (isMeter(l.unit) && l.unit !== modelUnit) {
+    if (meterOfLine(l.unit, modelUnit)) {
       m.units.add(modelUnit);
       const share = m.meters.get(l.unit) ?? { quantity: 0n, costUsd: 0n };
       share.quantity += l.quantity;

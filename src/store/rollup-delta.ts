@@ -1,5 +1,5 @@
 import { type Dec, ONE, splitCost, toMicro, toPico } from "../domain/decimal.ts";
-import type { MeterLine } from "../domain/meters.ts";
+import { type MeterLine, tokenSide } from "../domain/meters.ts";
 import { DAY_MS, FOUR_HOURS_MS, HOUR_MS, MINUTE_MS as MINUTE, rollupBuckets } from "../domain/time.ts";
 import type { UsageEvent } from "./store.ts";
 
@@ -243,7 +243,8 @@ export function correctionDeltas(before: UsageEvent, after: UsageEvent | null): 
 
 /** The prompt or completion tokens one meter line stands for (whole tokens). */
 export function meterTokens(l: MeterLine): { prompt: number; completion: number } {
-  if (!l.meter.endsWith("_token")) return { prompt: 0, completion: 0 };
+  const side = tokenSide(l.meter);
+  if (side === null) return { prompt: 0, completion: 0 };
   const n = Number(l.quantity / ONE);
-  return l.meter.startsWith("output_") ? { prompt: 0, completion: n } : { prompt: n, completion: 0 };
+  return side === "completion" ? { prompt: 0, completion: n } : { prompt: n, completion: 0 };
 }

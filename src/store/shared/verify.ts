@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import { joinCost } from "../../domain/decimal.ts";
+import { COMPLETION_METERS, PROMPT_METERS } from "../../domain/meters.ts";
 import { FAMILY_CODE, LEVEL_CODE, LEVEL_MS, SERIES_COLUMNS } from "../rollup-delta.ts";
 import type { VerifyDifference } from "../store.ts";
 import { type Dialect, query, type Row, sql } from "./sql.ts";
@@ -76,15 +77,15 @@ function expectedMeteredPart(family: number, level: number, dialect: Dialect) {
   const lines = sqlite
     ? sql`usage_events e, json_each(e.meters) j`
     : sql`usage_events e CROSS JOIN LATERAL jsonb_array_elements(e.meters::jsonb) WITH ORDINALITY AS j(value, ord)`;
-  const tokens = (meters: string[]) =>
+  const tokens = (meters: readonly string[]) =>
     sql`SUM(CASE WHEN ${field(0)} IN (${sql.join(meters.map((m) => sql.lit(m)))}) THEN ${int(1)} / 1000000 ELSE 0 END)`;
   return sql`SELECT e.account_id, CAST(${sql.lit(family)} AS BIGINT) AS family, CAST(${sql.lit(level)} AS BIGINT) AS level,
       ${bucket} AS bucket_start, e.model_id, ${field(0)} AS unit, ${int(2)} AS unit_price, e.currency, e.kind,
       ${keyId} AS key_id, ${userId} AS user_id,
       SUM(CASE WHEN ${first} THEN 1 ELSE 0 END) AS requests, SUM(${int(1)}) AS quantity,
       SUM(${int(3)}) AS cost_nano, SUM(${int(4)}) AS cost_atto,
-      ${tokens(["input_token", "cached_input_token", "input_audio_token"])} AS tokens_prompt,
-      ${tokens(["output_token", "output_audio_token"])} AS tokens_completion
+      ${tokens(PROMPT_METERS)} AS tokens_prompt,
+      ${tokens(COMPLETION_METERS)} AS tokens_completion
     FROM ${lines}
     WHERE e.meters IS NOT NULL AND e.status_active = 1 AND e.deleted_at IS NULL
     GROUP BY e.account_id, ${bucket}, e.model_id, ${field(0)}, ${int(2)}, e.currency, e.kind${keyed ? sql`, ${keyId}, ${userId}` : sql``}`;
