@@ -9,11 +9,12 @@ import {
   isMeter,
   type Meter,
   type MeteredCost,
+  type MeterPrices,
   parseQuantities,
   type Quantities,
   tokensOf,
 } from "../domain/meters.ts";
-import { costOf, priceAt, unitPriceOfCost } from "../domain/pricing.ts";
+import { costOf, type PricePoint, priceAt, unitPriceOfCost } from "../domain/pricing.ts";
 import type { AppendOutcome, Store, UsageEvent } from "../store/store.ts";
 import { DEFAULT_MAX_FUTURE_MS, type EventInput, readEventTime, validateEventInput } from "./event-input.ts";
 import type { GroupCommitter } from "./group-committer.ts";
@@ -89,7 +90,9 @@ export class IngestService {
     const entry = await this.catalog.get(e.modelId);
     if (!entry && !options.allowUnknownModel)
       throw DomainError.validation([...loc, "model_id"], `unknown model ${e.modelId}`);
-    const metered = entry ? this.meterLines(e, entry, loc) : null;
+    // the price version in force, looked up once: it decides per unit or per meter
+    const version = entry ? priceAt(entry.prices, e.ts) : null;
+    const metered = entry && version?.meters ? this.meterLines(e, entry, version, version.meters, loc) : null;
     if (metered) {
       const tokens = tokensOf(metered.quantities);
       return this.priced(e, {
@@ -116,7 +119,6 @@ export class IngestService {
       if (e.cost !== undefined && (entry === null || options.unitPriceFromCost)) {
         unitPrice = unitPriceOfCost(e.cost, e.quantity);
       } else {
-        const version = entry ? priceAt(entry.prices, e.ts) : null;
         if (!version) {
           throw DomainError.validation(
             [...loc, "model_id"],
@@ -195,18 +197,17 @@ export class IngestService {
   }
 
   /**
-   * The meter lines of an event of a model priced per meter at its time, or null when the price in
-   * force is per unit. `quantities` name the meters; a plain `quantity` is accepted when the model's
+   * The meter lines of an event of a model whose price version in force is per meter. `quantities` name the meters; a plain `quantity` is accepted when the model's
    * unit is one of its meters (a license report of images). A unit price or cost cannot be given:
    * the meters price the event.
    */
   private meterLines(
     e: NewEvent,
     entry: NonNullable<Awaited<ReturnType<ModelCatalog["get"]>>>,
+    version: PricePoint,
+    meters: MeterPrices,
     loc: (string | number)[],
-  ): { quantities: Quantities; cost: MeteredCost; currency: string } | null {
-    const version = priceAt(entry.prices, e.ts);
-    if (!version?.meters) return null;
+  ): { quantities: Quantities; cost: MeteredCost; currency: string } {
     if (e.unitPrice !== undefined || e.cost !== undefined) {
       throw DomainError.validation(
         [...loc, e.cost !== undefined ? "cost" : "unit_price"],
@@ -222,23 +223,23 @@ export class IngestService {
     let quantities = e.quantities;
     if (!quantities) {
       const unit = entry.model.unit;
-      if (!isMeter(unit) || version.meters[unit] === undefined) {
+      if (!isMeter(unit) || meters[unit] === undefined) {
         throw DomainError.validation(
           [...loc, "quantities"],
-          `model ${e.modelId} is priced per meter (${Object.keys(version.meters).join(", ")}): send quantities`,
+          `model ${e.modelId} is priced per meter (${Object.keys(meters).join(", ")}): send quantities`,
         );
       }
       quantities = { [unit]: e.quantity };
     }
     for (const [meter, q] of Object.entries(quantities)) {
-      if (q !== undefined && q > ZERO && version.meters[meter as Meter] === undefined) {
+      if (q !== undefined && q > ZERO && meters[meter as Meter] === undefined) {
         throw DomainError.validation(
           [...loc, "quantities", meter],
           `model ${e.modelId} has no price for this meter`,
         );
       }
     }
-    return { quantities, cost: costOfQuantities(quantities, version.meters), currency: version.currency };
+    return { quantities, cost: costOfQuantities(quantities, meters), currency: version.currency };
   }
 
   /**
