@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
+import { ALERT_BASES, ALERT_METRICS, ALERT_PERIODS } from "../../domain/alerts.ts";
 import { formatUtc } from "../../domain/time.ts";
 import type { AlertRuleRecord, RuleView } from "../../notify/alert-service.ts";
 import type { Services } from "../../services.ts";
@@ -33,13 +34,22 @@ const viewJson = (v: RuleView) => ({
   })),
 });
 
+const oneOf = (values: readonly string[], description?: string) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    description ? { description } : {},
+  );
+
 const Rule = Type.Object(
   {
-    metric: Type.String({ description: "quantity | cost | requests" }),
+    metric: oneOf(ALERT_METRICS),
     model_id: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()])),
-    period: Type.String({ description: "day | month (in the account's billing timezone)" }),
+    period: oneOf(ALERT_PERIODS, "in the account's billing timezone"),
     thresholds: Type.Array(Type.Unknown(), { description: "percentages of the limit, e.g. [50, 80, 100]" }),
-    basis: Type.String({ description: "included | budget | absolute" }),
+    basis: oneOf(
+      ALERT_BASES,
+      "included: the plan's included quantity; budget: the monthly budget; absolute: value",
+    ),
     value: Type.Optional(Type.Unknown({ description: "the limit of an absolute rule" })),
   },
   { additionalProperties: false },
