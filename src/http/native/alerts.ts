@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { ALERT_BASES, ALERT_METRICS, ALERT_PERIODS } from "../../domain/alerts.ts";
 import { formatUtc } from "../../domain/time.ts";
+import { outlookJson } from "../../notify/alert-evaluation.ts";
 import type { AlertRuleRecord, RuleView } from "../../notify/alert-service.ts";
 import type { Services } from "../../services.ts";
 import { principalOf } from "../auth.ts";
@@ -27,11 +28,8 @@ const viewJson = (v: RuleView) => ({
   current_period: { start: formatUtc(v.period.start), end: formatUtc(v.period.end) },
   total: dec(v.total),
   limit: v.limit === null ? null : dec(v.limit),
-  outlook: v.outlook.map((o) => ({
-    threshold: dec(o.threshold),
-    status: o.status,
-    forecast_at: o.status === "projected" ? formatUtc(o.at) : null,
-  })),
+  // the threshold as an exact JSON number, like every decimal of this API
+  outlook: v.outlook.map((o) => ({ ...outlookJson(o), threshold: dec(o.threshold) })),
 });
 
 const oneOf = (values: readonly string[], description?: string) =>
