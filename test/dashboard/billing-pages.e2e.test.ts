@@ -4,7 +4,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDec, parseDec } from "../../src/domain/decimal.ts";
 import { call, type ServerProcess, startServer } from "../support/server-process.ts";
-import { launchBrowser, parseExactJson, screenshot } from "./browser.ts";
+import { firstPage, launchBrowser, parseExactJson, screenshot, signIn as signInAs } from "./browser.ts";
 import { type DashboardWorld, seedWorld } from "./seed.ts";
 
 /**
@@ -95,10 +95,7 @@ describe("invoices, alerts and webhooks pages in Chromium", () => {
 
     browser = await launchBrowser();
     context = browser.context;
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (err) => {
-      throw err;
-    });
+    page = await firstPage(context);
   }, 120_000);
 
   afterAll(async () => {
@@ -109,13 +106,7 @@ describe("invoices, alerts and webhooks pages in Chromium", () => {
 
   const url = (path: string) => `${server.url}${path}`;
 
-  async function signIn(key: string): Promise<void> {
-    await context.clearCookies();
-    await page.goto(url("/dashboard/"));
-    await page.getByLabel("API key").fill(key);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.locator("#sign-out").waitFor();
-  }
+  const signIn = (key: string) => signInAs(context, page, server.url, key);
 
   it("shows an admin the closed month's invoice with the API's total, its lines, and working PDF and CSV links", async () => {
     await signIn(world.acme.admin.key);

@@ -63,3 +63,26 @@ export function parseExactJson(text: string): unknown {
     ),
   );
 }
+
+/** The browser's page, with any uncaught page error failing the test. */
+export async function firstPage(context: BrowserContext): Promise<Page> {
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (err) => {
+    throw err;
+  });
+  return page;
+}
+
+/** Signs in at `serverUrl`'s dashboard with `key`, after clearing the previous person's cookies. */
+export async function signIn(
+  context: BrowserContext,
+  page: Page,
+  serverUrl: string,
+  key: string,
+): Promise<void> {
+  await context.clearCookies();
+  await page.goto(`${serverUrl}/dashboard/`);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#sign-out").waitFor();
+}

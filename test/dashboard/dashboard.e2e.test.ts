@@ -3,7 +3,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDec, parseDec, sumDec } from "../../src/domain/decimal.ts";
 import { call, type ServerProcess, startServer } from "../support/server-process.ts";
-import { launchBrowser, parseExactJson, screenshot } from "./browser.ts";
+import { firstPage, launchBrowser, parseExactJson, screenshot, signIn as signInAs } from "./browser.ts";
 import { type DashboardWorld, NY_MODEL, seedWorld } from "./seed.ts";
 
 /**
@@ -35,10 +35,7 @@ describe("dashboard in Chromium", () => {
     world = await seedWorld(server);
     browser = await launchBrowser();
     context = browser.context;
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (err) => {
-      throw err;
-    });
+    page = await firstPage(context);
   }, 120_000);
 
   afterAll(async () => {
@@ -48,13 +45,7 @@ describe("dashboard in Chromium", () => {
 
   const url = (path: string) => `${server.url}${path}`;
 
-  async function signIn(key: string): Promise<void> {
-    await context.clearCookies();
-    await page.goto(url("/dashboard/"));
-    await page.getByLabel("API key").fill(key);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.locator("#sign-out").waitFor();
-  }
+  const signIn = (key: string) => signInAs(context, page, server.url, key);
 
   async function sessionCookie(): Promise<string> {
     const cookie = (await context.cookies(server.url)).find((c) => c.name === "tally_session");

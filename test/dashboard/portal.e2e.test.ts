@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, type ServerProcess, startServer } from "../support/server-process.ts";
-import { launchBrowser } from "./browser.ts";
+import { firstPage, launchBrowser, signIn } from "./browser.ts";
 import { type DashboardWorld, seedWorld } from "./seed.ts";
 
 /**
@@ -30,7 +30,7 @@ describe("portal sign-in links in Chromium", () => {
     world = await seedWorld(server);
     browser = await launchBrowser();
     context = browser.context;
-    page = context.pages()[0] ?? (await context.newPage());
+    page = await firstPage(context);
     // the operator's own site: another origin, and another site ("localhost" against 127.0.0.1)
     operatorSite = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "text/html" });
@@ -118,11 +118,7 @@ describe("portal sign-in links in Chromium", () => {
   });
 
   it("a session is kept in the store: it survives a restart of the server", async () => {
-    await context.clearCookies();
-    await page.goto(`${server.url}/dashboard/`);
-    await page.getByLabel("API key").fill(world.acme.admin.key);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.locator("#sign-out").waitFor();
+    await signIn(context, page, server.url, world.acme.admin.key);
 
     first = server;
     expect(await first.stop()).toBe(0);
