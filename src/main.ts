@@ -90,9 +90,8 @@ async function main(): Promise<void> {
     }, config.shutdownGraceMs);
     // connections with nothing in flight are closed as soon as the last answer is out: a browser's
     // idle or preconnected sockets would otherwise hold the close until the grace runs out
-    const drain = setInterval(async () => {
-      if ((await services.metrics.httpInFlight.get()).values[0]?.value === 0)
-        app.server.closeAllConnections();
+    const drain = setInterval(() => {
+      if (services.metrics.inFlight === 0) app.server.closeAllConnections();
     }, 100);
     let code = 0;
     try {

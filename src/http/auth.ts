@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { FastifyRequest, onRequestAsyncHookHandler } from "fastify";
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import type { Principal } from "../auth/principal.ts";
 import { principalFromSession } from "../dashboard/session-auth.ts";
 import { DomainError } from "../domain/errors.ts";
@@ -17,8 +17,23 @@ export function presentedSecret(request: { headers: IncomingHttpHeaders }): stri
   return null;
 }
 
-/** Who each request is, once its key was checked; kept off the request object so no route reads it raw. */
-const principals = new WeakMap<FastifyRequest, Principal>();
+/**
+ * Who each request is, once its key was checked: under a module-private symbol, so no route reads
+ * it raw (principalOf is the one reader). A request property and not a WeakMap: every request
+ * would add an ephemeron the garbage collector has to trace, which the license report felt.
+ */
+const PRINCIPAL = Symbol("principal");
+
+declare module "fastify" {
+  interface FastifyRequest {
+    [PRINCIPAL]: Principal | null;
+  }
+}
+
+/** Gives every request the principal slot up front (Fastify keeps request objects one shape). */
+export function decoratePrincipal(app: FastifyInstance): void {
+  app.decorateRequest(PRINCIPAL, null);
+}
 
 export interface KeyCheckOptions {
   /** the 401 message when no key is presented (the usage log words it as FastAPI does) */
@@ -33,24 +48,24 @@ export interface KeyCheckOptions {
 export function requireKey(services: Services, options: KeyCheckOptions = {}): onRequestAsyncHookHandler {
   const missingKey = options.missingKey ?? "Missing API key";
   return async (request) => {
-    if (request.is404 || principals.has(request)) return;
+    if (request[PRINCIPAL] || request.is404) return;
     const secret = presentedSecret(request);
     if (!secret) {
       // dashboard (issue 18): a same-origin browser request may present its session cookie instead
       const fromSession = await principalFromSession(request);
       if (!fromSession) throw new DomainError("UNAUTHORIZED", missingKey);
-      principals.set(request, fromSession);
+      request[PRINCIPAL] = fromSession;
       return;
     }
     const principal = await services.auth.authenticate(secret);
     if (!principal) throw new DomainError("UNAUTHORIZED", "Invalid or revoked API key");
-    principals.set(request, principal);
+    request[PRINCIPAL] = principal;
   };
 }
 
 /** The principal requireKey found; a route mounted without it is a programming error. */
 export function principalOf(request: FastifyRequest): Principal {
-  const principal = principals.get(request);
+  const principal = request[PRINCIPAL];
   if (!principal) throw new DomainError("INTERNAL", `No key check on ${request.routeOptions.url}`);
   return principal;
 }

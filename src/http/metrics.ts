@@ -11,20 +11,28 @@ import { presentedSecret } from "./auth.ts";
  * `GET /metrics` for the root key or the bearer token TALLY_METRICS_TOKEN.
  */
 export function observeRequests(app: FastifyInstance, metrics: Metrics): void {
+  // hooks in callback style: each runs on every request, and an async hook costs a promise and a
+  // microtask more (docs/decisions/0015, "Measured")
+  const closed = (): void => {
+    metrics.inFlight--;
+  };
   // in flight from the first hook until the response closes: sent in full, or its client gone
-  app.addHook("onRequest", async (_request, reply) => {
-    metrics.httpInFlight.inc();
-    reply.raw.once("close", () => metrics.httpInFlight.dec());
+  app.addHook("onRequest", (_request, reply, done) => {
+    metrics.inFlight++;
+    reply.raw.on("close", closed);
+    done();
   });
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? "unmatched", status: reply.statusCode },
       reply.elapsedTime / 1000,
     );
+    done();
   });
   // a request the store could not serve (answered 503 by each surface's error handler)
-  app.addHook("onError", async (_request, _reply, err) => {
+  app.addHook("onError", (_request, _reply, err, done) => {
     if (err instanceof DomainError && err.code === "UNAVAILABLE") metrics.storeErrors.inc({ op: "request" });
+    done();
   });
 }
 

@@ -60,10 +60,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly httpInFlight = new Gauge({
+  /**
+   * Requests being answered now: a plain count kept by the HTTP hooks (a gauge's inc and dec cost
+   * a label lookup on every request), read by shutdown and copied into the gauge at each scrape.
+   */
+  inFlight = 0;
+
+  readonly httpInFlight: Gauge = new Gauge({
     name: "tally_http_requests_in_flight",
     help: "Requests being answered now (shutdown waits for these, gateway streams included)",
     registers: [this.registry],
+    collect: () => {
+      this.httpInFlight.set(this.inFlight);
+    },
   });
 
   readonly webhookAttempts = new Counter({

@@ -1,3 +1,5 @@
+import type { AddressInfo } from "node:net";
+import { connect } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/http/app.ts";
 import { createHarness, expectStatus, type Harness, ROOT_KEY } from "../support/harness.ts";
@@ -13,6 +15,12 @@ describe.each(storeKinds())("GET /metrics ($name)", (kind) => {
     w = await buildWorld(h);
   });
   afterEach(async () => h.close());
+
+  const scrapeOver = async (url: string): Promise<Sample[]> => {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${ROOT_KEY}` } });
+    expect(res.status).toBe(200);
+    return parsePromText(await res.text());
+  };
 
   const scrape = async (key: string = ROOT_KEY): Promise<Sample[]> => {
     const res = await h.request({ method: "GET", url: "/metrics", key });
@@ -84,6 +92,31 @@ describe.each(storeKinds())("GET /metrics ($name)", (kind) => {
     expect(sampleValue(after, "tally_rate_limiter_fallbacks_total")).toBe(0);
     expect(sampleValue(after, "tally_process_resident_memory_bytes")).toBeGreaterThan(0);
     expect(after.some((s) => s.name === "tally_nodejs_eventloop_lag_seconds")).toBe(true);
+  });
+
+  it("counts requests in flight until each one's answer is out or its client gone", async () => {
+    await h.app.listen({ port: 0, host: "127.0.0.1" });
+    const { port } = h.app.server.address() as AddressInfo;
+    const url = (path: string) => `http://127.0.0.1:${port}${path}`;
+    const inFlight = async () =>
+      sampleValue(await scrapeOver(url("/metrics")), "tally_http_requests_in_flight");
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(url(`/v1/accounts/${w.account.id}`), {
+        headers: { authorization: `Bearer ${ROOT_KEY}` },
+      });
+      await res.text();
+    }
+    expect(await inFlight()).toBe(1); // the scrape itself
+    // a request whose client leaves before its body is complete: counted, then let go
+    const held = connect(port, "127.0.0.1");
+    await new Promise((r) => held.once("connect", r));
+    held.write(
+      `POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${w.admin.key}\r\n` +
+        "content-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+    );
+    await expect.poll(inFlight).toBe(2);
+    held.destroy();
+    await expect.poll(inFlight).toBe(1);
   });
 
   it("labels unknown routes as one value", async () => {
