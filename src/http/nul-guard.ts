@@ -6,10 +6,15 @@ import { DomainError } from "../domain/errors.ts";
  * a validation error naming the field (`body.events.0.id`, `query.user_id`, `path.usage_id`),
  * in the surface's own error format, before anything is read or written.
  *
+ * Query parameters must also be percent-encoded UTF-8 (see badlyEncodedParam).
+ *
  * Only parsed JSON, query and path values are walked: a body a route reads itself (the license
  * report's raw text) keeps that route's own answer for bytes that are not JSON.
  */
-export function refuseNul(request: { params: unknown; query: unknown; body: unknown }): void {
+export function refuseNul(request: { url: string; params: unknown; query: unknown; body: unknown }): void {
+  const badParam = badlyEncodedParam(request.url);
+  if (badParam !== null)
+    throw DomainError.validation(["query", badParam], "must be percent-encoded UTF-8");
   for (const [where, value] of [
     ["path", request.params],
     ["query", request.query],
@@ -59,4 +64,32 @@ function nulAt(value: unknown, path: (string | number)[]): (string | number)[] |
     if (at) return at;
   }
   return null;
+}
+
+/**
+ * The first query parameter whose percent-encoding is not UTF-8 (`%FF`, an encoded surrogate
+ * `%ED%A0%80`), or null. The query parser keeps such a value as its literal text, so
+ * `id=%ED%A0%80` would quietly read as the id "%ED%A0%80"; it is refused like a body that is not
+ * UTF-8. A path is refused by the router itself (400, "not a valid url component").
+ */
+function badlyEncodedParam(url: string): string | null {
+  const q = url.indexOf("?");
+  if (q < 0 || !url.includes("%", q)) return null;
+  for (const pair of url.slice(q + 1).split("&")) {
+    if (!pair.includes("%")) continue;
+    const eq = pair.indexOf("=");
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    if (decodes(pair)) continue;
+    return decodes(name) ? decodeURIComponent(name.replaceAll("+", " ")) : name;
+  }
+  return null;
+}
+
+function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text.replaceAll("+", " "));
+    return true;
+  } catch {
+    return false;
+  }
 }

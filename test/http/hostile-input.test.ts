@@ -172,6 +172,35 @@ describe.each(storeKinds())("hostile input ($name)", (kind) => {
     expect(await storedEvents()).toBe(0);
   });
 
+  it("query parameters that are not percent-encoded UTF-8 -> refused naming them on every surface", async () => {
+    // an encoded lone surrogate (%ED%A0%80) and a byte that starts no UTF-8 character (%FF)
+    for (const bad of ["%ED%A0%80x", "%FF"]) {
+      const native = await h.request({
+        method: "GET",
+        url: `/v1/audit?usage_id=${bad}&limit=5`,
+        key: w.admin.key,
+      });
+      expectStatus(native, 400);
+      expect(native.json().error.issues[0]).toMatchObject({
+        loc: ["query", "usage_id"],
+        msg: "must be percent-encoded UTF-8",
+      });
+      const usageLog = await h.request({ method: "GET", url: `/usage?api_name=${bad}`, key: w.admin.key });
+      expectStatus(usageLog, 422);
+      expect(usageLog.json().detail[0].loc).toEqual(["query", "api_name"]);
+      const stats = await h.request({ method: "GET", url: `/v1/usage?section=${bad}`, key: w.admin.key });
+      expectStatus(stats, 400);
+      expect(stats.json().error).toMatchObject({ param: "section" });
+    }
+    // well-formed encodings (a surrogate pair's character, '+' and %25) still read as before
+    const fine = await h.request({
+      method: "GET",
+      url: "/v1/audit?usage_id=%F0%9F%98%80%25ED+x&limit=5",
+      key: w.admin.key,
+    });
+    expectStatus(fine, 200);
+  });
+
   it("event times before 1970 or past the future window are refused naming the field", async () => {
     const now = h.clock.now();
     for (const timestamp of [
