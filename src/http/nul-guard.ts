@@ -13,8 +13,7 @@ import { DomainError } from "../domain/errors.ts";
  */
 export function refuseNul(request: { url: string; params: unknown; query: unknown; body: unknown }): void {
   const badParam = badlyEncodedParam(request.url);
-  if (badParam !== null)
-    throw DomainError.validation(["query", badParam], "must be percent-encoded UTF-8");
+  if (badParam !== null) throw DomainError.validation(["query", badParam], "must be percent-encoded UTF-8");
   for (const [where, value] of [
     ["path", request.params],
     ["query", request.query],
