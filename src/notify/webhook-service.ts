@@ -84,7 +84,7 @@ export class WebhookService {
 
   /** The outbox rows of a built message: one per enabled endpoint subscribed to its type and account. */
   async rowsFor(message: MessageBody, accountId: string | null, cause: string): Promise<NewOutboxMessage[]> {
-    const endpoints = await this.store.listAllWebhookEndpoints();
+    const endpoints = await this.store.listWebhookEndpointsHearing(accountId);
     const listening = subscribers(
       endpoints.map((e) => ({
         id: e.id,

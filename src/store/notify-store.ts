@@ -103,8 +103,8 @@ export interface AlertFiringRecord {
 export interface NotifyStore {
   createWebhookEndpoint(e: WebhookEndpointRecord): Promise<void>;
   getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null>;
-  /** every endpoint: who hears a message is decided over the whole (small) table */
-  listAllWebhookEndpoints(): Promise<WebhookEndpointRecord[]>;
+  /** the enabled endpoints of the account and of the operator (no account); the operator's only for null */
+  listWebhookEndpointsHearing(accountId: string | null): Promise<WebhookEndpointRecord[]>;
   /** one account's endpoints, or every endpoint when `accountId` is null, in creation order */
   listWebhookEndpointPage(accountId: string | null, q: PageQuery): Promise<Page<WebhookEndpointRecord>>;
   setWebhookSecrets(

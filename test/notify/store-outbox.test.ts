@@ -1,4 +1,4 @@
-import { describe } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sealSecret } from "../../src/notify/secret-box.ts";
 import { StoreOutbox } from "../../src/notify/store-outbox.ts";
 import { outboxContract } from "../support/outbox-contract.ts";
@@ -77,3 +77,47 @@ for (const kind of storeKinds()) {
     });
   });
 }
+
+describe.each(storeKinds())("endpoints hearing a message ($name)", (kind) => {
+  it("an account's message: its own enabled endpoints and the operator's; no account's: the operator's", async () => {
+    const t = await kind.create();
+    try {
+      const { store } = t;
+      for (const id of ["acc_a", "acc_b"])
+        await store.createAccount({
+          id,
+          name: id,
+          isEnabled: true,
+          planId: null,
+          createdAt: 0,
+          billingTimezone: "UTC",
+          billingMode: "postpaid",
+        });
+      const endpoint = async (id: string, accountId: string | null, disabledAt: number | null = null) =>
+        store.createWebhookEndpoint({
+          id,
+          accountId,
+          url: `https://hooks.example/${id}`,
+          events: ["invoice.finalized"],
+          secret: "sealed",
+          previousSecret: null,
+          previousSecretExpiresAt: null,
+          disabledAt,
+          disabledReason: disabledAt === null ? null : "failing",
+          failingSince: null,
+          createdAt: 0,
+        });
+      await endpoint("wh_operator", null);
+      await endpoint("wh_a", "acc_a");
+      await endpoint("wh_a_off", "acc_a", 5);
+      await endpoint("wh_b", "acc_b");
+      const ids = async (accountId: string | null) =>
+        (await store.listWebhookEndpointsHearing(accountId)).map((e) => e.id).sort();
+      expect(await ids("acc_a")).toEqual(["wh_a", "wh_operator"]);
+      expect(await ids("acc_b")).toEqual(["wh_b", "wh_operator"]);
+      expect(await ids(null)).toEqual(["wh_operator"]);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});

@@ -153,7 +153,6 @@ import { allUpstreams, insertUpstream, upstreamById } from "./upstreams.ts";
 import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
 import {
   accountsWithRules,
-  allEndpoints,
   attemptsOfEndpointPage,
   attemptsOfMessage,
   claimMessages,
@@ -163,6 +162,7 @@ import {
   deleteFiringsOfRule,
   deleteMessagesOfEndpoint,
   deleteRule,
+  enabledEndpointsHearing,
   enableEndpointOfMessage,
   endpointById,
   endpointDisabled,
@@ -610,8 +610,8 @@ export abstract class SqlStore implements Store {
     return r ? toEndpoint(r) : null;
   }
 
-  async listAllWebhookEndpoints(): Promise<WebhookEndpointRecord[]> {
-    return (await this.x.all(allEndpoints, {})).map(toEndpoint);
+  async listWebhookEndpointsHearing(accountId: string | null): Promise<WebhookEndpointRecord[]> {
+    return (await this.x.all(enabledEndpointsHearing, { accountId })).map(toEndpoint);
   }
 
   listWebhookEndpointPage(accountId: string | null, q: PageQuery): Promise<Page<WebhookEndpointRecord>> {

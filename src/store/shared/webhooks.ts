@@ -36,9 +36,23 @@ export const endpointById = query((db, p: { id: string }) =>
   db.selectFrom("webhook_endpoints").selectAll().where("id", "=", p.id),
 );
 
-/** Every endpoint, for working out who hears a message (a small table: read whole). */
-export const allEndpoints = query((db) =>
-  db.selectFrom("webhook_endpoints").selectAll().orderBy("created_at").orderBy("id"),
+/**
+ * The enabled endpoints that may hear a message of `accountId`: the account's own and the
+ * operator's (no account); for a message of no account, the operator's only. Both halves are read
+ * through the (account_id, ...) index, so the cost grows with the listeners, not the table.
+ */
+export const enabledEndpointsHearing = query((db, p: { accountId: string | null }) =>
+  db
+    .selectFrom("webhook_endpoints")
+    .selectAll()
+    .where((eb) =>
+      p.accountId === null
+        ? eb("account_id", "is", null)
+        : eb.or([eb("account_id", "is", null), eb("account_id", "=", p.accountId)]),
+    )
+    .where("disabled_at", "is", null)
+    .orderBy("created_at")
+    .orderBy("id"),
 );
 
 /** Endpoints of one account (root endpoints have none), in creation order from the cursor. */
