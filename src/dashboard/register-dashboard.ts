@@ -6,6 +6,7 @@ import type { Principal } from "../auth/principal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { formatUtc } from "../domain/time.ts";
 import { sendNativeError } from "../http/errors.ts";
+import { EVENT_TYPES } from "../notify/messages.ts";
 import {
   clearSessionCookie,
   hashToken,
@@ -85,6 +86,11 @@ function loadAssets(): Map<string, { body: Buffer; type: string }> {
   for (const name of ASSETS) {
     assets.set(name, { body: readFileSync(join(STATIC_DIR, name)), type: TYPES[extname(name)] });
   }
+  // the server's own list, so the page offers exactly the types the API accepts
+  assets.set("event-types.js", {
+    body: Buffer.from(`export const EVENT_TYPES = ${JSON.stringify(EVENT_TYPES)};\n`),
+    type: TYPES[".js"],
+  });
   const require = createRequire(import.meta.url);
   // the minified build as a classic script (a global `uPlot`): 50 KB instead of the 145 KB module
   assets.set("uplot.js", {

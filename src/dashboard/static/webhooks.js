@@ -1,18 +1,8 @@
 import { api } from "./api.js";
 import { openDialog } from "./dialog.js";
+// served from src/notify/messages.ts EVENT_TYPES (register-dashboard.ts)
+import { EVENT_TYPES } from "./event-types.js";
 import { el, responsive, showInstant } from "./format.js";
-
-/** The event types an endpoint may subscribe to (src/notify/messages.ts EVENT_TYPES). */
-const EVENT_TYPES = [
-  "usage.threshold_crossed",
-  "usage.threshold_forecast",
-  "budget.threshold_crossed",
-  "invoice.finalized",
-  "invoice.voided",
-  "key.created",
-  "key.revoked",
-  "webhook.test",
-];
 
 const DELIVERY_STATUS = { succeeded: "delivered", pending: "waiting to be sent", failed: "failed" };
 
