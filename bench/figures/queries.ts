@@ -1,3 +1,4 @@
+import { existsSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
 import { joinCost } from "../../src/domain/decimal.ts";
 import { bucketsBetween } from "../../src/domain/time.ts";
@@ -37,6 +38,7 @@ interface SizeResult {
   naiveMs: number;
   rssMb: number;
   dashboard: DashboardResult;
+  storeBytes: number;
 }
 
 /** The naive answer: GROUP BY New York day x model over the raw usage_events table. */
@@ -113,6 +115,23 @@ async function exists(server: Server, path: string, headers: Record<string, stri
   return JSON.parse(text);
 }
 
+/** What the store takes on disk: the SQLite file and its WAL, or every table of the schema with its indexes. */
+async function storeBytes(bs: BenchStore): Promise<number> {
+  if (bs.name === "sqlite") {
+    const size = (path: string) => (existsSync(path) ? statSync(path).size : 0);
+    return size(bs.path) + size(`${bs.path}-wal`);
+  }
+  return withPg(bs.path, async (c) => {
+    const { rows } = await c.query(
+      `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS bytes
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relkind = 'r'`,
+      [bs.schema],
+    );
+    return Number(rows[0].bytes);
+  });
+}
+
 async function timeInProcess(reps: number, f: () => Promise<unknown>): Promise<number> {
   for (let i = 0; i < Math.min(5, reps); i++) await f();
   const times: number[] = [];
@@ -136,6 +155,10 @@ async function measureSize(ctx: BenchContext, events: number): Promise<SizeResul
     );
     ctx.log(
       `  loaded in ${loadSeconds.toFixed(1)} s (${Math.round(events / loadSeconds).toLocaleString("en-US")} events/s)`,
+    );
+    const bytes = await storeBytes(bs);
+    ctx.log(
+      `  store size ${(bytes / 2 ** 20).toFixed(0)} MiB (${Math.round(bytes / events)} bytes per event)`,
     );
     const server = await startTally(bs.env, ctx.adminKey, prof);
     let series: Measured;
@@ -215,7 +238,7 @@ async function measureSize(ctx: BenchContext, events: number): Promise<SizeResul
       await server.stop();
     }
     if (prof) ctx.profiles[`queries-${ctx.store}-${events}`] = topFunctions(prof);
-    return { events, loadSeconds, series, usage, naiveMs: base.ms, rssMb, dashboard };
+    return { events, loadSeconds, series, usage, naiveMs: base.ms, rssMb, dashboard, storeBytes: bytes };
   } finally {
     await bs.cleanup();
   }
@@ -311,6 +334,18 @@ export async function queryFigures(ctx: BenchContext): Promise<void> {
       ratio: null,
       target: "<= 250 MB",
       pass: l.rssMb <= 250,
+    },
+    {
+      figure: `store size at ${n(large)} events (events, rollups, indexes): bytes per event`,
+      store,
+      unit: "B",
+      tally: l.storeBytes / large,
+      baseline: null,
+      baselineName: null,
+      ratio: null,
+      target: "(reported)",
+      pass: true,
+      note: `${(l.storeBytes / 2 ** 20).toFixed(0)} MiB at ${n(large)}, ${(s.storeBytes / 2 ** 20).toFixed(0)} MiB at ${n(small)}`,
     },
     {
       figure: `data load, ${n(large)} events through appendEvents (10,000/tx)`,
