@@ -223,8 +223,8 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
       "o-3": "usage_events_2024_12",
       "o-4": partitionName(month(0)),
     });
-    expect(await rows("SELECT account_id, event_id, usage_id FROM event_ids ORDER BY event_id")).toEqual(
-      old.map((e) => ({ account_id: "acct", event_id: e.eventId, usage_id: e.usageId })),
+    expect(await rows("SELECT account_id, event_id, usage_id, ts FROM event_ids ORDER BY event_id")).toEqual(
+      old.map((e) => ({ account_id: "acct", event_id: e.eventId, usage_id: e.usageId, ts: String(e.ts) })),
     );
     // the old table, its sequence and its unique index are gone; idempotency is event_ids'
     expect(

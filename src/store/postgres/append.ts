@@ -203,7 +203,7 @@ export class PostgresAppender {
       if (how === "copy") {
         await copyRows(
           c,
-          "COPY event_ids (account_id, event_id, usage_id) FROM STDIN",
+          "COPY event_ids (account_id, event_id, usage_id, ts) FROM STDIN",
           unique.map(eventIdValues),
         );
         await copyRows(c, `COPY usage_events (${EVENT_COLUMNS.join(", ")}) FROM STDIN`, values);
@@ -276,8 +276,8 @@ const eventParam = (name: (typeof EVENT_COLUMNS)[number]): string =>
  * claimed: a CTE named `claimed` for INSERT_CLAIMED. A claim by a transaction still open makes
  * this wait for its end, so two writers of one id store it once.
  */
-const CLAIM_IDS = `INSERT INTO event_ids (account_id, event_id, usage_id)
-  SELECT * FROM unnest(${eventParam("account_id")}, ${eventParam("event_id")}, ${eventParam("usage_id")})
+const CLAIM_IDS = `INSERT INTO event_ids (account_id, event_id, usage_id, ts)
+  SELECT * FROM unnest(${eventParam("account_id")}, ${eventParam("event_id")}, ${eventParam("usage_id")}, ${eventParam("ts")})
   ON CONFLICT (account_id, event_id) DO NOTHING RETURNING usage_id`;
 
 /** The events whose id was `claimed` (CLAIM_IDS), from the same parameters; returns their usage ids. */
@@ -286,7 +286,7 @@ const INSERT_CLAIMED = `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")})
   WHERE e.usage_id IN (SELECT usage_id FROM claimed) RETURNING usage_id`;
 
 /** An event's row of event_ids, in CLAIM_IDS' column order. */
-const eventIdValues = (e: UsageEvent): unknown[] => [e.accountId, e.eventId, e.usageId];
+const eventIdValues = (e: UsageEvent): unknown[] => [e.accountId, e.eventId, e.usageId, e.ts];
 
 /** Adds rollup increments given as one array parameter per column, from $(at+1). */
 function rollupUpsertSql(at: number, where = ""): string {

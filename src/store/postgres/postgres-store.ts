@@ -184,6 +184,7 @@ export class PostgresStore extends SqlStore {
         accountIds: column("account_id"),
         eventIds: column("event_id"),
         usageIds: column("usage_id"),
+        ts: column("ts"),
       }),
     ];
   }
@@ -255,10 +256,10 @@ export class PostgresStore extends SqlStore {
 
 /** event_ids rows of imported events, from one array per column (an import goes into an empty store). */
 const claimImportedIds = query(
-  (db, p: { accountIds: unknown[]; eventIds: unknown[]; usageIds: unknown[] }) => ({
+  (db, p: { accountIds: unknown[]; eventIds: unknown[]; usageIds: unknown[]; ts: unknown[] }) => ({
     compile: () =>
-      sql`INSERT INTO event_ids (account_id, event_id, usage_id)
-      SELECT * FROM unnest(${p.accountIds}::text[], ${p.eventIds}::text[], ${p.usageIds}::text[])`.compile(
+      sql`INSERT INTO event_ids (account_id, event_id, usage_id, ts)
+      SELECT * FROM unnest(${p.accountIds}::text[], ${p.eventIds}::text[], ${p.usageIds}::text[], ${p.ts}::int8[])`.compile(
         db,
       ),
   }),
