@@ -7,6 +7,7 @@ import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { POSTGRES_MIGRATIONS } from "../../src/store/postgres/schema.ts";
 import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
 import type { UsageEvent } from "../../src/store/store.ts";
+import { captureLog } from "../support/capture-log.ts";
 import { usageEvent } from "../support/events.ts";
 import { PG_URL } from "../support/stores.ts";
 
@@ -33,8 +34,8 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
   let schema: string;
   let client: pg.Client;
   const stores: PostgresStore[] = [];
-  const open = async (migrate = true): Promise<PostgresStore> => {
-    const store = new PostgresStore(PG_URL, { schema, max: 4 });
+  const open = async (migrate = true, log = captureLog()): Promise<PostgresStore> => {
+    const store = new PostgresStore(PG_URL, { schema, max: 4, log });
     stores.push(store);
     if (migrate) await store.migrate();
     return store;
@@ -285,6 +286,38 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
     ]);
     // a second try is quiet: the month stays where it is
     expect(await createPartitionsAhead(x, store.pool, monthStart(NOW, 5))).toEqual([]);
+  });
+
+  it("makes a missing month at migrate and logs it; a month kept waiting for its lock is logged, not fatal", async () => {
+    await open();
+    const last = partitionName(month(3));
+    await client.query(`DROP TABLE ${last}`);
+    const log = captureLog();
+    await open(true, log);
+    expect(await partitions()).toContain(last);
+    expect(log.lines).toContainEqual({
+      level: "info",
+      obj: { partitions: [last] },
+      msg: "usage_events: months made",
+    });
+
+    // a long reader holds usage_events: the CREATE gives up after its lock_timeout
+    await client.query(`DROP TABLE ${last}`);
+    const reader = new pg.Client({ connectionString: PG_URL });
+    await reader.connect();
+    try {
+      await reader.query(`SET search_path = ${schema}`);
+      await reader.query("BEGIN");
+      await reader.query("SELECT COUNT(*) FROM usage_events");
+      const waited = captureLog();
+      await open(true, waited);
+      expect(waited.lines.map((l) => [l.level, l.msg])).toEqual([
+        ["warn", "usage_events: a month ahead waited too long for its lock; the next tick tries again"],
+      ]);
+      expect(await partitions()).not.toContain(last);
+    } finally {
+      await reader.end();
+    }
   });
 
   it("claims imported events' ids, so a retry after tally import is a duplicate", async () => {
