@@ -136,7 +136,7 @@ export class PostgresStore extends SqlStore {
         await client.end().catch(() => {});
       }
     });
-    await this.makePartitionsAhead();
+    await guarded(() => this.makePartitionsAhead());
     this.partitionTimer ??= setInterval(() => {
       this.makePartitionsAhead().catch((err) => {
         this.log.error(
