@@ -126,7 +126,7 @@ async function openStoreWaiting(config: Config, log: Log): Promise<Store> {
   let delay = 250;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await openStore(config);
+      return await openStore(config, log);
     } catch (err) {
       if (!config.databaseUrl || Date.now() + delay > deadline) throw err;
       log.warn({ err, attempt, retry_in_ms: delay }, "PostgreSQL is not reachable yet: retrying");

@@ -33,8 +33,9 @@ const ROLLUP_COLUMNS = [
 const ROLLUP_PK = "account_id, family, level, bucket_start, series_id";
 
 /**
- * The PostgreSQL write path (hot): the unique idempotency index decides duplicates across
- * instances, and rollups are moved by commutative increments, so concurrent writers never lose
+ * The PostgreSQL write path (hot): event_ids, claimed in the event's own statement or
+ * transaction, decides duplicates across instances and across months (usage_events is
+ * partitioned by month, docs/decisions/0020), and rollups are moved by commutative increments, so concurrent writers never lose
  * an update. Rollup dimensions are interned as rollup_series ids (docs/decisions/0007).
  */
 export class PostgresAppender {
@@ -137,14 +138,14 @@ export class PostgresAppender {
     const values = eventValues(e);
     const deltas = rollupDeltas([e]);
     const ids = await this.resolveSeries(deltas);
-    const sql = `WITH ev AS (${insertEventsSql()}),
+    const sql = `WITH claimed AS (${CLAIM_IDS}), ev AS (${INSERT_CLAIMED}),
       ro AS (${rollupUpsertSql(EVENT_COLUMNS.length, "WHERE EXISTS (SELECT 1 FROM ev)")})
       SELECT usage_id FROM ev`;
     const params = [...values.map((v) => [sqlValue(v)]), ...this.rollupArrays(deltas, ids)];
     const { rows } = await retryingConflicts(() => this.pool.query(sql, params));
     if (rows.length > 0) return { status: "inserted", usageId: e.usageId };
     const [stored] = await this.x.rows(
-      "SELECT usage_id FROM usage_events WHERE account_id = $1 AND event_id = $2",
+      "SELECT usage_id FROM event_ids WHERE account_id = $1 AND event_id = $2",
       [e.accountId, e.eventId],
     );
     return { status: "duplicate", usageId: stored ? String(stored.usage_id) : e.usageId };
@@ -158,7 +159,7 @@ export class PostgresAppender {
       const k = `${e.accountId}\u0000${e.eventId}`;
       if (!firstIndex.has(k)) firstIndex.set(k, i);
     });
-    // one global order for the unique-index locks, so concurrent groups never deadlock on them
+    // one global order for event_ids' key locks, so concurrent groups never deadlock on them
     const unique = [...firstIndex.values()]
       .map((i) => events[i])
       .sort((a, b) =>
@@ -176,8 +177,8 @@ export class PostgresAppender {
     try {
       return await this.appendBatch(events, unique, "copy");
     } catch (err) {
-      // an id already stored (a retried batch) or being stored by another writer: the COPY
-      // stopped at it and its transaction rolled back; insert again, skipping stored ids
+      // an id already claimed (a retried batch) or being claimed by another writer: the COPY
+      // into event_ids stopped at it and its transaction rolled back; insert again, skipping them
       if ((err as { code?: string }).code !== "23505") throw err;
       return this.appendBatch(events, unique, "merge");
     }
@@ -185,8 +186,9 @@ export class PostgresAppender {
 
   /**
    * Appends `unique` (the batch's first event per id, in lock order) in one transaction.
-   * "copy" COPYs every event straight into the table and fails on any id already stored; "merge"
-   * inserts with ON CONFLICT DO NOTHING and reports the rest as duplicates.
+   * "copy" COPYs every id into event_ids, failing on any id already claimed, then every event
+   * into usage_events; "merge" claims ids with ON CONFLICT DO NOTHING, inserts the events whose
+   * id it claimed, and reports the rest as duplicates.
    */
   private async appendBatch(
     events: UsageEvent[],
@@ -199,10 +201,15 @@ export class PostgresAppender {
       const values = unique.map(eventValues);
       let inserted = unique;
       if (how === "copy") {
+        await copyRows(
+          c,
+          "COPY event_ids (account_id, event_id, usage_id, ts) FROM STDIN",
+          unique.map(eventIdValues),
+        );
         await copyRows(c, `COPY usage_events (${EVENT_COLUMNS.join(", ")}) FROM STDIN`, values);
       } else {
         const { rows } = await c.query(
-          insertEventsSql(),
+          `WITH claimed AS (${CLAIM_IDS}) ${INSERT_CLAIMED}`,
           EVENT_COLUMNS.map((_, col) => values.map((v) => sqlValue(v[col]))),
         );
         const ids = new Set(rows.map((r) => String(r.usage_id)));
@@ -214,7 +221,7 @@ export class PostgresAppender {
       const stored = new Map<string, string>();
       if (duplicates.length > 0) {
         const { rows: found } = await c.query(
-          `SELECT account_id, event_id, usage_id FROM usage_events
+          `SELECT account_id, event_id, usage_id FROM event_ids
            WHERE (account_id, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
           [duplicates.map((e) => e.accountId), duplicates.map((e) => e.eventId)],
         );
@@ -232,34 +239,7 @@ export class PostgresAppender {
   }
 }
 
-/** New events from one array parameter per column ($1..$25), skipping stored ids; returns usage ids. */
-function insertEventsSql(): string {
-  return `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")})
-    SELECT * FROM unnest(${EVENT_COLUMNS.map((name, i) => `$${i + 1}::${EVENT_TYPES[name]}[]`).join(", ")})
-    ON CONFLICT (account_id, event_id) DO NOTHING RETURNING usage_id`;
-}
-
-/** Adds rollup increments given as one array parameter per column, from $(at+1). */
-function rollupUpsertSql(at: number, where = ""): string {
-  return `INSERT INTO usage_rollups (${ROLLUP_COLUMNS.map(([name]) => name).join(", ")})
-    SELECT * FROM unnest(${ROLLUP_COLUMNS.map(([, type], i) => `$${at + i + 1}::${type}[]`).join(", ")}) ${where}
-    ON CONFLICT (${ROLLUP_PK}) DO UPDATE SET requests = usage_rollups.requests + excluded.requests,
-      quantity = usage_rollups.quantity + excluded.quantity, cost_nano = usage_rollups.cost_nano + excluded.cost_nano,
-      cost_atto = usage_rollups.cost_atto + excluded.cost_atto,
-      tokens_prompt = usage_rollups.tokens_prompt + excluded.tokens_prompt,
-      tokens_completion = usage_rollups.tokens_completion + excluded.tokens_completion`;
-}
-
-/**
- * Batches at least this large are COPYed straight into usage_events, which fails on the first id
- * already stored; smaller ones (a single license report) go in one INSERT over unnest(), since
- * COPY's extra round trips would cost them about 1 ms. COPY takes rows as they come, where
- * unnest() over 25 array parameters is parsed element by element, and no row is written twice:
- * batch ingest went from 41-46k to 57-58k events/s against COPY into a staging table followed by
- * INSERT .. SELECT ON CONFLICT (alternating runs, 1,000-event requests).
- */
-const COPY_FROM = 100;
-
+/** usage_events' column types, for unnest() */
 const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
   usage_id: "text",
   account_id: "text",
@@ -286,6 +266,48 @@ const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
   created_at: "int8",
   updated_at: "int8",
 };
+
+/** The array parameter that holds event column `name` (one per column, in EVENT_COLUMNS order). */
+const eventParam = (name: (typeof EVENT_COLUMNS)[number]): string =>
+  `$${EVENT_COLUMNS.indexOf(name) + 1}::${EVENT_TYPES[name]}[]`;
+
+/**
+ * Claims the ids of events given as one array parameter per column, skipping ids already
+ * claimed: a CTE named `claimed` for INSERT_CLAIMED. A claim by a transaction still open makes
+ * this wait for its end, so two writers of one id store it once.
+ */
+const CLAIM_IDS = `INSERT INTO event_ids (account_id, event_id, usage_id, ts)
+  SELECT * FROM unnest(${eventParam("account_id")}, ${eventParam("event_id")}, ${eventParam("usage_id")}, ${eventParam("ts")})
+  ON CONFLICT (account_id, event_id) DO NOTHING RETURNING usage_id`;
+
+/** The events whose id was `claimed` (CLAIM_IDS), from the same parameters; returns their usage ids. */
+const INSERT_CLAIMED = `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")})
+  SELECT * FROM unnest(${EVENT_COLUMNS.map(eventParam).join(", ")}) AS e(${EVENT_COLUMNS.join(", ")})
+  WHERE e.usage_id IN (SELECT usage_id FROM claimed) RETURNING usage_id`;
+
+/** An event's row of event_ids, in CLAIM_IDS' column order. */
+const eventIdValues = (e: UsageEvent): unknown[] => [e.accountId, e.eventId, e.usageId, e.ts];
+
+/** Adds rollup increments given as one array parameter per column, from $(at+1). */
+function rollupUpsertSql(at: number, where = ""): string {
+  return `INSERT INTO usage_rollups (${ROLLUP_COLUMNS.map(([name]) => name).join(", ")})
+    SELECT * FROM unnest(${ROLLUP_COLUMNS.map(([, type], i) => `$${at + i + 1}::${type}[]`).join(", ")}) ${where}
+    ON CONFLICT (${ROLLUP_PK}) DO UPDATE SET requests = usage_rollups.requests + excluded.requests,
+      quantity = usage_rollups.quantity + excluded.quantity, cost_nano = usage_rollups.cost_nano + excluded.cost_nano,
+      cost_atto = usage_rollups.cost_atto + excluded.cost_atto,
+      tokens_prompt = usage_rollups.tokens_prompt + excluded.tokens_prompt,
+      tokens_completion = usage_rollups.tokens_completion + excluded.tokens_completion`;
+}
+
+/**
+ * Batches at least this large are COPYed straight into event_ids and usage_events, which fails on
+ * the first id already claimed; smaller ones (a single license report) go in one INSERT over unnest(), since
+ * COPY's extra round trips would cost them about 1 ms. COPY takes rows as they come, where
+ * unnest() over 25 array parameters is parsed element by element, and no row is written twice:
+ * batch ingest went from 41-46k to 57-58k events/s against COPY into a staging table followed by
+ * INSERT .. SELECT ON CONFLICT (alternating runs, 1,000-event requests).
+ */
+const COPY_FROM = 100;
 
 /** One value in COPY's text format. */
 function copyText(v: unknown): string {

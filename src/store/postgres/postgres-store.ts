@@ -1,8 +1,10 @@
 import pg from "pg";
+import { type Log, SILENT_LOG } from "../../ops/log.ts";
 import { correctionDeltas } from "../rollup-delta.ts";
 import { auditRow, correctedRow, eventSnapshot, patchedEvent, toEvent } from "../rows.ts";
 import { correctEvent, deleteEvent, eventToCorrect, insertAudit } from "../shared/events.ts";
 import { CREATE_META, schemaVersion, setSchemaVersion } from "../shared/meta.ts";
+import { query, type Step, sql, step } from "../shared/sql.ts";
 import { SqlStore } from "../shared/sql-store.ts";
 import type {
   AggregateQuery,
@@ -13,9 +15,11 @@ import type {
   UsageEvent,
 } from "../store.ts";
 import { guarded } from "../store-errors.ts";
+import type { TransferRow } from "../transfer-store.ts";
 import { PostgresAggregator } from "./aggregate.ts";
 import { PostgresAppender } from "./append.ts";
 import { PostgresExecutor } from "./executor.ts";
+import { createPartitionsAhead } from "./partitions.ts";
 import { PostgresReferenceCache } from "./reference-cache.ts";
 import { POSTGRES_MIGRATIONS } from "./schema.ts";
 
@@ -30,6 +34,8 @@ export interface PostgresOptions {
   statementTimeoutMs?: number;
   /** an idle pooled connection is closed after this long (ms) */
   idleTimeoutMs?: number;
+  /** where the store reports what it does on its own (event partitions made, and their failures) */
+  log?: Log;
 }
 
 /**
@@ -42,6 +48,9 @@ const POSTGRES_TIMEOUTS = {
   statementTimeoutMs: 15_000,
   idleTimeoutMs: 10_000,
 };
+
+/** How often each instance makes the months ahead of usage_events (partitions.ts); months are made three early. */
+const PARTITIONS_EVERY_MS = 60 * 60_000;
 
 /**
  * PostgreSQL store for production and for several stateless Tally instances. The shared
@@ -57,6 +66,9 @@ export class PostgresStore extends SqlStore {
   private readonly aggregator: PostgresAggregator;
   /** what every connection of this store is opened with, the listener's and the migrator's included */
   private readonly connection: pg.ClientConfig;
+  private readonly log: Log;
+  /** makes the months ahead of usage_events while the store is open */
+  private partitionTimer: NodeJS.Timeout | undefined;
 
   constructor(connectionString: string, options: PostgresOptions = {}) {
     super();
@@ -72,6 +84,7 @@ export class PostgresStore extends SqlStore {
       connectionTimeoutMillis: t.connectTimeoutMs,
     };
     this.connection = connection;
+    this.log = options.log ?? SILENT_LOG;
     this.pool = new pg.Pool({
       ...connection,
       max: options.max ?? 10,
@@ -123,12 +136,57 @@ export class PostgresStore extends SqlStore {
         await client.end().catch(() => {});
       }
     });
+    await guarded(() => this.makePartitionsAhead());
+    this.partitionTimer ??= setInterval(() => {
+      this.makePartitionsAhead().catch((err) => {
+        this.log.error(
+          { err },
+          "usage_events: the months ahead could not be made; the next tick tries again",
+        );
+      });
+    }, PARTITIONS_EVERY_MS).unref();
     await this.refs.listen();
   }
 
+  /**
+   * Makes the months of usage_events ahead that are missing (partitions.ts). One that gave up
+   * waiting for its lock behind a long reader is left to the next tick: months are made three
+   * early, so a missed tick costs nothing.
+   */
+  private async makePartitionsAhead(): Promise<void> {
+    try {
+      const created = await createPartitionsAhead(this.x, this.pool, Date.now());
+      if (created.length > 0) this.log.info({ partitions: created }, "usage_events: months made");
+    } catch (err) {
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+      this.log.warn(
+        { err },
+        "usage_events: a month ahead waited too long for its lock; the next tick tries again",
+      );
+    }
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.partitionTimer);
+    this.partitionTimer = undefined;
     await this.refs.close();
     await this.pool.end();
+  }
+
+  /** Imported events claim their ids in event_ids in the same transaction, as appends do. */
+  protected override importSteps(table: string, rows: TransferRow[]): Step[] {
+    const steps = super.importSteps(table, rows);
+    if (table !== "usage_events") return steps;
+    const column = (name: string) => rows.map((r) => r[name]);
+    return [
+      ...steps,
+      step(claimImportedIds, {
+        accountIds: column("account_id"),
+        eventIds: column("event_id"),
+        usageIds: column("usage_id"),
+        ts: column("ts"),
+      }),
+    ];
   }
 
   async touchKeys(uses: Map<string, number>): Promise<void> {
@@ -195,6 +253,20 @@ export class PostgresStore extends SqlStore {
     });
   }
 }
+
+/** event_ids rows of imported events, from one array per column (an import goes into an empty store). */
+const claimImportedIds = query(
+  (db, p: { accountIds: unknown[]; eventIds: unknown[]; usageIds: unknown[]; ts: unknown[] }) => ({
+    compile: () =>
+      sql`INSERT INTO event_ids (account_id, event_id, usage_id, ts)
+      SELECT * FROM unnest(${p.accountIds}::text[], ${p.eventIds}::text[], ${p.usageIds}::text[], ${p.ts}::int8[])`.compile(
+        db,
+      ),
+  }),
+);
+
+/** lock_timeout ran out (partitions.ts bounds the wait for usage_events' lock) */
+const LOCK_NOT_AVAILABLE = "55P03";
 
 /** Moves keys' last use forward, from ids at $1 and instants at $2 (one statement per batch). */
 const TOUCH_KEYS = `UPDATE api_keys k SET last_used_at = u.at FROM unnest($1::text[], $2::int8[]) AS u(id, at)

@@ -10,6 +10,7 @@ import {
   seriesTables,
   sessionTables,
 } from "../shared/schema.ts";
+import { partitionEvents } from "./partitions.ts";
 
 /** PostgreSQL's column types for the shared table definitions (shared/schema.ts). */
 const TYPES: ColumnTypes = {
@@ -94,4 +95,6 @@ CREATE OR REPLACE TRIGGER subscriptions_notify AFTER INSERT OR UPDATE OR DELETE 
 `,
   // Meter prices on price versions, meter lines on events (issue 15).
   meterColumns(),
+  // usage_events partitioned by UTC month, idempotency in event_ids (docs/decisions/0020).
+  partitionEvents(),
 ];

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { pick, query } from "./sql.ts";
+import { type Dialect, pick, query } from "./sql.ts";
 import type { Tables } from "./tables.ts";
 
 /**
@@ -7,12 +7,22 @@ import type { Tables } from "./tables.ts";
  * path and stays per dialect (sqlite/append.ts, postgres/append.ts).
  */
 
-const live = (db: Kysely<Tables>, p: { accountId: string; usageId: string }) =>
+/**
+ * PostgreSQL partitions usage_events by month and indexes no usage_id alone (docs/decisions/0020):
+ * an event's account and time come from its row in event_ids, so a lookup by usage_id reads one
+ * month's (account_id, ts) index instead of probing every month.
+ */
+const idRow = (db: Kysely<Tables>, usageId: string) =>
+  db.selectFrom("event_ids").where("usage_id", "=", usageId);
+const onPostgres = (dialect: Dialect) => dialect === "postgres";
+
+const live = (db: Kysely<Tables>, p: { accountId: string; usageId: string }, dialect: Dialect) =>
   db
     .selectFrom("usage_events")
     .selectAll()
     .where("usage_id", "=", p.usageId)
     .where("account_id", "=", p.accountId)
+    .$if(onPostgres(dialect), (q) => q.where("ts", "=", idRow(db, p.usageId).select("ts")))
     .where("deleted_at", "is", null);
 
 /** An account's event unless deleted. */
@@ -20,11 +30,20 @@ export const liveEvent = query(live);
 
 /** `liveEvent` read by a correction: on PostgreSQL the row is locked until it commits (SQLite's write lock covers it). */
 export const eventToCorrect = query((db, p: { accountId: string; usageId: string }, dialect) =>
-  dialect === "postgres" ? live(db, p).forUpdate() : live(db, p),
+  onPostgres(dialect) ? live(db, p, dialect).forUpdate() : live(db, p, dialect),
 );
 
-export const eventByUsageId = query((db, p: { usageId: string }) =>
-  db.selectFrom("usage_events").selectAll().where("usage_id", "=", p.usageId).where("deleted_at", "is", null),
+export const eventByUsageId = query((db, p: { usageId: string }, dialect) =>
+  db
+    .selectFrom("usage_events")
+    .selectAll()
+    .where("usage_id", "=", p.usageId)
+    .$if(onPostgres(dialect), (q) =>
+      q
+        .where("account_id", "=", idRow(db, p.usageId).select("account_id"))
+        .where("ts", "=", idRow(db, p.usageId).select("ts")),
+    )
+    .where("deleted_at", "is", null),
 );
 
 export const eventsOfAccount = query((db, p: { accountId: string; limit: number; skip: number }) =>
@@ -63,19 +82,30 @@ export const correctEvent = query(
       EventRow,
       "usage_id" | "quantity" | "unit_price" | "cost_nano" | "cost_atto" | "status_active" | "updated_at"
     >,
+    dialect,
   ) =>
     db
       .updateTable("usage_events")
       .set(pick(r, ["quantity", "unit_price", "cost_nano", "cost_atto", "status_active", "updated_at"]))
-      .where("usage_id", "=", r.usage_id),
+      .where("usage_id", "=", r.usage_id)
+      .$if(onPostgres(dialect), (q) =>
+        q
+          .where("account_id", "=", idRow(db, r.usage_id).select("account_id"))
+          .where("ts", "=", idRow(db, r.usage_id).select("ts")),
+      ),
 );
 
 /** Soft delete: the row keeps its idempotency key, so a late retry of the same event stays a duplicate. */
-export const deleteEvent = query((db, p: { usageId: string; at: number }) =>
+export const deleteEvent = query((db, p: { usageId: string; at: number }, dialect) =>
   db
     .updateTable("usage_events")
     .set({ deleted_at: p.at, updated_at: p.at })
-    .where("usage_id", "=", p.usageId),
+    .where("usage_id", "=", p.usageId)
+    .$if(onPostgres(dialect), (q) =>
+      q
+        .where("account_id", "=", idRow(db, p.usageId).select("account_id"))
+        .where("ts", "=", idRow(db, p.usageId).select("ts")),
+    ),
 );
 
 type AuditRow = Tables["audit_log"];

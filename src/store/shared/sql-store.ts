@@ -830,12 +830,16 @@ export abstract class SqlStore implements Store {
   }
 
   async importRows(table: string, rows: TransferRow[]): Promise<void> {
+    if (rows.length > 0) await this.x.atomically(this.importSteps(table, rows));
+  }
+
+  /** The statements that write imported rows of `table` (a dialect may add its own). */
+  protected importSteps(table: string, rows: TransferRow[]): Step[] {
     const t = transferTable(table);
-    const steps = rows.map((row) => {
+    return rows.map((row) => {
       const columns = Object.keys(row).filter((c) => c !== t.identity);
       return step(insertInto(t.table, columns), row);
     });
-    if (steps.length > 0) await this.x.atomically(steps);
   }
 
   async isEmpty(): Promise<boolean> {

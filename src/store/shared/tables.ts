@@ -127,6 +127,13 @@ export interface Tables {
     deleted_at: IntOrNull;
     meters: string | null;
   };
+  /** PostgreSQL only (docs/decisions/0020): each event's id, claimed once, and where its row is */
+  event_ids: {
+    account_id: string;
+    event_id: string;
+    usage_id: string;
+    ts: Int;
+  };
   usage_rollups: {
     account_id: string;
     family: Int;
