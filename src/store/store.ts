@@ -425,6 +425,9 @@ export interface Store extends NotifyStore, SessionStoreVerbs, TransferStore {
   /** finalized or no_charge -> void; false when it was not one of those */
   voidInvoice(id: string, messages?: NewOutboxMessage[]): Promise<boolean>;
 
-  /** Recomputes every rollup from the raw events and lists the rows that differ. */
+  /**
+   * Recomputes every rollup from the raw events and lists the rows that differ; on PostgreSQL
+   * also every event whose idempotency claim (event_ids) is missing or names another row.
+   */
   verifyRollups(): Promise<VerifyDifference[]>;
 }

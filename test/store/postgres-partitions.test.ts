@@ -110,6 +110,31 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
     expect(await store.verifyRollups()).toEqual([]);
   });
 
+  it("verify names an event whose claim in event_ids is missing or names another row", async () => {
+    const store = await open();
+    await store.appendEvents([ev("v-1", NOW), ev("v-2", NOW), ev("v-3", NOW)]);
+    expect(await store.verifyRollups()).toEqual([]);
+    const [v1, v2] = await rows(
+      "SELECT usage_id FROM usage_events WHERE event_id IN ('v-1', 'v-2') ORDER BY event_id",
+    );
+    await client.query("DELETE FROM event_ids WHERE event_id = 'v-1'");
+    await client.query("UPDATE event_ids SET ts = ts + 1 WHERE event_id = 'v-2'");
+    // a claim without its event (an archived month's) is not a difference
+    await client.query(
+      "INSERT INTO event_ids (account_id, event_id, usage_id, ts) SELECT account_id, 'archived', 'u-archived', ts FROM event_ids LIMIT 1",
+    );
+    const differences = await store.verifyRollups();
+    expect(differences).toEqual([
+      { table: "event_ids", key: "acct/v-1", expected: `${v1.usage_id} at ${NOW}`, actual: "no claim" },
+      {
+        table: "event_ids",
+        key: "acct/v-2",
+        expected: `${v2.usage_id} at ${NOW}`,
+        actual: `${v2.usage_id} at ${NOW + 1}`,
+      },
+    ]);
+  });
+
   it("answers an id retried in another month as a duplicate and stores it once, on every write path", async () => {
     const store = await open();
     const first = ev("e-1", NOW);

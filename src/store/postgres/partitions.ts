@@ -135,3 +135,16 @@ INSERT INTO event_ids (account_id, event_id, usage_id, ts)
 ALTER TABLE event_ids ADD PRIMARY KEY (account_id, event_id), ADD UNIQUE (usage_id);
 DROP TABLE usage_events_unpartitioned;
 `;
+
+/**
+ * Events whose idempotency claim in event_ids is missing or names another row: such an event
+ * could be stored a second time by a retry. `tally verify` lists them beside the rollups.
+ * (A claim without its event is allowed: an archived month's claims are kept on purpose.)
+ */
+export const UNCLAIMED_EVENTS = `
+SELECT e.account_id, e.event_id, e.usage_id, e.ts, i.usage_id AS claimed_usage_id, i.ts AS claimed_ts
+FROM usage_events e
+LEFT JOIN event_ids i ON i.account_id = e.account_id AND i.event_id = e.event_id
+WHERE i.usage_id IS DISTINCT FROM e.usage_id OR i.ts IS DISTINCT FROM e.ts
+ORDER BY e.account_id, e.event_id
+LIMIT 1000`;

@@ -13,13 +13,14 @@ import type {
   AuditEntry,
   EventPatch,
   UsageEvent,
+  VerifyDifference,
 } from "../store.ts";
 import { guarded } from "../store-errors.ts";
 import type { TransferRow } from "../transfer-store.ts";
 import { PostgresAggregator } from "./aggregate.ts";
 import { PostgresAppender } from "./append.ts";
 import { PostgresExecutor } from "./executor.ts";
-import { createPartitionsAhead } from "./partitions.ts";
+import { createPartitionsAhead, UNCLAIMED_EVENTS } from "./partitions.ts";
 import { PostgresReferenceCache } from "./reference-cache.ts";
 import { POSTGRES_MIGRATIONS } from "./schema.ts";
 
@@ -187,6 +188,21 @@ export class PostgresStore extends SqlStore {
         ts: column("ts"),
       }),
     ];
+  }
+
+  /** The rollups, and every event's claim in event_ids (decision 0020): a missing one could be stored twice. */
+  override async verifyRollups(): Promise<VerifyDifference[]> {
+    const differences = await super.verifyRollups();
+    const { rows } = await guarded(() => this.pool.query(UNCLAIMED_EVENTS));
+    for (const r of rows) {
+      differences.push({
+        table: "event_ids",
+        key: `${r.account_id}/${r.event_id}`,
+        expected: `${r.usage_id} at ${r.ts}`,
+        actual: r.claimed_usage_id === null ? "no claim" : `${r.claimed_usage_id} at ${r.claimed_ts}`,
+      });
+    }
+    return differences;
   }
 
   async touchKeys(uses: Map<string, number>): Promise<void> {
