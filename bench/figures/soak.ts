@@ -1,7 +1,8 @@
+import { loadavg } from "node:os";
 import { Pool } from "undici";
 import { tally } from "../../test/support/tally-process.ts";
 import { median, percentile } from "../lib/load.ts";
-import { checkMetrics } from "../lib/metrics.ts";
+import { checkMetrics, scrapeMetrics } from "../lib/metrics.ts";
 import { Prng } from "../lib/prng.ts";
 import { startTally } from "../lib/server.ts";
 import { createBenchStore } from "../lib/stores.ts";
@@ -54,6 +55,15 @@ interface MinuteStats {
   requests: number;
   errors: number;
   rss: number[];
+  /** V8 heap in use at the minute's end, from /metrics: RSS growth outside it is native */
+  heapMb: number;
+  /** the server's event-loop delay p99 over the minute (prom-client resets it at each scrape) */
+  loopP99Ms: number;
+  loopMaxMs: number;
+  /** due requests not sent because MAX_IN_FLIGHT were outstanding (a stall of the server) */
+  skipped: number;
+  /** the box's 1-minute load average at the minute's end: the other engineers' work shows here */
+  load: number;
 }
 
 /** Answers that are refusals by design, not faults: a conflicting retry, a rate limit. */
@@ -136,6 +146,11 @@ export async function soakFigure(ctx: BenchContext, minutes: number): Promise<vo
       requests: 0,
       errors: 0,
       rss: [],
+      heapMb: Number.NaN,
+      loopP99Ms: Number.NaN,
+      loopMaxMs: Number.NaN,
+      skipped: 0,
+      load: Number.NaN,
     }));
     const byKind = new Map<Kind, number[]>(MIX.map(([k]) => [k, []]));
     const faults: string[] = [];
@@ -189,6 +204,9 @@ export async function soakFigure(ctx: BenchContext, minutes: number): Promise<vo
     ctx.log(
       `soak (${store}): ${minutes} min at ${RATE} req/s (${MIX.map(([k, s]) => `${k} ${Math.round(s * 100)}%`).join(", ")})`,
     );
+    // the first scrape starts the server's process metrics: event-loop delay counts from here
+    await scrapeMetrics(server, ctx.adminKey);
+    acked.requests += 1;
     const t0 = performance.now();
     const end = t0 + minutes * MINUTE;
     const sampleRss = () => {
@@ -207,6 +225,7 @@ export async function soakFigure(ctx: BenchContext, minutes: number): Promise<vo
           due += 1000 / RATE;
           if (inFlight >= MAX_IN_FLIGHT) {
             skipped += 1;
+            minute.skipped += 1;
             continue;
           }
           inFlight += 1;
@@ -217,8 +236,21 @@ export async function soakFigure(ctx: BenchContext, minutes: number): Promise<vo
           pending.add(p);
         }
         const m = Math.floor((now - t0) / MINUTE);
-        if (m > logged && m <= minutes) {
+        if (m > logged && m < minutes) {
           const s = perMinute[m - 1];
+          s.load = loadavg()[0];
+          // one scrape a minute, beside the traffic (its answer is counted like the others)
+          const scrape = scrapeMetrics(server, ctx.adminKey).then(
+            (r) => {
+              s.heapMb = r.heapUsedMb;
+              s.loopP99Ms = r.loopLagP99Ms;
+              s.loopMaxMs = r.loopLagMaxMs;
+              acked.requests += 1;
+            },
+            (err: unknown) => fault(s, `GET /metrics: ${err instanceof Error ? err.message : String(err)}`),
+          );
+          pending.add(scrape);
+          void scrape.finally(() => pending.delete(scrape));
           ctx.log(
             `  minute ${m}: ${s.requests} requests, p99 ${percentile(Float64Array.from(s.latencies).sort(), 99).toFixed(2)} ms, ` +
               `RSS ${median(s.rss).toFixed(0)} MB, ${s.errors} errors`,
@@ -233,6 +265,15 @@ export async function soakFigure(ctx: BenchContext, minutes: number): Promise<vo
     }
 
     try {
+      const last = perMinute[minutes - 1];
+      const r = await scrapeMetrics(server, ctx.adminKey);
+      acked.requests += 1;
+      Object.assign(last, {
+        heapMb: r.heapUsedMb,
+        loopP99Ms: r.loopLagP99Ms,
+        loopMaxMs: r.loopLagMaxMs,
+        load: loadavg()[0],
+      });
       await checkMetrics(ctx, `the soak (${store})`, server, acked);
     } finally {
       await pool.close();
@@ -251,11 +292,14 @@ export async function soakFigure(ctx: BenchContext, minutes: number): Promise<vo
         rssMb: median(s.rss),
       };
     });
-    console.log("  minute | requests | p50 ms | p99 ms | RSS MB | errors");
+    console.log(
+      "  minute | requests | skipped | p50 ms | p99 ms | RSS MB | heap MB | server loop p99/max ms | load | errors",
+    );
     for (const r of rows)
       console.log(
-        `  ${String(r.minute).padStart(6)} | ${String(r.requests).padStart(8)} | ${r.p50.toFixed(2).padStart(6)} | ` +
-          `${r.p99.toFixed(2).padStart(6)} | ${r.rssMb.toFixed(0).padStart(6)} | ${r.errors}`,
+        `  ${String(r.minute).padStart(6)} | ${String(r.requests).padStart(8)} | ${String(r.skipped).padStart(7)} | ${r.p50.toFixed(2).padStart(6)} | ` +
+          `${r.p99.toFixed(2).padStart(6)} | ${r.rssMb.toFixed(0).padStart(6)} | ${r.heapMb.toFixed(0).padStart(7)} | ` +
+          `${`${r.loopP99Ms.toFixed(1)} / ${r.loopMaxMs.toFixed(0)}`.padStart(22)} | ${r.load.toFixed(1).padStart(4)} | ${r.errors}`,
       );
     console.log("  kind      | requests | p50 ms | p99 ms (whole run)");
     for (const [kind, ms] of byKind) {
@@ -299,7 +343,9 @@ export async function soakFigure(ctx: BenchContext, minutes: number): Promise<vo
         ratio: last.rssMb / second.rssMb,
         target: "<= 1.2x",
         pass: last.rssMb / second.rssMb <= 1.2,
-        note: `median of the VmRSS samples (every ${RSS_EVERY_MS / 1000} s) in each minute; by minute: ${rows.map((r) => r.rssMb.toFixed(0)).join(", ")} MB`,
+        note:
+          `median of the VmRSS samples (every ${RSS_EVERY_MS / 1000} s) in each minute; by minute: ${rows.map((r) => r.rssMb.toFixed(0)).join(", ")} MB; ` +
+          `V8 heap used at each minute's end: ${rows.map((r) => r.heapMb.toFixed(0)).join(", ")} MB${store === "sqlite" ? " (SQLite's page cache, cache_size 64 MiB, grows outside it)" : ""}`,
       },
       {
         figure: `soak, ${minutes} min mixed traffic: p99, last minute / second minute`,
@@ -311,7 +357,10 @@ export async function soakFigure(ctx: BenchContext, minutes: number): Promise<vo
         ratio: last.p99 / second.p99,
         target: "<= 1.2x",
         pass: last.p99 / second.p99 <= 1.2,
-        note: `every request of the minute, all kinds; by minute: ${rows.map((r) => r.p99.toFixed(1)).join(", ")} ms`,
+        note:
+          `every request of the minute, all kinds; by minute: ${rows.map((r) => r.p99.toFixed(1)).join(", ")} ms; ` +
+          `the server's event-loop delay p99 / max: ${rows.map((r) => `${r.loopP99Ms.toFixed(0)}/${r.loopMaxMs.toFixed(0)}`).join(", ")} ms; ` +
+          `load average: ${rows.map((r) => r.load.toFixed(1)).join(", ")}`,
       },
       {
         figure: `soak, ${minutes} min mixed traffic: requests per minute`,

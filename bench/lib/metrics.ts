@@ -14,12 +14,18 @@ interface MetricsSummary {
   /** `tally_group_commit_events_sum`: events those transactions held */
   commitEvents: number;
   byRoute: { route: string; count: number }[];
+  /** `tally_nodejs_heap_size_used_bytes` in MB: V8's live heap, to tell from native memory */
+  heapUsedMb: number;
+  /** `tally_nodejs_eventloop_lag_p99_seconds` in ms: the server's own stalls since the last scrape */
+  loopLagP99Ms: number;
+  /** `tally_nodejs_eventloop_lag_max_seconds` in ms: the longest stall since the last scrape */
+  loopLagMaxMs: number;
 }
 
 const sum = (samples: Sample[], name: string) =>
   samples.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
 
-async function scrapeMetrics(server: Server, rootKey: string): Promise<MetricsSummary> {
+export async function scrapeMetrics(server: Server, rootKey: string): Promise<MetricsSummary> {
   const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${rootKey}` } });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}: ${text.slice(0, 300)}`);
@@ -37,6 +43,9 @@ async function scrapeMetrics(server: Server, rootKey: string): Promise<MetricsSu
     commitBatches: sampleValue(samples, "tally_group_commit_events_count"),
     commitEvents: sampleValue(samples, "tally_group_commit_events_sum"),
     byRoute: [...routes].map(([route, count]) => ({ route, count })).sort((a, b) => b.count - a.count),
+    heapUsedMb: sampleValue(samples, "tally_nodejs_heap_size_used_bytes") / 2 ** 20,
+    loopLagP99Ms: sampleValue(samples, "tally_nodejs_eventloop_lag_p99_seconds") * 1000,
+    loopLagMaxMs: sampleValue(samples, "tally_nodejs_eventloop_lag_max_seconds") * 1000,
   };
 }
 
