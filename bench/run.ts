@@ -7,6 +7,7 @@ import { ingestFigure } from "./figures/ingest.ts";
 import { licenseFigure } from "./figures/license.ts";
 import { queryFigures } from "./figures/queries.ts";
 import { sdkFigure } from "./figures/sdk.ts";
+import { soakFigure } from "./figures/soak.ts";
 import { Problems, tableMarkdown, writeResults } from "./lib/report.ts";
 import { cleanupAll, type StoreName } from "./lib/stores.ts";
 
@@ -29,6 +30,9 @@ const USAGE = `npm run bench -- [options]
   --store <s>          sqlite (default) | postgres (TALLY_TEST_DATABASE_URL or DATABASE_URL, fresh schema)
   --ids v7|v4          idempotency keys sent to ingest: time-ordered (default) or random
   --profile            run Tally servers under node --cpu-prof and list the top functions
+  --soak               only the soak: one server, mixed traffic at a steady rate, RSS and p99 per
+                       minute, /metrics and tally verify at the end (with --only, after those figures)
+  --soak-minutes <n>   the soak's length (default 10, at least 2: minute 2 is its baseline)
 environment: BENCH_INGEST_CONNECTIONS=n sets the ingest figure's connections (default 4)`;
 
 async function main(): Promise<number> {
@@ -41,6 +45,8 @@ async function main(): Promise<number> {
       store: { type: "string", default: "sqlite" },
       ids: { type: "string", default: "v7" },
       profile: { type: "boolean", default: false },
+      soak: { type: "boolean", default: false },
+      "soak-minutes": { type: "string", default: "10" },
       help: { type: "boolean", default: false },
     },
   });
@@ -55,7 +61,10 @@ async function main(): Promise<number> {
   const store = values.store as StoreName;
   if (store !== "sqlite" && store !== "postgres") throw new Error("--store is sqlite or postgres");
   if (values.ids !== "v7" && values.ids !== "v4") throw new Error("--ids is v7 or v4");
-  const only = (values.only ?? Object.keys(FIGURES)) as FigureName[];
+  const soakMinutes = Number(values["soak-minutes"]);
+  if (!Number.isInteger(soakMinutes) || soakMinutes < 2)
+    throw new Error("--soak-minutes must be an integer >= 2");
+  const only = (values.only ?? (values.soak ? [] : Object.keys(FIGURES))) as FigureName[];
   for (const o of only) if (!(o in FIGURES)) throw new Error(`--only: unknown figure ${o}\n${USAGE}`);
 
   const started = Date.now();
@@ -73,7 +82,7 @@ async function main(): Promise<number> {
     log: (m) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${m}`),
   };
   console.log(
-    `Tally bench: ${checkOnly ? "check-only" : quick ? "quick" : "full"}, store ${store}, ${events.toLocaleString("en-US")} events; ` +
+    `Tally bench: ${values.soak && !values.only ? `soak ${soakMinutes} min` : `${checkOnly ? "check-only" : quick ? "quick" : "full"}, ${events.toLocaleString("en-US")} events`}, store ${store}; ` +
       `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
   );
   for (const name of only) {
@@ -81,6 +90,13 @@ async function main(): Promise<number> {
       await FIGURES[name](ctx);
     } catch (err) {
       ctx.problems.add(`${name} crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
+  }
+  if (values.soak) {
+    try {
+      await soakFigure(ctx, soakMinutes);
+    } catch (err) {
+      ctx.problems.add(`soak crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
   }
   await cleanupAll();
@@ -116,7 +132,8 @@ async function main(): Promise<number> {
     errors: ctx.problems.list,
     profiles: ctx.profiles,
   };
-  const path = writeResults(checkOnly ? "check.json" : "latest.json", payload);
+  // a soak run keeps its own file, so it never replaces the last full run's figures
+  const path = writeResults(checkOnly ? "check.json" : values.soak ? "soak.json" : "latest.json", payload);
   console.log(
     `\n${ctx.figures.filter((f) => f.pass).length}/${ctx.figures.length} targets met; ${ctx.problems.list.length} errors; ${seconds.toFixed(0)} s; wrote ${path}`,
   );

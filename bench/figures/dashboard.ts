@@ -13,6 +13,8 @@ import type { BenchContext } from "./context.ts";
  */
 
 const tz = encodeURIComponent(ZONE);
+/** The usage log's first page, as the dashboard asks for it. */
+export const USAGE_LOG_PATH = "/usage?skip=0&limit=50";
 const PAGES: { name: string; paths: string[] }[] = [
   {
     name: "overview",
@@ -30,7 +32,7 @@ const PAGES: { name: string; paths: string[] }[] = [
       `/v1/models/usage?start=${RANGE.startDate}&end=${RANGE.endDate}&timezone=${tz}&timeframe=day&expand=time_series&limit=1000`,
     ],
   },
-  { name: "usage log", paths: ["/dashboard/api/session", "/usage?skip=0&limit=50"] },
+  { name: "usage log", paths: ["/dashboard/api/session", USAGE_LOG_PATH] },
   { name: "keys", paths: ["/dashboard/api/session", `/v1/accounts/${ACCOUNT_ID}/keys?limit=1000`] },
   {
     name: "invoices",

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { from as copyFrom } from "pg-copy-streams";
 import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
 import { runLoad } from "../lib/load.ts";
+import { checkMetrics } from "../lib/metrics.ts";
 import { topFunctions } from "../lib/profile.ts";
 import { startTally } from "../lib/server.ts";
 import { type BenchStore, createBenchStore, withPg } from "../lib/stores.ts";
@@ -175,6 +176,11 @@ export async function ingestFigure(ctx: BenchContext): Promise<void> {
           ctx.problems.add(`ingest (${store}): ${r.non2xx} non-2xx answers, ${r.errors} errors`);
       }
       rate = (run.requests * PER_REQUEST) / run.seconds;
+      await checkMetrics(ctx, `the ingest figure (${store})`, server, {
+        accepted: acknowledged,
+        duplicate: 0,
+        requests: warmRun.requests + run.requests,
+      });
     } finally {
       await server.stop();
     }

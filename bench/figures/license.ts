@@ -6,7 +6,9 @@ import { type BenchStore, createBenchStore, withPg } from "../lib/stores.ts";
 import { createWorld, IMAGE_MODEL, KEYS } from "../lib/world.ts";
 import { type BenchContext, profileDir } from "./context.ts";
 
-const REPORT_PATH = `/v1/licenses/models/${IMAGE_MODEL.id}/usage`;
+export const REPORT_PATH = `/v1/licenses/models/${IMAGE_MODEL.id}/usage`;
+/** One generation reported; each stores one usage event. */
+export const REPORT_BODY = '{"number_of_generations":1}';
 
 interface Target {
   path: string;
@@ -21,14 +23,14 @@ async function pickTarget(server: Server): Promise<Target> {
   const res = await fetch(server.url + REPORT_PATH, {
     method: "POST",
     headers,
-    body: JSON.stringify({ number_of_generations: 1 }),
+    body: REPORT_BODY,
   });
   const text = await res.text();
   if (res.status === 200) {
     return {
       path: REPORT_PATH,
       headers: { "x-key": KEYS[0].secret },
-      body: () => '{"number_of_generations":1}',
+      body: () => REPORT_BODY,
       label: "license report POST /v1/licenses/models/{slug}/usage",
     };
   }
@@ -83,14 +85,13 @@ export async function licenseFigure(ctx: BenchContext): Promise<void> {
       if (target.path === REPORT_PATH) ok += 1; // the probe itself was recorded
       label = target.label;
       ctx.log(`report (${store}): ${label}`);
-      const bareBody = '{"number_of_generations":1}';
       const at = (server: Server, connections: number, t: Target | null, duration: number) =>
         runLoad({
           url: server.url,
           path: t ? t.path : REPORT_PATH,
           method: "POST",
           headers: t ? t.headers : { "x-key": "bench" },
-          body: t ? t.body : bareBody,
+          body: t ? t.body : REPORT_BODY,
           connections,
           duration,
         });

@@ -21,8 +21,10 @@ import {
 import { type BenchContext, profileDir } from "./context.ts";
 import { type DashboardResult, measureDashboard } from "./dashboard.ts";
 
-const SERIES_PATH = `/v1/models/usage?start=${RANGE.startDate}&end=${RANGE.endDate}&timezone=${encodeURIComponent(ZONE)}&timeframe=day&limit=100`;
-const USAGE_PATH = "/v1/usage";
+/** The workspace series over the world's 30 NY days (the soak reads it too). */
+export const SERIES_PATH = `/v1/models/usage?start=${RANGE.startDate}&end=${RANGE.endDate}&timezone=${encodeURIComponent(ZONE)}&timeframe=day&limit=100`;
+/** Key usage statistics, all sections. */
+export const USAGE_PATH = "/v1/usage";
 const HOUR = 3_600_000;
 
 interface Measured {

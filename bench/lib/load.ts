@@ -25,7 +25,8 @@ export interface LoadResult {
   errors: number;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
+/** The p-th percentile of ascending `sorted` (nearest rank). */
+export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
