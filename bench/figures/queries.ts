@@ -6,7 +6,7 @@ import { QueryService } from "../../src/query/usage-query.ts";
 import { median, runLoad } from "../lib/load.ts";
 import { topFunctions } from "../lib/profile.ts";
 import { type Server, startTally } from "../lib/server.ts";
-import { type BenchStore, createBenchStore, withPg } from "../lib/stores.ts";
+import { analyzeAfterLoad, type BenchStore, createBenchStore, withPg } from "../lib/stores.ts";
 import {
   ACCOUNT_ID,
   createWorld,
@@ -158,6 +158,7 @@ async function measureSize(ctx: BenchContext, events: number): Promise<SizeResul
     ctx.log(
       `  loaded in ${loadSeconds.toFixed(1)} s (${Math.round(events / loadSeconds).toLocaleString("en-US")} events/s)`,
     );
+    await analyzeAfterLoad(bs);
     const bytes = await storeBytes(bs);
     ctx.log(
       `  store size ${(bytes / 2 ** 20).toFixed(0)} MiB (${Math.round(bytes / events)} bytes per event)`,

@@ -5,7 +5,7 @@ import { median, percentile } from "../lib/load.ts";
 import { checkMetrics, scrapeMetrics } from "../lib/metrics.ts";
 import { Prng } from "../lib/prng.ts";
 import { startTally } from "../lib/server.ts";
-import { createBenchStore } from "../lib/stores.ts";
+import { analyzeAfterLoad, createBenchStore } from "../lib/stores.ts";
 import { createWorld, eventJson, generateEvents, IMAGE_MODEL, KEYS, loadEvents } from "../lib/world.ts";
 import type { BenchContext } from "./context.ts";
 import { USAGE_LOG_PATH } from "./dashboard.ts";
@@ -76,6 +76,7 @@ export async function soakFigure(ctx: BenchContext, minutes: number): Promise<vo
     await createWorld(bs.store);
     ctx.log(`soak (${store}): preloading ${PRELOAD_EVENTS.toLocaleString("en-US")} events`);
     await loadEvents(bs.store, PRELOAD_EVENTS, 42);
+    await analyzeAfterLoad(bs);
     await bs.store.close();
     const server = await startTally(bs.env, ctx.adminKey, null);
     const pool = new Pool(server.url, { connections: MAX_IN_FLIGHT, pipelining: 1 });

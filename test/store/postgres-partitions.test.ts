@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PostgresExecutor } from "../../src/store/postgres/executor.ts";
-import { createPartitionsAhead, monthsAhead, partitionName } from "../../src/store/postgres/partitions.ts";
+import { createPartitionsAhead, monthsMade, partitionName } from "../../src/store/postgres/partitions.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { POSTGRES_MIGRATIONS } from "../../src/store/postgres/schema.ts";
 import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
@@ -74,7 +74,7 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
   it("puts each event in its UTC month, and an instant no month covers in the default partition", async () => {
     const store = await open();
     expect(await partitions()).toEqual(
-      [...monthsAhead(NOW).map(partitionName), "usage_events_default"].sort(),
+      [...monthsMade(NOW).map(partitionName), "usage_events_default"].sort(),
     );
     const lastMs = monthStart(NOW, 1) - 1;
     const events = [
@@ -82,6 +82,7 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
       ev("first-ms", month(0)),
       ev("last-ms", lastMs),
       ev("next", month(1) + DAY),
+      ev("last-year", month(-11) + DAY),
       ev("past", Date.parse("2001-02-03T04:05:06Z")),
       ev("future", month(12)),
     ];
@@ -90,13 +91,15 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
       { status: "inserted", usageId: events[0].usageId },
     ]);
     expect((await store.appendEvents(events.slice(1))).map((o) => o.status)).toEqual(
-      Array(5).fill("inserted"),
+      Array(6).fill("inserted"),
     );
     expect(await partitionsOf()).toEqual({
       now: partitionName(month(0)),
       "first-ms": partitionName(month(0)),
       "last-ms": partitionName(month(0)),
       next: partitionName(month(1)),
+      // a backfill within the year behind has its month; older ones go to the default partition
+      "last-year": partitionName(month(-11)),
       past: "usage_events_default",
       future: "usage_events_default",
     });
@@ -106,7 +109,7 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
     const where = await partitionsOf();
     expect(where["b-0"]).toBe(partitionName(month(0)));
     expect(where["b-1"]).toBe(partitionName(month(2)));
-    expect(await count("SELECT COUNT(*) AS n FROM event_ids")).toBe(156);
+    expect(await count("SELECT COUNT(*) AS n FROM event_ids")).toBe(157);
     expect(await store.verifyRollups()).toEqual([]);
   });
 
@@ -276,19 +279,22 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
   it("makes the months ahead once, with two callers at once, and reports only what it made", async () => {
     const [a, b] = [await open(), await open()];
     const later = monthStart(NOW, 5);
-    const wanted = monthsAhead(later).map(partitionName);
+    const wanted = monthsMade(later).map(partitionName);
     const [x, y] = [new PostgresExecutor(a.pool), new PostgresExecutor(b.pool)];
     const [made1, made2] = await Promise.all([
       createPartitionsAhead(x, a.pool, later),
       createPartitionsAhead(y, b.pool, later),
     ]);
-    // month 5 is new (months 0 to 3 came with the migration), and so are 6, 7 and 8; month 4 was never asked for
-    expect([...made1, ...made2].sort()).toEqual(wanted.sort());
+    // months 4 to 8 are new (months -12 to 3 came with the migration); months -7 to 3 were there
+    expect([...made1, ...made2].sort()).toEqual(
+      [4, 5, 6, 7, 8].map((n) => partitionName(monthStart(NOW, n))).sort(),
+    );
     expect(await createPartitionsAhead(x, a.pool, later)).toEqual([]);
     expect(await createPartitionsAhead(x, a.pool, NOW)).toEqual([]);
     const all = await partitions();
     for (const name of wanted) expect(all).toContain(name);
-    expect(all).not.toContain(partitionName(monthStart(NOW, 4)));
+    expect(all).not.toContain(partitionName(monthStart(NOW, 9)));
+    expect(all).not.toContain(partitionName(monthStart(NOW, -13)));
     // and new rows go into the months made
     await a.appendEvents([ev("late", later + DAY)]);
     expect((await partitionsOf()).late).toBe(partitionName(later));
@@ -301,7 +307,7 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
     expect((await partitionsOf()).stray).toBe("usage_events_default");
     const x = new PostgresExecutor(store.pool);
     const made = await createPartitionsAhead(x, store.pool, monthStart(NOW, 5));
-    expect(made.sort()).toEqual([5, 7, 8].map((n) => partitionName(monthStart(NOW, n))).sort());
+    expect(made.sort()).toEqual([4, 5, 7, 8].map((n) => partitionName(monthStart(NOW, n))).sort());
     expect(await partitions()).not.toContain(partitionName(monthStart(NOW, 6)));
     // the month's later events join it in the default partition, and the id still decides
     await store.appendEvents([ev("stray-2", monthStart(NOW, 6) + DAY)]);

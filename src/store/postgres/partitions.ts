@@ -4,12 +4,16 @@ import type { PostgresExecutor } from "./executor.ts";
 /**
  * usage_events on PostgreSQL is partitioned by UTC month of `ts` (docs/decisions/0020): one
  * partition per month, named usage_events_YYYY_MM, and usage_events_default for any instant no
- * month covers (backfills of months that were never created). Tally creates the months ahead
- * itself, at migrate and on a timer, so live traffic always has its month.
+ * month covers (backfills older than the months made). Tally creates the months itself, at
+ * migrate and on a timer: the year behind, so a backfill of recent history (an import, a client's
+ * spooled events) lands in its month, and the months ahead, so live traffic always has its month.
  */
 
 /** Months created beyond the current one: the timer may miss two months of ticks and traffic still has its month. */
 export const MONTHS_AHEAD = 3;
+
+/** Months created before the current one (empty tables cost a catalog row and a few pages each). */
+export const MONTHS_BEHIND = 12;
 
 /** The partition of the UTC month starting at `start` (epoch ms); the migration names them the same way. */
 export function partitionName(start: number): string {
@@ -17,11 +21,11 @@ export function partitionName(start: number): string {
   return `usage_events_${d.getUTCFullYear()}_${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
 }
 
-/** The starts (epoch ms) of the UTC month of `now` and of the MONTHS_AHEAD months after it. */
-export function monthsAhead(now: number): number[] {
+/** The starts (epoch ms) of the UTC months Tally keeps made: MONTHS_BEHIND before `now`'s to MONTHS_AHEAD after. */
+export function monthsMade(now: number): number[] {
   const d = new Date(now);
-  return Array.from({ length: MONTHS_AHEAD + 1 }, (_, i) =>
-    Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + i, 1),
+  return Array.from({ length: MONTHS_BEHIND + MONTHS_AHEAD + 1 }, (_, i) =>
+    Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - MONTHS_BEHIND + i, 1),
   );
 }
 
@@ -48,7 +52,8 @@ const LOCK_WAIT_MS = 2_000;
 const COVERED = new Set(["42P07", "23505", "42P17", "23514"]);
 
 /**
- * Creates the partitions of the current month and the MONTHS_AHEAD next ones that are missing;
+ * Creates the partitions of monthsMade(now) that are missing (a month whose rows already sit in
+ * the default partition stays there);
  * the names it created. Idempotent and safe with several instances at once. When every month
  * exists (nearly every tick) it is one catalog read and takes no lock.
  */
@@ -63,7 +68,7 @@ export async function createPartitionsAhead(
   );
   const existing = new Set(rows.map((r) => String(r.relname)));
   const created: string[] = [];
-  for (const start of monthsAhead(now)) {
+  for (const start of monthsMade(now)) {
     const name = partitionName(start);
     if (existing.has(name)) continue;
     try {
