@@ -156,4 +156,25 @@ describe.each(storeKinds())("tally verify and migrate ($name)", (kind) => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("rollup rows differ");
   });
+
+  it("`tally verify` names a stored rollup row no event explains, and passes one whose sums are zero", async () => {
+    const hour = Date.parse("2025-06-15T10:00:00Z");
+    const later = Date.parse("2026-06-15T10:00:00Z");
+    await ts.store.appendEvents([event("acct", "s1", hour + 1_000)]);
+    expect((await tally(["verify"], ts.env)).code).toBe(0);
+    const copyHourRow = (bucket: number, requests: number) =>
+      sql(
+        `INSERT INTO usage_rollups (account_id, series_id, family, level, bucket_start, requests, quantity, cost_nano, cost_atto, tokens_prompt, tokens_completion)
+         SELECT account_id, series_id, family, level, ${bucket}, ${requests}, ${requests}, 0, 0, 0, 0 FROM usage_rollups
+         WHERE level = 2 AND family = 0 AND bucket_start = ${hour}`,
+      );
+    // every event of an hour corrected away leaves a row of zeros: not a difference
+    await copyHourRow(later, 0);
+    expect((await tally(["verify"], ts.env)).code).toBe(0);
+    await copyHourRow(later + 3_600_000, 2);
+    const extra = await tally(["verify"], ts.env);
+    expect(extra.code).toBe(1);
+    expect(extra.stderr).toContain("1 rollup rows differ from the raw events");
+    expect(extra.stderr).toContain(`acct|0|2|${later + 3_600_000}|m`);
+  });
 });

@@ -150,7 +150,7 @@ import {
   transferTable,
 } from "./transfer.ts";
 import { allUpstreams, insertUpstream, upstreamById } from "./upstreams.ts";
-import { compareRollups, expectedNotStored, storedNotExpected } from "./verify.ts";
+import { compareRollups, rollupDifferences } from "./verify.ts";
 import {
   accountsWithRules,
   attemptsOfEndpointPage,
@@ -592,11 +592,7 @@ export abstract class SqlStore implements Store {
   }
 
   async verifyRollups(): Promise<VerifyDifference[]> {
-    const [expected, stored] = await this.x.atomically([
-      step(expectedNotStored, {}),
-      step(storedNotExpected, {}),
-    ]);
-    return compareRollups(expected, stored);
+    return compareRollups(await this.x.all(rollupDifferences, {}));
   }
 
   // Webhooks and alerts (issue 17): endpoints, the outbox and its log, rules and firings.
