@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { from as copyFrom } from "pg-copy-streams";
 import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
+import { postgresCpuMicros, processCpuMicros } from "../lib/cpu.ts";
 import { runLoad } from "../lib/load.ts";
 import { checkMetrics } from "../lib/metrics.ts";
 import { topFunctions } from "../lib/profile.ts";
@@ -136,6 +137,9 @@ export async function ingestFigure(ctx: BenchContext): Promise<void> {
   const prof = profileDir(ctx, `ingest-${store}`);
   let acknowledged = 0;
   let rate = 0;
+  /** CPU microseconds per event ingested: Tally's server process, and PostgreSQL's processes */
+  let tallyCpu = 0;
+  let postgresCpu: number | null = null;
   try {
     await createWorld(bs.store);
     await bs.store.close();
@@ -161,6 +165,7 @@ export async function ingestFigure(ctx: BenchContext): Promise<void> {
         onResponse,
       });
       let n = 0;
+      const cpuBefore = { tally: processCpuMicros(server.pid), postgres: postgresCpuMicros() };
       const run = await runLoad({
         url: server.url,
         path: "/v1/events",
@@ -176,6 +181,11 @@ export async function ingestFigure(ctx: BenchContext): Promise<void> {
           ctx.problems.add(`ingest (${store}): ${r.non2xx} non-2xx answers, ${r.errors} errors`);
       }
       rate = (run.requests * PER_REQUEST) / run.seconds;
+      const ingested = run.requests * PER_REQUEST;
+      tallyCpu = (processCpuMicros(server.pid) - cpuBefore.tally) / ingested;
+      const pgAfter = postgresCpuMicros();
+      if (store === "postgres" && cpuBefore.postgres !== null && pgAfter !== null)
+        postgresCpu = (pgAfter - cpuBefore.postgres) / ingested;
       await checkMetrics(ctx, `the ingest figure (${store})`, server, {
         accepted: acknowledged,
         duplicate: 0,
@@ -213,6 +223,21 @@ export async function ingestFigure(ctx: BenchContext): Promise<void> {
     ratio,
     target: `>= ${floor.toLocaleString("en-US")}/s and >= 0.3x`,
     pass: rate >= floor && ratio >= 0.3,
-    note: `${total.toLocaleString("en-US")} events, ${ctx.ids === "v7" ? "time-ordered (UUIDv7)" : "random (UUIDv4)"} idempotency keys`,
+    note: `${total.toLocaleString("en-US")} events, ${ctx.ids === "v7" ? "time-ordered (UUIDv7)" : "random (UUIDv4)"} idempotency keys; Tally's CPU ${tallyCpu.toFixed(1)} µs per event`,
   });
+  if (postgresCpu !== null) {
+    // what one PostgreSQL core can take from N instances: Tally's CPU per event over PostgreSQL's
+    ctx.figures.push({
+      figure: "batch ingest: PostgreSQL's CPU per event (all its processes)",
+      store,
+      unit: "µs",
+      tally: postgresCpu,
+      baseline: tallyCpu,
+      baselineName: "Tally's server CPU per event",
+      ratio: tallyCpu / postgresCpu,
+      target: "(reported)",
+      pass: true,
+      note: `one PostgreSQL core keeps up with about ${(tallyCpu / postgresCpu).toFixed(1)} Tally cores of batch ingest (${Math.round(1e6 / postgresCpu).toLocaleString("en-US")} events/s per PostgreSQL core)`,
+    });
+  }
 }

@@ -1,0 +1,34 @@
+import { readdirSync, readFileSync } from "node:fs";
+
+/** User + system CPU a process has used, in microseconds (Linux /proc; 0 when unreadable). */
+export function processCpuMicros(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux)
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU used so far by every PostgreSQL server process on this machine (postmaster, backends, WAL
+ * writer, checkpointer, autovacuum), in microseconds; null when none is visible (a remote
+ * server). Ended backends no longer count, so read it around a run whose connections stay open.
+ */
+export function postgresCpuMicros(): number | null {
+  let total = 0;
+  let seen = false;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (!stat.includes("(postgres)")) continue;
+      seen = true;
+      total += processCpuMicros(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return seen ? total : null;
+}
