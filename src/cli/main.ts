@@ -18,6 +18,21 @@ const local = async () => {
   return { loadConfig, createServices, openStore };
 };
 
+/**
+ * The configuration of a command that reads or writes whole tables (verify, export, import): no
+ * statement timeout unless TALLY_DB_STATEMENT_TIMEOUT_MS sets one. The server's default (15 s,
+ * for a stalled database) would end a verify of a few hundred thousand events on PostgreSQL.
+ */
+const batchConfig = async () => {
+  const { loadConfig, openStore } = await local();
+  const config = loadConfig();
+  const databaseTimeouts = {
+    ...config.databaseTimeouts,
+    statementTimeoutMs: config.databaseTimeouts.statementTimeoutMs ?? 0,
+  };
+  return { config: { ...config, databaseTimeouts }, openStore };
+};
+
 const program = new Command()
   .name("tally")
   .description("Tally: usage metering, licensing and billing")
@@ -78,8 +93,8 @@ program
   .description("recompute every rollup from the raw events; exit 1 on any difference")
   .option("--max <n>", "differences to print", "20")
   .action(async (opts: { max: string }) => {
-    const { loadConfig, openStore } = await local();
-    const store = await openStore(loadConfig());
+    const { config, openStore } = await batchConfig();
+    const store = await openStore(config);
     try {
       const diffs = await store.verifyRollups();
       if (diffs.length === 0) {
@@ -102,10 +117,10 @@ program
   .option("--out <file>", "write here instead of stdout")
   .addHelpText("after", "\nExample:\n  TALLY_DB=./data/tally.db tally export --out tally.jsonl")
   .action(async (opts: { out?: string }) => {
-    const { loadConfig, openStore } = await local();
+    const { config, openStore } = await batchConfig();
     const { exportStore } = await import("./transfer.ts");
     const { createWriteStream } = await import("node:fs");
-    const store = await openStore(loadConfig());
+    const store = await openStore(config);
     const out = opts.out ? createWriteStream(opts.out) : process.stdout;
     try {
       const counts = await exportStore(store, out, Date.now());
@@ -128,10 +143,10 @@ program
     "\nExample (SQLite to PostgreSQL):\n  TALLY_DB=./data/tally.db tally export --out tally.jsonl\n  DATABASE_URL=postgres://... tally import tally.jsonl && DATABASE_URL=postgres://... tally verify",
   )
   .action(async (file: string | undefined) => {
-    const { loadConfig, openStore } = await local();
+    const { config, openStore } = await batchConfig();
     const { importStore, ImportError } = await import("./transfer.ts");
     const { createReadStream } = await import("node:fs");
-    const store = await openStore(loadConfig());
+    const store = await openStore(config);
     try {
       const counts = await importStore(store, file ? createReadStream(file) : process.stdin);
       console.log(`imported ${summary(counts)}; rollups recounted`);
