@@ -1,6 +1,5 @@
-import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { PostgresExecutor } from "../../src/store/postgres/executor.ts";
 import { createPartitionsAhead, monthsMade, partitionName } from "../../src/store/postgres/partitions.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
@@ -9,6 +8,7 @@ import { EVENT_COLUMNS, eventValues } from "../../src/store/rows.ts";
 import type { UsageEvent } from "../../src/store/store.ts";
 import { captureLog } from "../support/capture-log.ts";
 import { usageEvent } from "../support/events.ts";
+import { freshPgSchema } from "../support/pg-schema.ts";
 import { PG_URL } from "../support/stores.ts";
 
 const DAY = 86_400_000;
@@ -31,16 +31,15 @@ const ev = (eventId: string, ts: number, over: Partial<UsageEvent> = {}): UsageE
  * holds rows, and the months ahead are made idempotently, never out of the default partition.
  */
 describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
-  let schema: string;
-  let client: pg.Client;
+  const pgSchema = freshPgSchema();
   const stores: PostgresStore[] = [];
   const open = async (migrate = true, log = captureLog()): Promise<PostgresStore> => {
-    const store = new PostgresStore(PG_URL, { schema, max: 4, log });
+    const store = new PostgresStore(PG_URL, { schema: pgSchema.schema, max: 4, log });
     stores.push(store);
     if (migrate) await store.migrate();
     return store;
   };
-  const rows = async (sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows;
+  const rows = async (sql: string, params: unknown[] = []) => (await pgSchema.client.query(sql, params)).rows;
   const count = async (sql: string, params: unknown[] = []) => Number((await rows(sql, params))[0].n);
   /** event_id -> the table that holds its row */
   const partitionsOf = async (): Promise<Record<string, string>> =>
@@ -58,17 +57,8 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
       )
     ).map((r) => String(r.relname));
 
-  beforeEach(async () => {
-    schema = `tally_test_${randomBytes(6).toString("hex")}`;
-    client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.query(`SET search_path = ${schema}`);
-  });
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close();
-    await client.query(`DROP SCHEMA ${schema} CASCADE`);
-    await client.end();
   });
 
   it("puts each event in its UTC month, and an instant no month covers in the default partition", async () => {
@@ -120,10 +110,10 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
     const [v1, v2] = await rows(
       "SELECT usage_id FROM usage_events WHERE event_id IN ('v-1', 'v-2') ORDER BY event_id",
     );
-    await client.query("DELETE FROM event_ids WHERE event_id = 'v-1'");
-    await client.query("UPDATE event_ids SET ts = ts + 1 WHERE event_id = 'v-2'");
+    await pgSchema.client.query("DELETE FROM event_ids WHERE event_id = 'v-1'");
+    await pgSchema.client.query("UPDATE event_ids SET ts = ts + 1 WHERE event_id = 'v-2'");
     // a claim without its event (an archived month's) is not a difference
-    await client.query(
+    await pgSchema.client.query(
       "INSERT INTO event_ids (account_id, event_id, usage_id, ts) SELECT account_id, 'archived', 'u-archived', ts FROM event_ids LIMIT 1",
     );
     const differences = await store.verifyRollups();
@@ -210,10 +200,12 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
   });
 
   it("converts a database the earlier migrations filled: rows, seq and its sequence, ids", async () => {
-    await client.query("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    await pgSchema.client.query("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     const before = POSTGRES_MIGRATIONS.length - 1;
-    for (const m of POSTGRES_MIGRATIONS.slice(0, before)) await client.query(m);
-    await client.query("INSERT INTO meta (key, value) VALUES ('schema_version', $1)", [String(before)]);
+    for (const m of POSTGRES_MIGRATIONS.slice(0, before)) await pgSchema.client.query(m);
+    await pgSchema.client.query("INSERT INTO meta (key, value) VALUES ('schema_version', $1)", [
+      String(before),
+    ]);
     const old = [
       ev("o-1", Date.parse("2024-11-30T23:59:59.999Z"), { metadata: { note: 'tab\there "q"' } }),
       ev("o-2", Date.parse("2024-12-01T00:00:00Z"), { userId: "u", keyId: "k" }),
@@ -221,21 +213,23 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
       ev("o-4", NOW),
     ];
     for (const e of old) {
-      await client.query(
+      await pgSchema.client.query(
         `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})`,
         eventValues(e).map((v) => (typeof v === "bigint" ? v.toString() : v)),
       );
     }
     // a rolled-back insert moved the sequence past the last row: the new identity goes on from there
-    await client.query("BEGIN");
-    await client.query(
+    await pgSchema.client.query("BEGIN");
+    await pgSchema.client.query(
       `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})`,
       eventValues(ev("gone", NOW)).map((v) => (typeof v === "bigint" ? v.toString() : v)),
     );
-    await client.query("ROLLBACK");
-    await client.query("UPDATE usage_events SET deleted_at = 1, updated_at = 1 WHERE event_id = 'o-3'");
+    await pgSchema.client.query("ROLLBACK");
+    await pgSchema.client.query(
+      "UPDATE usage_events SET deleted_at = 1, updated_at = 1 WHERE event_id = 'o-3'",
+    );
     const columnsOf = async () =>
-      (await client.query("SELECT * FROM usage_events LIMIT 0")).fields.map((f) => f.name);
+      (await pgSchema.client.query("SELECT * FROM usage_events LIMIT 0")).fields.map((f) => f.name);
     const columns = await columnsOf();
     const stored = await rows("SELECT * FROM usage_events ORDER BY seq");
 
@@ -259,7 +253,7 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
     expect(
       await count(
         "SELECT COUNT(*) AS n FROM pg_class WHERE relname LIKE 'usage_events_unpartitioned%' AND relnamespace = $1::regnamespace",
-        [schema],
+        [pgSchema.schema],
       ),
     ).toBe(0);
     // old ids are duplicates (deleted ones too), in any month; the identity continues past the rolled-back number
@@ -322,7 +316,7 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
   it("makes a missing month at migrate and logs it; a month kept waiting for its lock is logged, not fatal", async () => {
     await open();
     const last = partitionName(month(3));
-    await client.query(`DROP TABLE ${last}`);
+    await pgSchema.client.query(`DROP TABLE ${last}`);
     const log = captureLog();
     await open(true, log);
     expect(await partitions()).toContain(last);
@@ -333,11 +327,11 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
     });
 
     // a long reader holds usage_events: the CREATE gives up after its lock_timeout
-    await client.query(`DROP TABLE ${last}`);
+    await pgSchema.client.query(`DROP TABLE ${last}`);
     const reader = new pg.Client({ connectionString: PG_URL });
     await reader.connect();
     try {
-      await reader.query(`SET search_path = ${schema}`);
+      await reader.query(`SET search_path = ${pgSchema.schema}`);
       await reader.query("BEGIN");
       await reader.query("SELECT COUNT(*) FROM usage_events");
       const waited = captureLog();
@@ -356,8 +350,8 @@ describe.runIf(PG_URL)("PostgreSQL event partitions (postgres)", () => {
     const events = [ev("i-1", NOW), ev("i-2", month(1))];
     await source.appendEvents(events);
     const { rows: exported } = await source.exportPage("usage_events", null, 100);
-    await client.query(`DROP SCHEMA ${schema} CASCADE`);
-    await client.query(`CREATE SCHEMA ${schema}`);
+    await pgSchema.client.query(`DROP SCHEMA ${pgSchema.schema} CASCADE`);
+    await pgSchema.client.query(`CREATE SCHEMA ${pgSchema.schema}`);
     const target = await open();
     await target.importRows("usage_events", exported);
     expect(await count("SELECT COUNT(*) AS n FROM event_ids")).toBe(2);

@@ -1,12 +1,11 @@
-import { randomBytes } from "node:crypto";
-import pg from "pg";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ALL_TIME, QueryService } from "../../src/query/usage-query.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { POSTGRES_MIGRATIONS } from "../../src/store/postgres/schema.ts";
 import { LEVEL_CODE } from "../../src/store/rollup-delta.ts";
 import { EVENT_COLUMNS as ALL_EVENT_COLUMNS, eventValues as allEventValues } from "../../src/store/rows.ts";
 import type { UsageEvent } from "../../src/store/store.ts";
+import { freshPgSchema } from "../support/pg-schema.ts";
 
 // the event columns of the old schema these tests build by hand (meter lines came later, last)
 const EVENT_COLUMNS = ALL_EVENT_COLUMNS.filter((c) => c !== "meters");
@@ -23,30 +22,18 @@ const HOUR = 3_600_000;
  * created by a transaction that rolled back are not remembered.
  */
 describe.runIf(PG_URL)("PostgreSQL rollup series (postgres)", () => {
-  let schema: string;
-  let client: pg.Client;
-  beforeEach(async () => {
-    schema = `tally_test_${randomBytes(6).toString("hex")}`;
-    client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.query(`SET search_path = ${schema}`);
-  });
-  afterEach(async () => {
-    await client.query(`DROP SCHEMA ${schema} CASCADE`);
-    await client.end();
-  });
+  const pgSchema = freshPgSchema();
 
   it("keeps every rollup sum and fills the four-hour level", async () => {
     // 60 events 47 minutes apart: two UTC midnights, several four-hour blocks, two keys
     const events = Array.from({ length: 60 }, (_, i) =>
       event(i, { ts: T0 - 20 * HOUR + i * 47 * 60_000 + 1234 }),
     );
-    await client.query("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-    await client.query(POSTGRES_MIGRATIONS[0]);
-    await client.query("INSERT INTO meta (key, value) VALUES ('schema_version', '1')");
+    await pgSchema.client.query("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    await pgSchema.client.query(POSTGRES_MIGRATIONS[0]);
+    await pgSchema.client.query("INSERT INTO meta (key, value) VALUES ('schema_version', '1')");
     for (const e of events) {
-      await client.query(
+      await pgSchema.client.query(
         `INSERT INTO usage_events (${EVENT_COLUMNS.join(", ")}) VALUES (${EVENT_COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})`,
         eventValues(e).map((v) => (typeof v === "bigint" ? v.toString() : v)),
       );
@@ -54,20 +41,20 @@ describe.runIf(PG_URL)("PostgreSQL rollup series (postgres)", () => {
     // schema 1's rollups: wide rows, minute, hour and day only
     const old = schema1Rollups(events);
     for (const values of old) {
-      await client.query(
+      await pgSchema.client.query(
         `INSERT INTO usage_rollups (${WIDE_ROLLUP_COLUMNS}) VALUES (${values.map((_, i) => `$${i + 1}`).join(", ")})`,
         values.map((v) => (typeof v === "bigint" ? v.toString() : v)),
       );
     }
 
-    const store = new PostgresStore(PG_URL, { schema, max: 2 });
+    const store = new PostgresStore(PG_URL, { schema: pgSchema.schema, max: 2 });
     try {
       await store.migrate();
-      expect((await client.query("SELECT value FROM meta WHERE key = 'schema_version'")).rows[0].value).toBe(
-        String(POSTGRES_MIGRATIONS.length),
-      );
+      expect(
+        (await pgSchema.client.query("SELECT value FROM meta WHERE key = 'schema_version'")).rows[0].value,
+      ).toBe(String(POSTGRES_MIGRATIONS.length));
       expect(await store.verifyRollups()).toEqual([]);
-      const count = async (sql: string) => Number((await client.query(sql)).rows[0].n);
+      const count = async (sql: string) => Number((await pgSchema.client.query(sql)).rows[0].n);
       expect(
         await count(`SELECT COUNT(*) AS n FROM usage_rollups WHERE level <> ${LEVEL_CODE.fourHours}`),
       ).toBe(old.length);
@@ -95,14 +82,14 @@ describe.runIf(PG_URL)("PostgreSQL rollup series (postgres)", () => {
   });
 
   it("forgets series ids whose transaction rolled back", async () => {
-    const store = new PostgresStore(PG_URL, { schema, max: 2 });
+    const store = new PostgresStore(PG_URL, { schema: pgSchema.schema, max: 2 });
     try {
       await store.migrate();
       await store.appendEvents([event(0), event(1)]);
       // a batch with a new model creates its series inside the transaction, then its rollups fail
-      await client.query(`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $f$
+      await pgSchema.client.query(`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $f$
         BEGIN RAISE EXCEPTION 'disk on fire'; END $f$`);
-      await client.query(
+      await pgSchema.client.query(
         "CREATE TRIGGER refuse BEFORE INSERT ON usage_rollups FOR EACH ROW EXECUTE FUNCTION refuse()",
       );
       await expect(
@@ -110,10 +97,11 @@ describe.runIf(PG_URL)("PostgreSQL rollup series (postgres)", () => {
       ).rejects.toThrow("disk on fire");
       expect(
         Number(
-          (await client.query("SELECT COUNT(*) AS n FROM rollup_series WHERE model_id = 'm-new'")).rows[0].n,
+          (await pgSchema.client.query("SELECT COUNT(*) AS n FROM rollup_series WHERE model_id = 'm-new'"))
+            .rows[0].n,
         ),
       ).toBe(0);
-      await client.query("DROP TRIGGER refuse ON usage_rollups");
+      await pgSchema.client.query("DROP TRIGGER refuse ON usage_rollups");
       // had the rolled-back ids stayed remembered, these rollups would name series that are not there
       await store.appendEvents([event(4, { modelId: "m-new" }), event(5, { modelId: "m-new" })]);
       expect(await store.verifyRollups()).toEqual([]);
