@@ -90,7 +90,9 @@ program
 
 program
   .command("verify")
-  .description("recompute every rollup from the raw events; exit 1 on any difference")
+  .description(
+    "recompute every rollup from the raw events (and on PostgreSQL check every event's idempotency claim); exit 1 on any difference",
+  )
   .option("--max <n>", "differences to print", "20")
   .action(async (opts: { max: string }) => {
     const { config, openStore } = await batchConfig();
@@ -101,7 +103,10 @@ program
         console.log("rollups match the raw events");
         return;
       }
-      console.error(`${diffs.length} rollup rows differ from the raw events:`);
+      const rollups = diffs.filter((d) => d.table === "usage_rollups").length;
+      if (rollups > 0) console.error(`${rollups} rollup rows differ from the raw events`);
+      if (diffs.length > rollups)
+        console.error(`${diffs.length - rollups} events have no matching idempotency claim (event_ids)`);
       for (const d of diffs.slice(0, Number(opts.max))) {
         console.error(`  ${d.key}\n    expected ${d.expected}\n    actual   ${d.actual}`);
       }

@@ -19,7 +19,7 @@ import { RETRY_AFTER_SECONDS, sendNativeError } from "./errors.ts";
 import { guardedJsonParser, serializeJson } from "./json.ts";
 import { metricsRoute, observeRequests } from "./metrics.ts";
 import { nativeRoutes } from "./native/routes.ts";
-import { refuseNul } from "./nul-guard.ts";
+import { refuseUnsafeText } from "./nul-guard.ts";
 import { SURFACES, surfaceOf } from "./surfaces.ts";
 import { validatorCompiler } from "./validation.ts";
 
@@ -80,7 +80,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   // every surface (see nul-guard.ts)
   app.addHook("preValidation", (request, _reply, done) => {
     try {
-      refuseNul(request);
+      refuseUnsafeText(request);
     } catch (err) {
       return done(err as Error);
     }

@@ -11,7 +11,12 @@ import { DomainError } from "../domain/errors.ts";
  * Only parsed JSON, query and path values are walked: a body a route reads itself (the license
  * report's raw text) keeps that route's own answer for bytes that are not JSON.
  */
-export function refuseNul(request: { url: string; params: unknown; query: unknown; body: unknown }): void {
+export function refuseUnsafeText(request: {
+  url: string;
+  params: unknown;
+  query: unknown;
+  body: unknown;
+}): void {
   const badParam = badlyEncodedParam(request.url);
   if (badParam !== null) throw DomainError.validation(["query", badParam], "must be percent-encoded UTF-8");
   for (const [where, value] of [
@@ -75,20 +80,19 @@ function badlyEncodedParam(url: string): string | null {
   const q = url.indexOf("?");
   if (q < 0 || !url.includes("%", q)) return null;
   for (const pair of url.slice(q + 1).split("&")) {
-    if (!pair.includes("%")) continue;
+    if (!pair.includes("%") || decoded(pair) !== null) continue;
     const eq = pair.indexOf("=");
     const name = eq < 0 ? pair : pair.slice(0, eq);
-    if (decodes(pair)) continue;
-    return decodes(name) ? decodeURIComponent(name.replaceAll("+", " ")) : name;
+    return decoded(name) ?? name;
   }
   return null;
 }
 
-function decodes(text: string): boolean {
+/** A query component percent-decoded (`+` is a space), or null when it is not UTF-8. */
+function decoded(text: string): string | null {
   try {
-    decodeURIComponent(text.replaceAll("+", " "));
-    return true;
+    return decodeURIComponent(text.replaceAll("+", " "));
   } catch {
-    return false;
+    return null;
   }
 }

@@ -10,10 +10,10 @@ import type { PostgresExecutor } from "./executor.ts";
  */
 
 /** Months created beyond the current one: the timer may miss two months of ticks and traffic still has its month. */
-export const MONTHS_AHEAD = 3;
+const MONTHS_AHEAD = 3;
 
 /** Months created before the current one (empty tables cost a catalog row and a few pages each). */
-export const MONTHS_BEHIND = 12;
+const MONTHS_BEHIND = 12;
 
 /** The partition of the UTC month starting at `start` (epoch ms); the migration names them the same way. */
 export function partitionName(start: number): string {
@@ -40,6 +40,9 @@ const nextMonth = (start: number): number => {
  * gives up instead, and the next tick tries again (months are made MONTHS_AHEAD early).
  */
 const LOCK_WAIT_MS = 2_000;
+
+/** The CREATE gave up after LOCK_WAIT_MS (lock_not_available): the month is left to the next tick. */
+export const gaveUpWaiting = (err: unknown): boolean => (err as { code?: string }).code === "55P03";
 
 /**
  * Errors that mean the month is covered, or must stay where it is:
@@ -91,7 +94,8 @@ export async function createPartitionsAhead(
  * table is set aside, the partitioned one made LIKE it (the same columns in the same order, with
  * their defaults and the identity `seq`, so nothing here restates them) and the same indexes
  * (built after the rows are in, which is faster than growing them row by row), a partition for
- * every month that holds rows and for the months ahead, rows moved with their `seq` and the
+ * every month that holds rows (the store's migrate then makes the other months of monthsMade, in
+ * one place for both), rows moved with their `seq` and the
  * identity continuing where the old one stood, and event ids copied into event_ids, which decides idempotency from
  * now on: a unique index on a partitioned table must contain the partition key, and the same
  * event id may come back with another time. usage_id stays unique through event_ids, which also
@@ -112,10 +116,7 @@ DECLARE
   month timestamp;
 BEGIN
   FOR month IN
-    SELECT date_trunc('month', to_timestamp(ts / 1000) AT TIME ZONE 'UTC') FROM usage_events_unpartitioned
-    UNION
-    SELECT date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => n)
-      FROM generate_series(0, ${MONTHS_AHEAD}) AS n
+    SELECT DISTINCT date_trunc('month', to_timestamp(ts / 1000) AT TIME ZONE 'UTC') FROM usage_events_unpartitioned
   LOOP
     EXECUTE format('CREATE TABLE %I PARTITION OF usage_events FOR VALUES FROM (%s) TO (%s)',
       'usage_events_' || to_char(month, 'YYYY_MM'),

@@ -20,7 +20,7 @@ import type { TransferRow } from "../transfer-store.ts";
 import { PostgresAggregator } from "./aggregate.ts";
 import { PostgresAppender } from "./append.ts";
 import { PostgresExecutor } from "./executor.ts";
-import { createPartitionsAhead, UNCLAIMED_EVENTS } from "./partitions.ts";
+import { createPartitionsAhead, gaveUpWaiting, UNCLAIMED_EVENTS } from "./partitions.ts";
 import { PostgresReferenceCache } from "./reference-cache.ts";
 import { POSTGRES_MIGRATIONS } from "./schema.ts";
 
@@ -159,7 +159,7 @@ export class PostgresStore extends SqlStore {
       const created = await createPartitionsAhead(this.x, this.pool, Date.now());
       if (created.length > 0) this.log.info({ partitions: created }, "usage_events: months made");
     } catch (err) {
-      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+      if (!gaveUpWaiting(err)) throw err;
       this.log.warn(
         { err },
         "usage_events: a month ahead waited too long for its lock; the next tick tries again",
@@ -280,9 +280,6 @@ const claimImportedIds = query(
       ),
   }),
 );
-
-/** lock_timeout ran out (partitions.ts bounds the wait for usage_events' lock) */
-const LOCK_NOT_AVAILABLE = "55P03";
 
 /** Moves keys' last use forward, from ids at $1 and instants at $2 (one statement per batch). */
 const TOUCH_KEYS = `UPDATE api_keys k SET last_used_at = u.at FROM unnest($1::text[], $2::int8[]) AS u(id, at)

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import type { ExpressionBuilder, Kysely } from "kysely";
 import { type Dialect, pick, query } from "./sql.ts";
 import type { Tables } from "./tables.ts";
 
@@ -15,6 +15,17 @@ import type { Tables } from "./tables.ts";
 const idRow = (db: Kysely<Tables>, usageId: string) =>
   db.selectFrom("event_ids").where("usage_id", "=", usageId);
 const onPostgres = (dialect: Dialect) => dialect === "postgres";
+
+/** On PostgreSQL, the condition that leads a lookup by usage_id to its account's month (always true on SQLite). */
+const located =
+  (db: Kysely<Tables>, usageId: string, dialect: Dialect) =>
+  (eb: ExpressionBuilder<Tables, "usage_events">) =>
+    onPostgres(dialect)
+      ? eb.and([
+          eb("account_id", "=", idRow(db, usageId).select("account_id")),
+          eb("ts", "=", idRow(db, usageId).select("ts")),
+        ])
+      : eb.and([]);
 
 const live = (db: Kysely<Tables>, p: { accountId: string; usageId: string }, dialect: Dialect) =>
   db
@@ -38,11 +49,7 @@ export const eventByUsageId = query((db, p: { usageId: string }, dialect) =>
     .selectFrom("usage_events")
     .selectAll()
     .where("usage_id", "=", p.usageId)
-    .$if(onPostgres(dialect), (q) =>
-      q
-        .where("account_id", "=", idRow(db, p.usageId).select("account_id"))
-        .where("ts", "=", idRow(db, p.usageId).select("ts")),
-    )
+    .where(located(db, p.usageId, dialect))
     .where("deleted_at", "is", null),
 );
 
@@ -88,11 +95,7 @@ export const correctEvent = query(
       .updateTable("usage_events")
       .set(pick(r, ["quantity", "unit_price", "cost_nano", "cost_atto", "status_active", "updated_at"]))
       .where("usage_id", "=", r.usage_id)
-      .$if(onPostgres(dialect), (q) =>
-        q
-          .where("account_id", "=", idRow(db, r.usage_id).select("account_id"))
-          .where("ts", "=", idRow(db, r.usage_id).select("ts")),
-      ),
+      .where(located(db, r.usage_id, dialect)),
 );
 
 /** Soft delete: the row keeps its idempotency key, so a late retry of the same event stays a duplicate. */
@@ -101,11 +104,7 @@ export const deleteEvent = query((db, p: { usageId: string; at: number }, dialec
     .updateTable("usage_events")
     .set({ deleted_at: p.at, updated_at: p.at })
     .where("usage_id", "=", p.usageId)
-    .$if(onPostgres(dialect), (q) =>
-      q
-        .where("account_id", "=", idRow(db, p.usageId).select("account_id"))
-        .where("ts", "=", idRow(db, p.usageId).select("ts")),
-    ),
+    .where(located(db, p.usageId, dialect)),
 );
 
 type AuditRow = Tables["audit_log"];
