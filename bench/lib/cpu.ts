@@ -1,11 +1,15 @@
 import { readdirSync, readFileSync } from "node:fs";
 
+/** User + system CPU in a /proc/<pid>/stat text, in microseconds (utime and stime, fields 14 and 15, in 1/100 s). */
+function cpuOfStat(stat: string): number {
+  const fields = stat.split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 /** User + system CPU a process has used, in microseconds (Linux /proc; 0 when unreadable). */
 export function processCpuMicros(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux)
-    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+    return cpuOfStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return 0;
   }
@@ -25,7 +29,7 @@ export function postgresCpuMicros(): number | null {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       if (!stat.includes("(postgres)")) continue;
       seen = true;
-      total += processCpuMicros(Number(entry));
+      total += cpuOfStat(stat);
     } catch {
       // gone meanwhile
     }
