@@ -24,7 +24,7 @@ import {
 } from "./gateway-request.ts";
 import { openAiError, sendOpenAiError } from "./openai-error.ts";
 import { countTokens, requestText } from "./token-estimate.ts";
-import { UpstreamClient, upstreamFailure } from "./upstream-client.ts";
+import { UpstreamCancel, UpstreamClient, upstreamFailure } from "./upstream-client.ts";
 
 /** The gateway's routes (DESIGN "Gateway"): the path called is the usage log's endpoint. */
 export const GATEWAY_ROUTES: readonly { path: string; kind: GatewayKind }[] = [
@@ -101,7 +101,7 @@ interface Exchange {
   call: GatewayCall;
   ctx: SettleContext;
   reply: FastifyReply;
-  abort: AbortController;
+  abort: UpstreamCancel;
   /** the client went away before its answer was complete */
   clientGone: boolean;
   /** Tally ended the client's connection because the upstream broke the stream */
@@ -149,7 +149,7 @@ class Gateway {
       call,
       ctx: { ...ctx, admission },
       reply,
-      abort: new AbortController(),
+      abort: new UpstreamCancel(),
       clientGone: false,
       brokenByUpstream: false,
       settled: false,
@@ -190,7 +190,7 @@ class Gateway {
         path: UPSTREAM_PATHS[call.kind],
         body: out.body,
         contentType: out.contentType,
-        signal: exchange.abort.signal,
+        signal: exchange.abort,
       });
     } catch (err) {
       return this.failBeforeAnswer(exchange, err);
@@ -294,6 +294,8 @@ class Gateway {
     if (exchange.settled) return;
     exchange.settled = true;
     const { ctx } = exchange;
+    // only the logger is kept for the settlement's lifetime, not the request and reply
+    const log = exchange.reply.log;
     const metadata = {
       usage_source: usageSource,
       endpoint: ctx.endpoint,
@@ -304,7 +306,7 @@ class Gateway {
     };
     const done = this.deps
       .settle(ctx, { quantities, usageSource, status, metadata })
-      .catch((err: unknown) => exchange.reply.log.error({ err, request_id: ctx.requestId }, "settle failed"))
+      .catch((err: unknown) => log.error({ err, request_id: ctx.requestId }, "settle failed"))
       .finally(() => this.pending.delete(done));
     this.pending.add(done);
   }

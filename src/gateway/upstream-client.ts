@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import type { Agent, Dispatcher } from "undici";
 import type { UpstreamRoute } from "./gateway-deps.ts";
 
@@ -7,7 +8,22 @@ export interface UpstreamCall {
   path: string;
   body: Uint8Array | string;
   contentType: string;
-  signal: AbortSignal;
+  signal: UpstreamCancel;
+}
+
+/**
+ * Cancels one upstream request (and its body) when the client leaves. undici takes an
+ * EventEmitter as a request's signal; an AbortController costs ~5 µs to make on Node 20, which
+ * is most of what one gateway request spends on its own account outside the store.
+ */
+export class UpstreamCancel extends EventEmitter {
+  aborted = false;
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit("abort");
+  }
 }
 
 /** Why Tally answered for an upstream: 504 when it did not answer in time, 502 when unreachable. */

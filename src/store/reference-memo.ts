@@ -9,7 +9,7 @@
  * Asking SQLite for data_version costs about as much as the read it saves (profiled: ~30 µs under
  * load), so it is asked at most once per `recheckMs`: a change committed by another connection
  * shows within that time, one through this store at once. A request that races another process's
- * revocation by a millisecond is one that could as well have arrived a millisecond earlier.
+ * revocation by that much is one that could as well have arrived that much earlier.
  */
 export class ReferenceMemo {
   private readonly values = new Map<string, unknown>();

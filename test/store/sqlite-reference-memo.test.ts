@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SQLITE_RECHECK_MS } from "../../src/store/sqlite/reference-cache.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { AT, createReferenceRows, plan } from "./reference-rows.ts";
 
-/** Longer than the memo's recheck interval for other connections' commits (1 ms). */
-const settle = () => new Promise((r) => setTimeout(r, 5));
+/** Longer than the memo's recheck interval for other connections' commits. */
+const settle = () => new Promise((r) => setTimeout(r, SQLITE_RECHECK_MS + 5));
 
 /**
  * The SQLite store remembers keys, users, accounts, plans and licenses between changes. A change

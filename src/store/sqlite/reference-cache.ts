@@ -4,6 +4,13 @@ import type { ReferenceCache } from "../shared/sql-store.ts";
 import type { ApiKey } from "../store.ts";
 
 /**
+ * How often, at most, `PRAGMA data_version` is asked whether another connection committed: each
+ * ask is a read transaction (~20 µs under load), and asked every millisecond it was 2 % of a
+ * gateway request's time at 3,000 requests a second. A change through this store shows at once.
+ */
+export const SQLITE_RECHECK_MS = 10;
+
+/**
  * Reference rows remembered on SQLite (docs/decisions/0008): always, and forgotten when this
  * store writes them or when PRAGMA data_version says another connection committed.
  */
@@ -15,7 +22,7 @@ export class SqliteReferenceCache implements ReferenceCache {
 
   constructor(db: Database.Database) {
     const dataVersion = db.prepare("PRAGMA data_version").pluck();
-    this.memo = new ReferenceMemo(() => Number(dataVersion.get()));
+    this.memo = new ReferenceMemo(() => Number(dataVersion.get()), SQLITE_RECHECK_MS);
     this.touchKey = db.prepare(
       "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
     );
