@@ -1,3 +1,5 @@
+// first: V8 settings that must hold before any other module allocates
+import "./ops/v8-tuning.ts";
 import { startInvoiceClosing } from "./billing/invoice-timer.ts";
 import { FallbackBudgetReserver } from "./budget/fallback-budget-reserver.ts";
 import { RedisBudgetReserver } from "./budget/redis-budget-reserver.ts";
