@@ -92,7 +92,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         { method: request.method, url: request.url, status: reply.statusCode },
         "request failed",
       );
-    } else {
+    } else if (request.log.level === "debug" || request.log.level === "trace") {
+      // the line's object is built only when it is written
       request.log.debug(
         { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },
         "request",

@@ -23,8 +23,10 @@ export function observeRequests(app: FastifyInstance, metrics: Metrics): void {
     done();
   });
   app.addHook("onResponse", (request, reply, done) => {
-    metrics.httpDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? "unmatched", status: reply.statusCode },
+    metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? "unmatched",
+      reply.statusCode,
       reply.elapsedTime / 1000,
     );
     done();

@@ -19,6 +19,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** method + route pattern + status -> its histogram child; the set is bounded by the routes */
+  private readonly httpChildren = new Map<string, { observe(value: number): void }>();
+
+  /**
+   * One answered request. The labelled child is looked up once per (method, route, status):
+   * prom-client otherwise sorts and joins the labels into a key on every observation.
+   */
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${route} ${status}`;
+    let child = this.httpChildren.get(key);
+    if (!child) {
+      child = this.httpDuration.labels(method, route, String(status));
+      this.httpChildren.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
   readonly events = new Counter({
     name: "tally_events_total",
     help: "Usage events by outcome: accepted (stored), duplicate (id already stored), rejected (invalid)",
