@@ -40,6 +40,8 @@ export const endpointById = query((db, p: { id: string }) =>
  * The enabled endpoints that may hear a message of `accountId`: the account's own and the
  * operator's (no account); for a message of no account, the operator's only. Both halves are read
  * through the (account_id, ...) index, so the cost grows with the listeners, not the table.
+ * It only narrows: `subscribers` (notify/alert-evaluation.ts) decides who hears a message, so
+ * this query may keep an endpoint that rule drops, never drop one it keeps.
  */
 export const enabledEndpointsHearing = query((db, p: { accountId: string | null }) =>
   db
