@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /**
  * API key secrets: `tly_` + 40 base62 characters (about 238 bits). Only the SHA-256 of a secret
@@ -21,7 +21,8 @@ export function generateSecret(): string {
 }
 
 export function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret, "utf8").digest("hex");
+  // the one-shot form: a third of createHash's cost, and every authenticated request pays it
+  return hash("sha256", secret, "hex");
 }
 
 /** The recognisable, non-secret part shown in listings: `tly_` and the first 6 characters. */
