@@ -13,8 +13,8 @@ export interface UpstreamCall {
 
 /**
  * Cancels one upstream request (and its body) when the client leaves. undici takes an
- * EventEmitter as a request's signal; an AbortController costs ~5 µs to make on Node 20, which
- * is most of what one gateway request spends on its own account outside the store.
+ * EventEmitter as a request's signal; an AbortController costs ~5 µs to make on Node 20, about
+ * 2 % of a gateway request's CPU, against well under a microsecond for an EventEmitter.
  */
 export class UpstreamCancel extends EventEmitter {
   aborted = false;
