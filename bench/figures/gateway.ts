@@ -181,7 +181,12 @@ export async function gatewayFigure(ctx: BenchContext): Promise<void> {
 }
 
 /** An upstream, two routed chat models, an account with a licensed key; returns the key. */
-export async function setUp(url: string, rootKey: string, upstreamUrl: string, slow: string): Promise<string> {
+export async function setUp(
+  url: string,
+  rootKey: string,
+  upstreamUrl: string,
+  slow: string,
+): Promise<string> {
   const post = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
     const res = await fetch(url + path, {
       method: "POST",
