@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { setUp } from "./figures/gateway.ts";
 import { processCpuMicros } from "./lib/cpu.ts";
 import { median, runLoad } from "./lib/load.ts";
-import { freePort, ROOT, type Server, startDevUpstreamProcess } from "./lib/server.ts";
+import { ROOT, type Server, startDevUpstreamProcess, startTally } from "./lib/server.ts";
 
 const USAGE = `npm run bench:compare -- --base <checkout> [options]
   Two Tally servers up at once, each from its own checkout (with its own node_modules) on its own
@@ -55,54 +55,13 @@ function reportWorld(dir: string, db: string): { key: string; model: string } {
   return JSON.parse(out.trim().split("\n").at(-1)!) as { key: string; model: string };
 }
 
-async function startServer(dir: string, db: string): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      DATABASE_URL: "",
-      TALLY_DB: db,
-      TALLY_ADMIN_KEY: ADMIN_KEY,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "warn",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the server in ${dir} exited (${child.exitCode})`);
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the server in ${dir} did not start`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    pid: child.pid!,
-    memory: () => ({ hwmMb: 0, rssMb: 0 }),
-    output: () => "",
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
-
 async function side(name: string, dir: string, figure: string, upstream: Server | null): Promise<Side> {
   const work = mkdtempSync(join(tmpdir(), `tally-compare-${name}-`));
   const db = join(work, "tally.db");
   const cleanup = () => rmSync(work, { recursive: true, force: true });
   if (figure === "report") {
     const { key, model } = reportWorld(dir, db);
-    const server = await startServer(dir, db);
+    const server = await startTally({ TALLY_DB: db }, ADMIN_KEY, null, dir);
     const path = `/v1/licenses/models/${model}/usage`;
     return {
       name,
@@ -114,7 +73,7 @@ async function side(name: string, dir: string, figure: string, upstream: Server 
       cleanup,
     };
   }
-  const server = await startServer(dir, db);
+  const server = await startTally({ TALLY_DB: db }, ADMIN_KEY, null, dir);
   const key = await setUp(server.url, ADMIN_KEY, upstream!.url, "dev-chat:chunk_delay=100,words=150");
   const body = JSON.stringify({ model: "dev-chat", messages: [{ role: "user", content: "Say hello" }] });
   return {

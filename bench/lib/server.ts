@@ -48,12 +48,16 @@ async function waitReady(url: string, child: ChildProcess, stderr: () => string)
   throw new Error(`server at ${url} did not become ready: ${stderr()}`);
 }
 
-/** Spawns `node [--cpu-prof] --import tsx <script>` and waits until `readyPath` answers. */
+/**
+ * Spawns `node [--cpu-prof] --import tsx <script>` in `cwd` (this checkout unless another is
+ * named, as `bench:compare` does) and waits until `readyPath` answers.
+ */
 async function spawnNode(
   script: string,
   env: Record<string, string>,
   readyPath: string,
   profileDir: string | null,
+  cwd = ROOT,
 ): Promise<Server> {
   const port = await freePort();
   const base: Record<string, string> = {};
@@ -68,7 +72,7 @@ async function spawnNode(
     script,
   ];
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...base, ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -101,16 +105,17 @@ async function spawnNode(
   };
 }
 
-/** A real Tally server process (`src/main.ts`) on the given store. */
+/** A real Tally server process (`src/main.ts`, of this checkout or of `cwd`) on the given store. */
 export function startTally(
   store: { TALLY_DB?: string; DATABASE_URL?: string },
   adminKey: string,
   profileDir: string | null,
+  cwd = ROOT,
 ): Promise<Server> {
   const env: Record<string, string> = { TALLY_ADMIN_KEY: adminKey };
   if (store.DATABASE_URL) env.DATABASE_URL = store.DATABASE_URL;
   if (store.TALLY_DB) env.TALLY_DB = store.TALLY_DB;
-  return spawnNode("src/main.ts", env, "/healthz", profileDir);
+  return spawnNode("src/main.ts", env, "/healthz", profileDir, cwd);
 }
 
 /** The HTTP ceiling: a bare Fastify server answering the same POST, in its own process. */
