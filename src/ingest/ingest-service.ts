@@ -1,9 +1,9 @@
-import { v7 as uuidv7 } from "uuid";
 import { can } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
 import { type Dec, sumDec, ZERO } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
 import { COST_RULE, PRICE_RULE, QUANTITY_RULE, readDecimal } from "../domain/fields.ts";
+import { uuid7 } from "../domain/ids.ts";
 import {
   costOfQuantities,
   isMeter,
@@ -168,7 +168,7 @@ export class IngestService {
   ): UsageEvent {
     const at = this.now();
     return {
-      usageId: uuidv7(),
+      usageId: uuid7(),
       accountId: e.accountId,
       eventId: e.eventId,
       ts: e.ts,

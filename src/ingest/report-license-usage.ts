@@ -1,7 +1,7 @@
-import { v7 as uuidv7 } from "uuid";
 import type { Principal } from "../auth/principal.ts";
 import { ONE } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
+import { uuid7 } from "../domain/ids.ts";
 import { entitlementAt, readAccountPlan } from "../manage/account-plan.ts";
 import type { Store, UsageEvent } from "../store/store.ts";
 import type { IngestService } from "./ingest-service.ts";
@@ -104,7 +104,7 @@ export async function reportLicenseUsage(
   const { event, outcome } = await recordPriced(deps.ingest, {
     eventId: report.idempotencyKey
       ? licenseReportEventId(entry.model.id, report.idempotencyKey)
-      : `license-report:${uuidv7()}`,
+      : `license-report:${uuid7()}`,
     accountId: principal.accountId,
     ts: at,
     userId: principal.userId,

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { v7 as uuidv7 } from "uuid";
 import { authorize } from "../auth/access.ts";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { Principal, UserPrincipal } from "../auth/principal.ts";
 import { USAGE_LOG_IDEMPOTENCY_NAMESPACE } from "../domain/constants.ts";
 import { DomainError } from "../domain/errors.ts";
 import { COST_RULE, QUANTITY_RULE, readDecimal } from "../domain/fields.ts";
+import { uuid7 } from "../domain/ids.ts";
 import { maskSecret } from "../domain/keys.ts";
 import type { AuditEntry, EventPatch, Store, UsageEvent } from "../store/store.ts";
 import type { IngestService } from "./ingest-service.ts";
@@ -159,7 +159,7 @@ export class UsageLogService {
     action: AuditEntry["action"],
   ): Omit<AuditEntry, "before" | "after"> {
     return {
-      id: uuidv7(),
+      id: uuid7(),
       accountId: event.accountId,
       usageId: event.usageId,
       action,

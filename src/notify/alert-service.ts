@@ -1,4 +1,3 @@
-import { v7 as uuidv7 } from "uuid";
 import { authorize } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
 import {
@@ -12,6 +11,7 @@ import {
 } from "../domain/alerts.ts";
 import { type Dec, formatDec, ONE, ZERO } from "../domain/decimal.ts";
 import { DomainError } from "../domain/errors.ts";
+import { uuid7 } from "../domain/ids.ts";
 import { nextBoundary } from "../domain/time.ts";
 import { readAccountPlan } from "../manage/account-plan.ts";
 import type { Log } from "../ops/log.ts";
@@ -69,7 +69,7 @@ export class AlertService {
     if (spec.modelId !== null && !(await this.store.getModel(spec.modelId))) {
       throw DomainError.validation(["body", "model_id"], "unknown model");
     }
-    const rule: AlertRuleRecord = { id: `al_${uuidv7()}`, accountId, ...spec, createdAt: this.now() };
+    const rule: AlertRuleRecord = { id: `al_${uuid7()}`, accountId, ...spec, createdAt: this.now() };
     await this.store.createAlertRule(rule);
     this.ruled.add(accountId);
     return rule;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { v7 as uuidv7 } from "uuid";
 import type { ThresholdData, ThresholdForecastData } from "../domain/alerts.ts";
 import type { Dec } from "../domain/decimal.ts";
+import { uuid7 } from "../domain/ids.ts";
 import { formatUtc } from "../domain/time.ts";
 import { dec, serializeJson } from "../http/json.ts";
 
@@ -79,7 +79,7 @@ export interface MessageBody {
 
 /** `msg_` + a UUIDv7: unique, and time-ordered so the outbox index stays append-only. */
 export function newMessageId(): string {
-  return `msg_${uuidv7()}`;
+  return `msg_${uuid7()}`;
 }
 
 /** Bigints in `data` are exact decimals (Dec): they become JSON numbers with their exact digits. */

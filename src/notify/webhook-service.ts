@@ -1,7 +1,7 @@
-import { v7 as uuidv7 } from "uuid";
 import { authorize, listScope } from "../auth/access.ts";
 import type { Principal } from "../auth/principal.ts";
 import { DomainError } from "../domain/errors.ts";
+import { uuid7 } from "../domain/ids.ts";
 import type {
   DeliveryAttemptRecord,
   NewOutboxMessage,
@@ -116,7 +116,7 @@ export class WebhookService {
       throw DomainError.notFound("account");
     const events = readEvents(input.events);
     const url = await checkEndpointUrl(input.url, this.options.privateAddresses, this.resolve);
-    const id = `wh_${uuidv7()}`;
+    const id = `wh_${uuid7()}`;
     const secret = generateSecret();
     const endpoint: WebhookEndpointRecord = {
       id,
