@@ -64,22 +64,25 @@ export interface LimitStatus {
 }
 
 export function limitStatus(limits: RateLimits, used: WindowUse, at: number): LimitStatus {
-  const status = (window: RateWindow): WindowStatus => {
-    const limit = limitOf(limits, window);
-    return {
-      window,
-      limit,
-      used: used[window],
-      remaining: limit === null ? null : Math.max(0, limit - used[window]),
-      resetAt: windowEnd(at, window),
-    };
-  };
-  const minute = status("minute");
-  const day = status("day");
+  const minute = windowStatus(limits, used, at, "minute");
+  const day = windowStatus(limits, used, at, "day");
   let binding: WindowStatus | null = null;
   for (const w of [day, minute]) {
     if (w.remaining === null) continue;
     if (binding === null || w.remaining < (binding.remaining as number)) binding = w;
   }
   return { minute, day, binding };
+}
+
+// a module function, not a closure: the server runs through tsx, which names every closure it
+// makes (a property definition per call), and this runs on every admitted request
+function windowStatus(limits: RateLimits, used: WindowUse, at: number, window: RateWindow): WindowStatus {
+  const limit = limitOf(limits, window);
+  return {
+    window,
+    limit,
+    used: used[window],
+    remaining: limit === null ? null : Math.max(0, limit - used[window]),
+    resetAt: windowEnd(at, window),
+  };
 }

@@ -127,7 +127,6 @@ class Gateway {
     const call = await readGatewayCall(kind, request.body);
     if ("ok" in call) return refuse(reply, call);
 
-    let inputTokens: Promise<number> | null = null;
     const ctx: AdmissionContext = {
       ...base,
       caller: auth.caller,
@@ -136,10 +135,7 @@ class Gateway {
       body: call.body,
       maxOutputTokens: call.maxOutputTokens,
       knownQuantities: call.knownQuantities,
-      countInputTokens: () => {
-        inputTokens ??= countTokens(requestText(call.body));
-        return inputTokens;
-      },
+      countInputTokens: inputTokenCounter(call.body),
     };
     const admission = await this.deps.admit(ctx);
     if (!admission.ok) return refuse(reply, admission);
@@ -310,6 +306,19 @@ class Gateway {
       .finally(() => this.pending.delete(done));
     this.pending.add(done);
   }
+}
+
+/**
+ * The request's input tokens, counted once and only if asked (a budget's reservation). The
+ * counter is returned unnamed: the server runs through tsx, which names each named closure it
+ * makes with a property definition, on every request.
+ */
+function inputTokenCounter(body: Record<string, unknown>): () => Promise<number> {
+  let counted: Promise<number> | null = null;
+  return () => {
+    counted ??= countTokens(requestText(body));
+    return counted;
+  };
 }
 
 function refuse(reply: FastifyReply, refusal: GatewayRefusal): FastifyReply {

@@ -66,23 +66,17 @@ export class LimitService {
     const at = this.now();
     const { account, plan } = await readAccountPlan(this.store, accountId, at);
     if (!account) throw DomainError.notFound("account");
-    const refuse = async (reason: CheckReason): Promise<CheckResult> => ({
-      accountId,
-      allowed: false,
-      reason,
-      status: await this.status(accountId, plan),
-    });
-    if (!account.isEnabled) return refuse("account_disabled");
+    if (!account.isEnabled) return this.refused(accountId, plan, "account_disabled");
     if (input.model_id !== undefined) {
-      if (!(await this.catalog.get(input.model_id))) return refuse("unknown_model");
+      if (!(await this.catalog.get(input.model_id))) return this.refused(accountId, plan, "unknown_model");
       const entitlement = await entitlementAt(this.store, accountId, plan, input.model_id, at);
-      if (!entitlement.allowed) return refuse(entitlement.reason);
+      if (!entitlement.allowed) return this.refused(accountId, plan, entitlement.reason);
     }
     // a hard spending limit with nothing left refuses before a request is counted
     const spending = budgetAccountOf(account);
     if (this.budget && hasSpendLimit(spending)) {
       const b = await this.budget.check(spending);
-      if (!b.allowed) return { ...(await refuse(b.refusal.code)), budget: b.refusal };
+      if (!b.allowed) return { ...(await this.refused(accountId, plan, b.refusal.code)), budget: b.refusal };
     }
     const limits = limitsOfPlan(plan);
     const { allowed, used } = await this.limiter.consume(accountId, limits);
@@ -92,6 +86,10 @@ export class LimitService {
       reason: allowed ? null : "rate_limited",
       status: limitStatus(limits, used, this.now()),
     };
+  }
+
+  private async refused(accountId: string, plan: Plan | null, reason: CheckReason): Promise<CheckResult> {
+    return { accountId, allowed: false, reason, status: await this.status(accountId, plan) };
   }
 
   private accountOf(p: Principal, named: string | undefined): string {
