@@ -13,5 +13,17 @@ describe("key digests", () => {
     expect(digestsEqual(d, hashSecret("tly_secret"))).toBe(true);
     expect(digestsEqual(d, hashSecret("tly_secreT"))).toBe(false);
     expect(digestsEqual(d, d.slice(0, 62))).toBe(false);
+    expect(digestsEqual(d.toUpperCase(), d)).toBe(true);
+  });
+
+  it("are unequal when either is not a whole SHA-256 digest in hex, whatever was compared before", () => {
+    const d = hashSecret("tly_secret");
+    expect(digestsEqual(d, d)).toBe(true);
+    // the same non-hex text on both sides decodes short: never equal, even after an equal pair
+    const notHex = `zz${d.slice(2)}`;
+    expect(digestsEqual(notHex, notHex)).toBe(false);
+    expect(digestsEqual(`${d.slice(0, 63)}z`, `${d.slice(0, 63)}z`)).toBe(false);
+    expect(digestsEqual("", "")).toBe(false);
+    expect(digestsEqual(`${d}00`, `${d}00`)).toBe(false);
   });
 });

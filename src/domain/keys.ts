@@ -35,8 +35,18 @@ export function maskSecret(secret: string): string {
   return `${displayPrefix(secret)}...${secret.slice(-4)}`;
 }
 
+/** A SHA-256 digest's bytes; two scratch buffers decode digests without allocating per request. */
+const DIGEST_BYTES = 32;
+const left = Buffer.alloc(DIGEST_BYTES);
+const right = Buffer.alloc(DIGEST_BYTES);
+
+/**
+ * Two SHA-256 digests in hex (hashSecret's) compared in constant time. Anything else is unequal,
+ * whatever it holds: a string that is not 64 hex characters decodes short and never matches.
+ */
 export function digestsEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a, "hex");
-  const y = Buffer.from(b, "hex");
-  return x.length === y.length && timingSafeEqual(x, y);
+  if (a.length !== DIGEST_BYTES * 2 || b.length !== DIGEST_BYTES * 2) return false;
+  const whole = left.write(a, "hex") === DIGEST_BYTES && right.write(b, "hex") === DIGEST_BYTES;
+  // compared even when one did not decode whole, so the time does not tell which
+  return timingSafeEqual(left, right) && whole;
 }
