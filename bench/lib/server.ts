@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { startArgs } from "../../test/support/server-process.ts";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -49,11 +50,11 @@ async function waitReady(url: string, child: ChildProcess, stderr: () => string)
 }
 
 /**
- * Spawns `node [--cpu-prof] --import tsx <script>` in `cwd` (this checkout unless another is
- * named, as `bench:compare` does) and waits until `readyPath` answers.
+ * Spawns `node [--cpu-prof] <nodeArgs>` in `cwd` (this checkout unless another is named, as
+ * `bench:compare` does) and waits until `readyPath` answers.
  */
 async function spawnNode(
-  script: string,
+  nodeArgs: string[],
   env: Record<string, string>,
   readyPath: string,
   profileDir: string | null,
@@ -65,12 +66,7 @@ async function spawnNode(
     // the server reads its store from TALLY_DB or DATABASE_URL: only what we pass counts
     if (v !== undefined && k !== "DATABASE_URL" && k !== "TALLY_DB") base[k] = v;
   }
-  const args = [
-    ...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []),
-    "--import",
-    "tsx",
-    script,
-  ];
+  const args = [...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []), ...nodeArgs];
   const child = spawn(process.execPath, args, {
     cwd,
     env: { ...base, ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn" },
@@ -105,7 +101,7 @@ async function spawnNode(
   };
 }
 
-/** A real Tally server process (`src/main.ts`, of this checkout or of `cwd`) on the given store. */
+/** A real Tally server process, started as `npm start` does in this checkout or in `cwd`, on the given store. */
 export function startTally(
   store: { TALLY_DB?: string; DATABASE_URL?: string },
   adminKey: string,
@@ -115,20 +111,25 @@ export function startTally(
   const env: Record<string, string> = { TALLY_ADMIN_KEY: adminKey };
   if (store.DATABASE_URL) env.DATABASE_URL = store.DATABASE_URL;
   if (store.TALLY_DB) env.TALLY_DB = store.TALLY_DB;
-  return spawnNode("src/main.ts", env, "/healthz", profileDir, cwd);
+  return spawnNode(startArgs(cwd), env, "/healthz", profileDir, cwd);
 }
 
 /** The HTTP ceiling: a bare Fastify server answering the same POST, in its own process. */
 export function startBareFastify(): Promise<Server> {
-  return spawnNode("bench/bare-fastify.ts", {}, "/healthz", null);
+  return spawnNode(["--import", "tsx", "bench/bare-fastify.ts"], {}, "/healthz", null);
 }
 
 /** The development upstream (src/gateway/dev-upstream.ts) in its own process. */
 export function startDevUpstreamProcess(): Promise<Server> {
-  return spawnNode("bench/dev-upstream.ts", {}, "/v1/models", null);
+  return spawnNode(["--import", "tsx", "bench/dev-upstream.ts"], {}, "/v1/models", null);
 }
 
 /** The gateway's baseline: a bare Fastify + undici proxy to `upstreamUrl`, in its own process. */
 export function startBareProxy(upstreamUrl: string): Promise<Server> {
-  return spawnNode("bench/bare-proxy.ts", { UPSTREAM_URL: upstreamUrl }, "/healthz", null);
+  return spawnNode(
+    ["--import", "tsx", "bench/bare-proxy.ts"],
+    { UPSTREAM_URL: upstreamUrl },
+    "/healthz",
+    null,
+  );
 }

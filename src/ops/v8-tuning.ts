@@ -12,5 +12,8 @@ import { setFlagsFromString } from "node:v8";
  * 35 -> 140 MB -> 35 MB) and spent ~1.5x the CPU per request, for the rest of its life. It
  * happened to 5 of 19 servers started alike, and to none of 19 with the flag (bench report
  * load, `--trace-gc`). Decision 0015 has the measurements.
+ *
+ * The young generation's size cannot be set from here (V8 reads it when the heap is made), so
+ * `npm start` passes `--max-semi-space-size=8` itself (decision 0015).
  */
 setFlagsFromString("--no-allocation-site-pretenuring");

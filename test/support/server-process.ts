@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -60,7 +60,18 @@ export interface StartOptions {
 /** Environment that would point the child at something other than what the test chose. */
 const INHERITED_OUT = ["DATABASE_URL", "REDIS_URL", "TALLY_DB", "TALLY_ADMIN_KEY", "PORT", "HOST"];
 
-/** Starts `src/main.ts` on a free port and resolves once `GET /healthz` answers 200. */
+/**
+ * What `npm start` gives Node in checkout `dir` (package.json's "start": Node's flags, the loader,
+ * the script), so tests and the bench start the server exactly as an operator does.
+ */
+export function startArgs(dir = REPO_ROOT): string[] {
+  const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { scripts: { start: string } };
+  const [node, ...args] = pkg.scripts.start.trim().split(/\s+/);
+  if (node !== "node") throw new Error(`package.json's start does not run node: ${pkg.scripts.start}`);
+  return args;
+}
+
+/** Starts the server as `npm start` does, on a free port; resolves once `GET /healthz` answers 200. */
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
   const dir = mkdtempSync(join(tmpdir(), "tally-server-"));
   const port = options.port ?? (await freePort());
@@ -77,7 +88,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     dbPath ? { TALLY_DB: dbPath } : {},
     options.env ?? {},
   );
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, startArgs(), {
     cwd: REPO_ROOT,
     env,
     stdio: ["ignore", "pipe", "pipe"],
