@@ -14,6 +14,16 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ TALLY_SHUTDOWN_GRACE_MS: "soon" })).toThrow(/TALLY_SHUTDOWN_GRACE_MS/);
   });
 
+  it("reads the invoice grace in hours, and names the range it takes when refusing one", () => {
+    expect(loadConfig({}).invoiceGraceMs).toBe(3_600_000);
+    expect(loadConfig({ TALLY_INVOICE_GRACE_HOURS: "0.5" }).invoiceGraceMs).toBe(1_800_000);
+    expect(loadConfig({ TALLY_INVOICE_GRACE_HOURS: "8784" }).invoiceGraceMs).toBe(8784 * 3_600_000);
+    for (const bad of ["8785", "-1", "soon"])
+      expect(() => loadConfig({ TALLY_INVOICE_GRACE_HOURS: bad }), bad).toThrow(
+        /TALLY_INVOICE_GRACE_HOURS must be a number of hours from 0 to 8784/,
+      );
+  });
+
   it("refuses a mistyped REDIS_URL at start, naming it", () => {
     for (const url of ["localhost:6379", "redis:/6379", "http://127.0.0.1:6379", "redis://"]) {
       expect(() => loadConfig({ REDIS_URL: url }), url).toThrow(/REDIS_URL/);

@@ -34,11 +34,14 @@ export interface Config {
   alertSweepMs: number;
 }
 
+/** A year (a leap year's hours): a longer grace would never close a period in time to bill it. */
+const MAX_HOURS = 24 * 366;
+
 function hoursFrom(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value.trim() === "") return fallback * 3_600_000;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > 24 * 366)
-    throw new Error(`${name} must be a number of hours >= 0, got ${value}`);
+  if (!Number.isFinite(n) || n < 0 || n > MAX_HOURS)
+    throw new Error(`${name} must be a number of hours from 0 to ${MAX_HOURS}, got ${value}`);
   return Math.round(n * 3_600_000);
 }
 
