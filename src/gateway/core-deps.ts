@@ -15,7 +15,7 @@ import type { LimitStatus } from "../domain/rate-limits.ts";
 import { presentedSecret } from "../http/auth.ts";
 import { readAccountPlan } from "../manage/account-plan.ts";
 import type { Services } from "../services.ts";
-import type { Account, Upstream } from "../store/store.ts";
+import type { Account, Plan, Upstream } from "../store/store.ts";
 import type {
   AdmissionContext,
   Admitted,
@@ -86,11 +86,7 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
       const { account, plan } = await readAccountPlan(services.store, principal.accountId, services.now());
       if (!account?.isEnabled) return refusal(401, "account_disabled", "The key's account is disabled.");
       const caller: Caller = { principal, account };
-      return {
-        ok: true,
-        caller,
-        headers: rateHeaders(await services.limits.status(account.id, plan), services.now()),
-      };
+      return { ok: true, caller, rateHeaders: currentRateHeaders(services, account.id, plan) };
     },
 
     async admit(ctx: AdmissionContext): Promise<Admitted | GatewayRefusal> {
@@ -237,6 +233,18 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
       });
     },
   };
+}
+
+/**
+ * The account's x-ratelimit-* trio as it stands, read when asked. Returned unnamed: the server
+ * runs through tsx, which names each named closure it makes with a property definition.
+ */
+function currentRateHeaders(
+  services: Services,
+  accountId: string,
+  plan: Plan | null,
+): () => Promise<Record<string, string>> {
+  return async () => rateHeaders(await services.limits.status(accountId, plan), services.now());
 }
 
 /** The x-ratelimit-* trio of the tighter window (none while the account is unlimited). */

@@ -46,10 +46,11 @@ export interface Authenticated {
   /** Whatever the core needs later (principal, account, key id); passed back untouched. */
   caller: unknown;
   /**
-   * Headers for every answer from here on, before admission counts the request (the key's current
-   * x-ratelimit-* state), so that a 400 for a bad body carries them too.
+   * The key's current x-ratelimit-* state, before admission counts the request, for an answer
+   * that admission gives no headers of its own (a 400 for a bad body, a 404 for an unknown
+   * model). Asked only then: an admitted request's headers come from admission's one count.
    */
-  headers?: Record<string, string>;
+  rateHeaders?: () => Promise<Record<string, string>>;
 }
 
 export interface AdmissionContext extends GatewayRequest {

@@ -8,6 +8,7 @@ import { ChatStreamWatcher } from "./chat-stream.ts";
 import type {
   AdmissionContext,
   Admitted,
+  Authenticated,
   GatewayDeps,
   GatewayKind,
   GatewayRefusal,
@@ -123,9 +124,8 @@ class Gateway {
     const base = { requestId, endpoint, kind, headers: request.headers };
     const auth = await this.deps.authenticate(base);
     if (!auth.ok) return refuse(reply, auth);
-    if (auth.headers) reply.headers(auth.headers);
     const call = await readGatewayCall(kind, request.body);
-    if ("ok" in call) return refuse(reply, call);
+    if ("ok" in call) return refuse(reply, call, auth);
 
     const ctx: AdmissionContext = {
       ...base,
@@ -138,7 +138,7 @@ class Gateway {
       countInputTokens: inputTokenCounter(call.body),
     };
     const admission = await this.deps.admit(ctx);
-    if (!admission.ok) return refuse(reply, admission);
+    if (!admission.ok) return refuse(reply, admission, auth);
     reply.headers(admission.headers);
 
     const exchange: Exchange = {
@@ -321,12 +321,18 @@ function inputTokenCounter(body: Record<string, unknown>): () => Promise<number>
   };
 }
 
-function refuse(reply: FastifyReply, refusal: GatewayRefusal): FastifyReply {
+/** A refusal's answer, with its own rate-limit headers or else the key's state before admission. */
+async function refuse(
+  reply: FastifyReply,
+  refusal: GatewayRefusal,
+  auth?: Authenticated,
+): Promise<FastifyReply> {
+  const headers = refusal.headers ?? (auth?.rateHeaders ? await auth.rateHeaders() : undefined);
   return sendOpenAiError(
     reply,
     refusal.status,
     openAiError(refusal.status, refusal.message, refusal.code, refusal.param ?? null, refusal.type),
-    refusal.headers,
+    headers,
   );
 }
 

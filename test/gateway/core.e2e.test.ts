@@ -273,6 +273,16 @@ describe.each(setups)("the gateway over Tally's core ($name)", ({ kind, redis })
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(Number(limited.headers.get("x-ratelimit-reset-requests"))).toBeLessThanOrEqual(60);
     await expectRefusal(limited, 429, "rate_limit_exceeded");
+    // answers refused before admission counts carry the key's state as it stands, counting nothing
+    for (const [refused, status] of [
+      [await chat(w.member.key, { ...body, model: "no-such-model" }), 404],
+      [await chat(w.member.key, { messages: body.messages }), 400],
+    ] as const) {
+      expect(refused.status).toBe(status);
+      expect(refused.headers.get("x-ratelimit-limit-requests")).toBe("3");
+      expect(refused.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+      await refused.text();
+    }
 
     // only the three admitted requests reached the upstream
     expect(upstream.requests.length - before).toBe(3);

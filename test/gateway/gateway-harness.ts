@@ -104,7 +104,7 @@ export async function startGatewayWorld(): Promise<GatewayWorld> {
   const deps: GatewayDeps = {
     authenticate: async (request) =>
       request.headers.authorization === `Bearer ${CLIENT_KEY}`
-        ? { ok: true, caller: { key: "test" }, headers: RATE_HEADERS }
+        ? { ok: true, caller: { key: "test" }, rateHeaders: async () => RATE_HEADERS }
         : { ok: false, status: 401, code: "invalid_api_key", message: "Incorrect API key provided." },
     admit: async (ctx) => {
       world.admitted.push(ctx);
