@@ -68,6 +68,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const parseJsonText = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, guardedJsonParser(parseJsonText));
+  // no route of these surfaces reads plain text: a text/plain body is refused like any other
+  // type but JSON, instead of being decoded unchecked and ignored
+  app.removeContentTypeParser("text/plain");
 
   decoratePrincipal(app);
   // the hooks every request passes, in callback style: an async hook costs a promise and a

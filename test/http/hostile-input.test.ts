@@ -172,6 +172,43 @@ describe.each(storeKinds())("hostile input ($name)", (kind) => {
     expect(await storedEvents()).toBe(0);
   });
 
+  it("a body that is not JSON is refused, on a route that reads no body too, and changes nothing", async () => {
+    const record = await h.request({
+      method: "POST",
+      url: "/usage",
+      key: w.admin.key,
+      payload: { api_name: "flux-1-dev", endpoint: "/x", units_used: 1, cost_usd: "0.1" },
+    });
+    expect(record.statusCode, record.body).toBeLessThan(300);
+    const usageId = String(record.json().usage_id);
+    // found by the route fuzzer: these DELETEs answered 204, their bodies decoded unchecked as
+    // text (invalid UTF-8 into U+FFFD; JSON nested 10,000 deep) and ignored
+    const notUtf8 = Buffer.concat([Buffer.from("note: "), Buffer.from([0xff, 0xfe]), Buffer.from(" end")]);
+    for (const payload of [notUtf8, "[".repeat(10_000), "well-formed text"]) {
+      const refused = await h.request({
+        method: "DELETE",
+        url: `/usage/${usageId}`,
+        key: w.admin.key,
+        headers: { "content-type": "text/plain" },
+        payload,
+      });
+      // the usage log speaks FastAPI: a body that is not a JSON object is its 422
+      expectStatus(refused, 422);
+    }
+    expect(await storedEvents()).toBe(1);
+    const native = await h.request({
+      method: "POST",
+      url: "/v1/events",
+      key: w.admin.key,
+      headers: { "content-type": "text/plain" },
+      payload: JSON.stringify({ id: "as-text", model_id: "flux-1-dev", quantity: 1 }),
+    });
+    expectStatus(native, 400);
+    expect(native.json().error.issues[0]).toMatchObject({ loc: ["body"], type: "content_type" });
+    expect(await storedEvents()).toBe(1);
+    expectStatus(await h.request({ method: "DELETE", url: `/usage/${usageId}`, key: w.admin.key }), 204);
+  });
+
   it("query parameters that are not percent-encoded UTF-8 -> refused naming them on every surface", async () => {
     // an encoded lone surrogate (%ED%A0%80) and a byte that starts no UTF-8 character (%FF)
     for (const bad of ["%ED%A0%80x", "%FF"]) {
