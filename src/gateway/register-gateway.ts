@@ -137,7 +137,15 @@ class Gateway {
       knownQuantities: call.knownQuantities,
       countInputTokens: inputTokenCounter(call.body),
     };
-    const admission = await this.deps.admit(ctx);
+    let admission: Admitted | GatewayRefusal;
+    try {
+      admission = await this.deps.admit(ctx);
+    } catch (err) {
+      // admission itself failed (a lost store: 503): the answer still carries the key's state
+      const headers = await keyRateHeaders(auth);
+      if (headers) reply.headers(headers);
+      throw err;
+    }
     if (!admission.ok) return refuse(reply, admission, auth);
     reply.headers(admission.headers);
 
@@ -321,13 +329,21 @@ function inputTokenCounter(body: Record<string, unknown>): () => Promise<number>
   };
 }
 
+/**
+ * The key's rate-limit state before admission, for an answer admission gave no headers to; none
+ * if it cannot be read (the answer is then about that failure, and goes out without them).
+ */
+async function keyRateHeaders(auth: Authenticated): Promise<Record<string, string> | undefined> {
+  return auth.rateHeaders?.().catch(() => undefined);
+}
+
 /** A refusal's answer, with its own rate-limit headers or else the key's state before admission. */
 async function refuse(
   reply: FastifyReply,
   refusal: GatewayRefusal,
   auth?: Authenticated,
 ): Promise<FastifyReply> {
-  const headers = refusal.headers ?? (auth?.rateHeaders ? await auth.rateHeaders() : undefined);
+  const headers = refusal.headers ?? (auth ? await keyRateHeaders(auth) : undefined);
   return sendOpenAiError(
     reply,
     refusal.status,

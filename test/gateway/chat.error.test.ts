@@ -1,6 +1,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  CLIENT_KEY,
   errorOf,
   type GatewayWorld,
   quantitiesText,
@@ -173,6 +174,22 @@ describe("admission", () => {
     expect(err.headers?.get("x-ratelimit-remaining-requests")).toBe("0");
     expect(world.upstream.requests.length).toBe(before);
     expect(world.settled.some((s) => s.ctx.requestId === err.requestID)).toBe(false);
+  });
+
+  it("an admission that fails (not refuses) still answers with the key's rate-limit state, forwarding nothing", async () => {
+    const before = world.upstream.requests.length;
+    world.refuse = () => {
+      throw new Error("the store went away");
+    };
+    const res = await fetch(`${world.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "chat", messages }),
+    });
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("internal_error");
+    expect(res.headers.get("x-ratelimit-limit-requests")).toBe("60");
+    expect(world.upstream.requests.length).toBe(before);
   });
 
   it("a 402 refusal from the budget keeps its code", async () => {
