@@ -114,22 +114,22 @@ export function startTally(
   return spawnNode(startArgs(cwd), env, "/healthz", profileDir, cwd);
 }
 
+/** Node's arguments for one of the bench's own TypeScript scripts. */
+function tsxScript(path: string): string[] {
+  return ["--import", "tsx", path];
+}
+
 /** The HTTP ceiling: a bare Fastify server answering the same POST, in its own process. */
 export function startBareFastify(): Promise<Server> {
-  return spawnNode(["--import", "tsx", "bench/bare-fastify.ts"], {}, "/healthz", null);
+  return spawnNode(tsxScript("bench/bare-fastify.ts"), {}, "/healthz", null);
 }
 
 /** The development upstream (src/gateway/dev-upstream.ts) in its own process. */
 export function startDevUpstreamProcess(): Promise<Server> {
-  return spawnNode(["--import", "tsx", "bench/dev-upstream.ts"], {}, "/v1/models", null);
+  return spawnNode(tsxScript("bench/dev-upstream.ts"), {}, "/v1/models", null);
 }
 
 /** The gateway's baseline: a bare Fastify + undici proxy to `upstreamUrl`, in its own process. */
 export function startBareProxy(upstreamUrl: string): Promise<Server> {
-  return spawnNode(
-    ["--import", "tsx", "bench/bare-proxy.ts"],
-    { UPSTREAM_URL: upstreamUrl },
-    "/healthz",
-    null,
-  );
+  return spawnNode(tsxScript("bench/bare-proxy.ts"), { UPSTREAM_URL: upstreamUrl }, "/healthz", null);
 }
