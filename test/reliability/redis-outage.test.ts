@@ -19,7 +19,8 @@ import {
  * Tally instances on one PostgreSQL schema, killed and started again, empty, under load. Meanwhile
  * limit checks answer at once from each instance's own counters and events are recorded as usual;
  * a third instance starts while Redis is down. When Redis is back, its day window is rebuilt from
- * the stored events: every event counted once, none twice. `tally verify` ends it.
+ * the stored events: every event counted, give or take the few in flight at the rebuild (decision
+ * 0016). No event is lost from the store; `tally verify` ends it.
  */
 
 /** A fallback is "at once": no check may wait on the dead Redis longer than this. */
@@ -65,7 +66,7 @@ describe.runIf(RELIABILITY && PG_URL && hasRedisServer())(
       await ts?.cleanup();
     });
 
-    it("falls back at once, counts everything once after it returns, and loses no event", async () => {
+    it("falls back at once, counts the stored events again after it returns, and loses no event", async () => {
       redis = await startRedisServer();
       const postgres = storeKinds().find((k) => k.name === "postgres")!;
       ts = await postgres.create();
@@ -142,11 +143,20 @@ describe.runIf(RELIABILITY && PG_URL && hasRedisServer())(
         expect(r.status).toBe(200);
         after.push(DAY_LIMIT - (r.dayRemaining ?? 0));
       }
-      expect(after, "day window = stored events + the checks made since Redis returned").toEqual([
-        stored + 1,
-        stored + 2,
-        stored + 3,
-      ]);
+      expect(
+        after.map((n) => n - after[0]),
+        "each check after the return counts one in the shared window",
+      ).toEqual([0, 1, 2]);
+      // A rebuild reads the store, then raises Redis's windows to it: an event the other instance
+      // commits and counts between the two may count once too few or once too many (decision
+      // 0016). Both instances under load rebuilt once, so the window may be off by at most the
+      // load's events in flight, twice; without the rebuild it would miss thousands.
+      const offset = after[0] - (stored + 1);
+      const bound = 2 * load.mostEventsInFlight;
+      expect(
+        Math.abs(offset),
+        `day window ${after[0] - 1} = ${stored} stored events, within the events in flight at the rebuilds (${bound})`,
+      ).toBeLessThanOrEqual(bound);
 
       const line = await proveEvents(store, load, tenant, a.url);
       for (const s of servers.splice(0)) expect(await s.stop(), "a clean stop").toBe(0);
@@ -154,7 +164,8 @@ describe.runIf(RELIABILITY && PG_URL && hasRedisServer())(
       proved(
         "Redis killed and restarted empty",
         `${line}; ${checks.length} limit checks all 200 (${down.length} during the outage, slowest ${Math.round(slowest)} ms); ` +
-          `an instance started without Redis served; day window after the return ${after[0] - 1} = ${stored} stored events, none twice; ` +
+          `an instance started without Redis served; day window after the return ${after[0] - 1} for ${stored} stored events ` +
+          `(off by ${offset}, bound ${bound}); ` +
           `tally verify: ${verify}`,
       );
     });

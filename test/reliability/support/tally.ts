@@ -148,6 +148,17 @@ export class EventLoad {
     } = {},
   ) {}
 
+  /** The most events this load can have sent and not yet had answered at one moment. */
+  get mostEventsInFlight(): number {
+    const clients = this.options.clients ?? 6;
+    return Array.from({ length: clients }, (_, n) => this.batchSize(n)).reduce((a, b) => a + b, 0);
+  }
+
+  /** Events per request of client n: the even clients send one, the odd ones a batch of 25. */
+  private batchSize(n: number): number {
+    return n % 2 === 0 ? 1 : 25;
+  }
+
   start(): void {
     const clients = this.options.clients ?? 6;
     this.loops = Array.from({ length: clients }, (_, n) => this.loop(n));
@@ -176,10 +187,11 @@ export class EventLoad {
         const r = this.replays[(n * 7 + i) % this.replays.length];
         ({ ids, body } = r);
       } else {
+        const size = this.batchSize(n);
         ids =
-          n % 2 === 0
+          size === 1
             ? [`${this.prefix}-${n}-${i}`]
-            : Array.from({ length: 25 }, (_, j) => `${this.prefix}-${n}-${i}-${j}`);
+            : Array.from({ length: size }, (_, j) => `${this.prefix}-${n}-${i}-${j}`);
         for (const id of ids) this.sent.add(id);
         const events = ids.map((id) => ({ id, model_id: MODEL_ID, quantity: 1 }));
         body = events.length === 1 ? events[0] : { events };
