@@ -6,6 +6,7 @@ export default defineConfig({
     // real outages, signals and fuzzing: `npm run test:reliability` (run by .ci/run)
     exclude: ["**/node_modules/**", "test/reliability/**", "test/fuzz/**"],
     setupFiles: ["test/support/fast-check-seed.ts"],
+    globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",

@@ -8,6 +8,7 @@ export default defineConfig({
   test: {
     include: ["test/reliability/**/*.test.ts", "test/fuzz/**/*.test.ts"],
     setupFiles: ["test/support/fast-check-seed.ts"],
+    globalSetup: ["test/support/global-setup.ts"],
     env: { TALLY_RELIABILITY: "1" },
     testTimeout: 240_000,
     hookTimeout: 120_000,

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { startArgs } from "../../test/support/server-process.ts";
+import { prepareStart, startArgs } from "../../test/support/server-process.ts";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -101,6 +101,9 @@ async function spawnNode(
   };
 }
 
+/** Checkouts whose `prestart` (the server's build) ran in this process. */
+const prepared = new Set<string>();
+
 /** A real Tally server process, started as `npm start` does in this checkout or in `cwd`, on the given store. */
 export function startTally(
   store: { TALLY_DB?: string; DATABASE_URL?: string },
@@ -111,6 +114,10 @@ export function startTally(
   const env: Record<string, string> = { TALLY_ADMIN_KEY: adminKey };
   if (store.DATABASE_URL) env.DATABASE_URL = store.DATABASE_URL;
   if (store.TALLY_DB) env.TALLY_DB = store.TALLY_DB;
+  if (!prepared.has(cwd)) {
+    prepareStart(cwd);
+    prepared.add(cwd);
+  }
   return spawnNode(startArgs(cwd), env, "/healthz", profileDir, cwd);
 }
 

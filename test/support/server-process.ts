@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -7,8 +7,9 @@ import { join, resolve } from "node:path";
 
 /**
  * The real server as a child process, for what only a process shows (the seed's own clients,
- * crash safety, the CLI). It runs `src/main.ts` under Node with tsx's loader, in one process, so
- * `kill("SIGKILL")` hits the server itself and not a wrapper.
+ * crash safety, the CLI). It runs what `npm start` runs (the bundle `prestart` builds from
+ * `src/main.ts`), as Node itself, in one process, so `kill("SIGKILL")` hits the server and not a
+ * wrapper.
  */
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -60,14 +61,29 @@ export interface StartOptions {
 /** Environment that would point the child at something other than what the test chose. */
 const INHERITED_OUT = ["DATABASE_URL", "REDIS_URL", "TALLY_DB", "TALLY_ADMIN_KEY", "PORT", "HOST"];
 
+/** package.json's scripts in checkout `dir`. */
+function scripts(dir: string): Record<string, string> {
+  return (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { scripts: Record<string, string> })
+    .scripts;
+}
+
 /**
- * What `npm start` gives Node in checkout `dir` (package.json's "start": Node's flags, the loader,
- * the script), so tests and the bench start the server exactly as an operator does.
+ * Runs what `npm start` runs first in checkout `dir` (its "prestart": the server's build), if it has
+ * one. Once before a run's servers start: vitest's global setup, the bench.
+ */
+export function prepareStart(dir = REPO_ROOT): void {
+  if (!scripts(dir).prestart) return;
+  execFileSync("npm", ["run", "--silent", "prestart"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
+}
+
+/**
+ * What `npm start` gives Node in checkout `dir` (package.json's "start": Node's flags and the
+ * script), so tests and the bench start the server exactly as an operator does.
  */
 export function startArgs(dir = REPO_ROOT): string[] {
-  const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { scripts: { start: string } };
-  const [node, ...args] = pkg.scripts.start.trim().split(/\s+/);
-  if (node !== "node") throw new Error(`package.json's start does not run node: ${pkg.scripts.start}`);
+  const start = scripts(dir).start;
+  const [node, ...args] = start.trim().split(/\s+/);
+  if (node !== "node") throw new Error(`package.json's start does not run node: ${start}`);
   return args;
 }
 
