@@ -62,7 +62,7 @@ describe.runIf(RELIABILITY && PG_URL && REDIS_URL)("two instances on one Postgre
     await ts?.cleanup();
   });
 
-  it("stores and counts each of the same ids sent to both at once exactly once", async () => {
+  it("stores each of the same ids sent to both at once exactly once, and counts it in the shared window", async () => {
     const DAY_LIMIT = 1_000_000;
     const tenant = await createTenant(a, "Twin Co", {
       requests_per_minute: null,
@@ -137,15 +137,23 @@ describe.runIf(RELIABILITY && PG_URL && REDIS_URL)("two instances on one Postgre
     const check = await limitsCheck(b, tenant.key);
     expect(check.status).toBe(200);
     const dayUsed = DAY_LIMIT - (check.body.windows.day.remaining ?? 0);
+    // Each instance rebuilds the account's windows from the store at its first use of the
+    // connection, which races with the other instance's commits (decision 0016): the window may be
+    // off by at most the four workers' batches in flight, at each of the two rebuilds. Counting
+    // the duplicates too (5,200) or the instances not sharing the window (about half) is far outside.
+    const bound = 2 * 4 * BATCH;
     if (utcDay() === dayAtStart)
-      expect(dayUsed, "day window: every event once, plus this check").toBe(total + 1);
+      expect(
+        Math.abs(dayUsed - (total + 1)),
+        `day window ${dayUsed} = ${total} events + 1 check, within the batches in flight at the rebuilds (${bound})`,
+      ).toBeLessThanOrEqual(bound);
 
     const verify = await tallyVerify(ts.env);
     proved(
       "two instances, same ids",
       `${requests.length * 2} requests carrying ${total * 2} events (each id to both instances at once): ` +
         `accepted ${accepted}, duplicates ${duplicates}, stored ${events.length} distinct ids each once, ` +
-        `shared day window ${dayUsed} = ${total} events + 1 check; tally verify: ${verify}`,
+        `shared day window ${dayUsed} for ${total} events + 1 check (off by ${dayUsed - total - 1}, bound ${bound}); tally verify: ${verify}`,
     );
   });
 
