@@ -153,7 +153,8 @@ export class BudgetService {
   async positions(account: BudgetAccount): Promise<LimitPosition[]> {
     if (!hasSpendLimit(account)) return [];
     const [limits, held] = await Promise.all([this.limitsOf(account), this.reserver.held(account.id)]);
-    return limits.map((l) => ({ ...l, held, available: availableOf(l.limit, l.spent, held) }));
+    // Object.assign, not `{ ...l, held }`: see decision 0021, "Spreads"
+    return limits.map((l) => Object.assign({}, l, { held, available: availableOf(l.limit, l.spent, held) }));
   }
 
   private async limitsOf(account: BudgetAccount): Promise<SpendLimit[]> {

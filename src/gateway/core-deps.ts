@@ -201,9 +201,11 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
         : quantityInUnit(unit, settlement.quantities);
       const tokens = tokensOf(settlement.quantities);
       const hold = ctx.admission.hold as Hold;
+      // no object here starts with a spread: on Node 20 each later field of such an object takes
+      // V8's slow path and a hidden class of its own (decision 0021, "Spreads")
       const event = await services.ingest.price(
         {
-          ...(quantities ? { quantities } : {}),
+          quantities: quantities ?? undefined,
           eventId: ctx.requestId,
           accountId: principal.accountId,
           ts: at,
@@ -215,11 +217,13 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
           quantity: quantity ?? 0n,
           tokensPrompt: tokens.prompt,
           tokensCompletion: tokens.completion,
+          // the settlement's metadata as is (it states usage_source and status itself), plus the
+          // measured quantities
           metadata: {
-            ...settlement.metadata,
             usage_source: settlement.usageSource,
             status: settlement.status,
             quantities: quantitiesJson(settlement.quantities),
+            ...settlement.metadata,
           },
           apiKeyUsed: principal.keyPrefix,
           admitted: true,

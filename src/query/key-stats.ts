@@ -229,13 +229,15 @@ function modelSection(
     [...out].map(([modelId, { units, meters, ...m }]) => [
       modelId,
       // a model whose unit was changed has lines in both units; the answer names them all
-      {
-        ...m,
-        unit: [...units].sort().join(","),
-        ...(meters.size > 0
+      // copied with Object.assign, not `{ ...m, unit }`: see decision 0021, "Spreads"
+      Object.assign(
+        {},
+        m,
+        { unit: [...units].sort().join(",") },
+        meters.size > 0
           ? { meters: Object.fromEntries([...meters].sort(([a], [b]) => a.localeCompare(b))) }
-          : {}),
-      },
+          : {},
+      ),
     ]),
   );
 }

@@ -70,7 +70,16 @@ export class QueryService {
   }
 
   async totals(input: Omit<SeriesInput, "buckets"> & { range?: Bucket }): Promise<UsageLine[]> {
-    const [lines] = await this.series({ ...input, buckets: [input.range ?? ALL_TIME] });
+    // fields written out, not `{ ...input, buckets }`: see decision 0021, "Spreads"
+    const [lines] = await this.series({
+      accountId: input.accountId,
+      buckets: [input.range ?? ALL_TIME],
+      family: input.family,
+      modelIds: input.modelIds,
+      keyId: input.keyId,
+      userId: input.userId,
+      tokens: input.tokens,
+    });
     return lines;
   }
 }

@@ -53,14 +53,14 @@ export function falRoutes(services: Services): FastifyPluginAsyncTypebox {
     // documentOnly leaves the query as sent: the core reads and checks every parameter
     const handler = async (request: FastifyRequest<{ Querystring: RawQuery }>) => {
       const r = await services.workspaceUsage.queryWorkspaceUsage(principalOf(request), request.query);
-      return {
-        ...(r.timeSeries
-          ? { time_series: r.timeSeries.map((b) => ({ bucket: b.bucket, results: b.results.map(lineJson) })) }
-          : {}),
-        ...(r.summary ? { summary: r.summary.map(lineJson) } : {}),
-        next_cursor: r.nextCursor,
-        has_more: r.hasMore,
-      };
+      // built a field at a time, not from spreads: see decision 0021, "Spreads"
+      const out: Record<string, unknown> = {};
+      if (r.timeSeries)
+        out.time_series = r.timeSeries.map((b) => ({ bucket: b.bucket, results: b.results.map(lineJson) }));
+      if (r.summary) out.summary = r.summary.map(lineJson);
+      out.next_cursor = r.nextCursor;
+      out.has_more = r.hasMore;
+      return out;
     };
     // `/v1/models/usage` is documented; `/v1/models/usage/` answers the same
     app.get("", { ...options, schema }, handler);
