@@ -118,50 +118,45 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
           break;
         case "rate_limited": {
           const waitMs = (check.status.binding?.resetAt ?? at + 1000) - at;
-          return {
-            ...refusal(
+          return withHeaders(
+            refusal(
               429,
               "rate_limit_exceeded",
               "Rate limit reached for requests; retry after the window resets.",
             ),
-            headers: { ...headers, "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))) },
-          };
+            Object.assign({}, headers, { "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))) }),
+          );
         }
         case "not_licensed":
-          return {
-            ...refusal(
+          return withHeaders(
+            refusal(
               403,
               "model_not_licensed",
               `The account holds no license in force for \`${ctx.model}\`.`,
               "model",
             ),
             headers,
-          };
+          );
         case "plan_blocked":
-          return {
-            ...refusal(
-              403,
-              "model_not_allowed",
-              `The account's plan does not allow \`${ctx.model}\`.`,
-              "model",
-            ),
+          return withHeaders(
+            refusal(403, "model_not_allowed", `The account's plan does not allow \`${ctx.model}\`.`, "model"),
             headers,
-          };
+          );
         case "account_disabled":
-          return { ...refusal(401, "account_disabled", "The key's account is disabled."), headers };
+          return withHeaders(refusal(401, "account_disabled", "The key's account is disabled."), headers);
         case "unknown_model":
-          return {
-            ...refusal(404, "model_not_found", `The model \`${ctx.model}\` does not exist.`, "model"),
+          return withHeaders(
+            refusal(404, "model_not_found", `The model \`${ctx.model}\` does not exist.`, "model"),
             headers,
-          };
+          );
         // nothing left at all under a hard limit; a request that does not fit what is left is
         // refused by the reservation below, with the same 402
         case "budget_exceeded":
         case "insufficient_credit":
-          return {
-            ...refusal(402, check.reason, check.budget?.message ?? "The spending limit is reached."),
+          return withHeaders(
+            refusal(402, check.reason, check.budget?.message ?? "The spending limit is reached."),
             headers,
-          };
+          );
       }
       const budgetAccount = budgetAccountOf(account);
       let budget: BudgetHold | null = null;
@@ -171,7 +166,7 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
           : await reservationFor(ctx, entry.model.unit, price.unitPrice);
         const reserved = await services.budget.reserve(budgetAccount, amount);
         if (!reserved.ok)
-          return { ...refusal(402, reserved.refusal.code, reserved.refusal.message), headers };
+          return withHeaders(refusal(402, reserved.refusal.code, reserved.refusal.message), headers);
         budget = reserved.hold;
       }
       const hold: Hold = { budget };
@@ -304,6 +299,15 @@ async function meteredReservationFor(ctx: AdmissionContext, meters: MeterPrices)
 
 function refusal(status: number, code: string, message: string, param: string | null = null): GatewayRefusal {
   return { ok: false, status, code, message, param };
+}
+
+/**
+ * A refusal with the rate-limit headers it answers with. Set on the new object, not spread into a
+ * copy: on Node 20 `{ ...r, headers }` takes V8's slow path (decision 0021, "Spreads").
+ */
+function withHeaders(r: GatewayRefusal, headers: Record<string, string>): GatewayRefusal {
+  r.headers = headers;
+  return r;
 }
 
 function quantitiesJson(q: Quantities): Record<string, string> {

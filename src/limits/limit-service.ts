@@ -76,7 +76,12 @@ export class LimitService {
     const spending = budgetAccountOf(account);
     if (this.budget && hasSpendLimit(spending)) {
       const b = await this.budget.check(spending);
-      if (!b.allowed) return { ...(await this.refused(accountId, plan, b.refusal.code)), budget: b.refusal };
+      if (!b.allowed) {
+        // set on the new result, not spread into a copy (decision 0021, "Spreads")
+        const refused: CheckResult = await this.refused(accountId, plan, b.refusal.code);
+        refused.budget = b.refusal;
+        return refused;
+      }
     }
     const limits = limitsOfPlan(plan);
     const { allowed, used } = await this.limiter.consume(accountId, limits);

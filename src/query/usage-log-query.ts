@@ -100,6 +100,7 @@ export class UsageLogQuery {
         throw DomainError.validation(["query", "starting_after"], "is not an id in this list");
       before = { at: e.at, id: e.id };
     }
-    return this.store.findAudit({ ...rest, accountId, before });
+    // copied with Object.assign (an internal filter), not `{ ...rest, more }`: decision 0021, "Spreads"
+    return this.store.findAudit(Object.assign({}, rest, { accountId, before }));
   }
 }
