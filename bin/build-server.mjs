@@ -5,7 +5,7 @@
 // compiled its modules at each start and kept tsx's loader thread alive: 45 MB more RSS and more
 // CPU per request (docs/decisions/0021). Takes well under a second.
 import { copyFileSync, mkdirSync, readdirSync, renameSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { build } from "esbuild";
 
 const root = join(import.meta.dirname, "..");
@@ -39,5 +39,5 @@ for (const file of files) put(file.path, (tmp) => writeFileSync(tmp, file.conten
 
 const staticDir = join(root, "src/dashboard/static");
 for (const name of readdirSync(staticDir)) {
-  put(join(dist, "static", basename(name)), (tmp) => copyFileSync(join(staticDir, name), tmp));
+  put(join(dist, "static", name), (tmp) => copyFileSync(join(staticDir, name), tmp));
 }

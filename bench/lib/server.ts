@@ -101,9 +101,6 @@ async function spawnNode(
   };
 }
 
-/** Checkouts whose `prestart` (the server's build) ran in this process. */
-const prepared = new Set<string>();
-
 /** A real Tally server process, started as `npm start` does in this checkout or in `cwd`, on the given store. */
 export function startTally(
   store: { TALLY_DB?: string; DATABASE_URL?: string },
@@ -114,10 +111,7 @@ export function startTally(
   const env: Record<string, string> = { TALLY_ADMIN_KEY: adminKey };
   if (store.DATABASE_URL) env.DATABASE_URL = store.DATABASE_URL;
   if (store.TALLY_DB) env.TALLY_DB = store.TALLY_DB;
-  if (!prepared.has(cwd)) {
-    prepareStart(cwd);
-    prepared.add(cwd);
-  }
+  prepareStart(cwd);
   return spawnNode(startArgs(cwd), env, "/healthz", profileDir, cwd);
 }
 

@@ -74,8 +74,7 @@ export function limitStatus(limits: RateLimits, used: WindowUse, at: number): Li
   return { minute, day, binding };
 }
 
-// a module function, not a closure: the server runs through tsx, which names every closure it
-// makes (a property definition per call), and this runs on every admitted request
+// a module function, not a closure made per call: this runs on every admitted request
 function windowStatus(limits: RateLimits, used: WindowUse, at: number, window: RateWindow): WindowStatus {
   const limit = limitOf(limits, window);
   return {

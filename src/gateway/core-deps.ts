@@ -234,10 +234,7 @@ export function coreGatewayDeps(services: Services, options: CoreGatewayOptions)
   };
 }
 
-/**
- * The account's x-ratelimit-* trio as it stands, read when asked. Returned unnamed: the server
- * runs through tsx, which names each named closure it makes with a property definition.
- */
+/** The account's x-ratelimit-* trio as it stands, read when asked. */
 function currentRateHeaders(
   services: Services,
   accountId: string,

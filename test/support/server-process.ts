@@ -67,11 +67,16 @@ function scripts(dir: string): Record<string, string> {
     .scripts;
 }
 
+/** Checkouts whose `prestart` ran in this process. */
+const prepared = new Set<string>();
+
 /**
  * Runs what `npm start` runs first in checkout `dir` (its "prestart": the server's build), if it has
- * one. Once before a run's servers start: vitest's global setup, the bench.
+ * one, once per process: vitest's global setup, the bench before its first server of a checkout.
  */
 export function prepareStart(dir = REPO_ROOT): void {
+  if (prepared.has(dir)) return;
+  prepared.add(dir);
   if (!scripts(dir).prestart) return;
   execFileSync("npm", ["run", "--silent", "prestart"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
 }
