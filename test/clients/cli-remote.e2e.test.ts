@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -222,6 +223,32 @@ describe("tally CLI against a running server", { timeout: 240_000 }, () => {
 
     const badHeader = await tally(["events", "send", "--format", "csv"], env, "id,model,quantity\n1,m,1\n");
     expect(badHeader.code).toBe(2);
+  });
+
+  it("a read answered 429 waits out Retry-After and asks again, instead of ending mid-call", async () => {
+    // a stub server: the first ask is rate limited, the second answered (before, the process ended
+    // during the wait, with exit code 13 and nothing printed: its retry timer kept nothing alive)
+    const asked: string[] = [];
+    const stub = createServer((req, res) => {
+      asked.push(req.url ?? "");
+      if (asked.length === 1) {
+        res.writeHead(429, { "retry-after": "1", "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { type: "rate_limited", message: "Rate limit exceeded" } }));
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ time_series: [], summary: [], next_cursor: null, has_more: false }));
+    });
+    await new Promise<void>((r) => stub.listen(0, "127.0.0.1", r));
+    try {
+      const { port } = stub.address() as { port: number };
+      const r = await tally(["usage", "--json"], { TALLY_URL: `http://127.0.0.1:${port}`, TALLY_KEY: "k" });
+      expect(r.code, r.stderr).toBe(0);
+      expect(asked).toHaveLength(2);
+      expect(JSON.parse(r.stdout)).toMatchObject({ rows: [] });
+    } finally {
+      await new Promise((r) => stub.close(r));
+    }
   });
 
   it("usage: a table by model and day in the chosen timezone, exact totals", async () => {

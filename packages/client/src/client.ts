@@ -74,7 +74,8 @@ export class TallyQueueFullError extends Error {
  * Tally's client. Events are queued with their id and timestamp fixed when recorded, sent in
  * batches (by count and by interval), retried with full-jitter backoff on network errors, 5xx and
  * 429 (honouring `Retry-After`); a retried event carries the same id, so the server counts it once.
- * Timers are unref'd: a client never keeps a process alive.
+ * Its own timers (batching, the retries of batches it sends by itself) are unref'd: background
+ * work never keeps a process alive. A call the caller awaits does, until it has its answer.
  */
 export class TallyClient {
   readonly http: TallyHttp;
@@ -347,6 +348,7 @@ export class TallyClient {
       const answer = await this.http.request("POST", "/v1/events", {
         body: this.accountId ? { account_id: this.accountId, events: batch } : { events: batch },
         retry: true,
+        background: true,
         signal: this.abort.signal,
       });
       const body = answer.body as EventsBatchAnswer | null;

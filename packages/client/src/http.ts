@@ -49,6 +49,12 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | readonly string[] | undefined>;
   /** retry on network errors, 5xx and 429; only for requests that are safe to repeat */
   retry?: boolean;
+  /**
+   * Nobody awaits this request (a batch the client sends by itself): its waits between retries
+   * never keep the process alive. An awaited request's waits do, so a process cannot end in the
+   * middle of a call it is waiting on (a CLI read answered 429 exited with code 13 and no word).
+   */
+  background?: boolean;
   signal?: AbortSignal;
 }
 
@@ -115,8 +121,8 @@ export function backoffDelay(policy: RetryPolicy, attempt: number, random = Math
   return Math.floor(random() * ceiling);
 }
 
-/** A timer that never keeps the process alive; rejects when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** A timer (keeping the process alive only if `keepAlive`); rejects when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal, keepAlive = false): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new TallyAbortError("aborted"));
     const onAbort = () => {
@@ -127,7 +133,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener("abort", onAbort);
       resolve();
     }, ms);
-    timer.unref?.();
+    if (!keepAlive) timer.unref?.();
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
@@ -219,7 +225,7 @@ export class TallyHttp {
         if (!(err instanceof TallyNetworkError) || attempt + 1 >= attempts) throw err;
         delay = backoffDelay(this.retry, attempt);
       }
-      await sleep(delay, options.signal);
+      await sleep(delay, options.signal, !options.background);
     }
   }
 
